@@ -1,0 +1,66 @@
+"""Angle math shared by the losses, inference and plots (one place, one formula).
+
+theta_{m,i}: angle between shared g_{m,i} and specific h_{m,i} of modality m.
+phi_{m,i}:   angle between shared features of two modalities of the same utterance,
+             g_{m,i} and g_{s,i}, averaged over s != m.
+
+The angle uses Kahan's formula 2*atan2(|u - v|, |u + v|) on unit vectors u, v: accurate at
+0 and 180 degrees, where acos(cos) loses half the digits and has an infinite derivative.
+A tiny epsilon inside the norms keeps gradients finite at exactly 0 and 180 degrees.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["angle", "cosine", "theta", "phi", "phi_pairs", "to_degrees", "EPS"]
+
+EPS = 1e-12
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    # sqrt(sum x^2 + eps^2): differentiable at x = 0 (plain norm's gradient is 0/0 there)
+    return torch.sqrt((x * x).sum(-1) + EPS * EPS)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / _norm(x).clamp_min(1e-8).unsqueeze(-1)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity along the last dimension."""
+    return (_unit(a) * _unit(b)).sum(-1).clamp(-1.0, 1.0)
+
+
+def angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Angle in radians in [0, pi] between a and b along the last dimension."""
+    u, v = _unit(a), _unit(b)
+    return 2.0 * torch.atan2(_norm(u - v), _norm(u + v))
+
+
+def theta(shared: torch.Tensor, specific: torch.Tensor) -> torch.Tensor:
+    """theta = angle(g, h) for one modality: [..., d] x [..., d] -> [...]."""
+    return angle(shared, specific)
+
+
+def phi_pairs(shared: dict[str, torch.Tensor]) -> dict[tuple[str, str], torch.Tensor]:
+    """Angle between the shared features of every unordered modality pair (m, s), m before s."""
+    names = list(shared)
+    return {(m, s): angle(shared[m], shared[s]) for i, m in enumerate(names) for s in names[i + 1:]}
+
+
+def phi(shared: dict[str, torch.Tensor], pairs: dict | None = None) -> dict[str, torch.Tensor]:
+    """phi_m = mean over s != m of angle(g_m, g_s), per modality."""
+    pairs = phi_pairs(shared) if pairs is None else pairs
+    out = {}
+    for m in shared:
+        vals = [a for (p, q), a in pairs.items() if m in (p, q)]
+        if not vals:
+            raise ValueError("phi needs at least two modalities")
+        out[m] = torch.stack(vals).mean(0)
+    return out
+
+
+def to_degrees(x):
+    return x * (180.0 / math.pi)

@@ -1,0 +1,261 @@
+"""Command line: `python -m aofl train|evaluate|inspect|infer|data|embed|bench`.
+
+The commands and their `--json` outputs are contracts other tools call; extend, never rename.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $AOFL_THREADS or 1)")
+
+
+def _add_data_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .model import VARIANTS
+
+    parser = argparse.ArgumentParser(prog="python -m aofl", description="AO-FL Explorer library and tools")
+    parser.add_argument("--version", action="store_true", help="print the package version")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("train", help="train a variant and save a checkpoint")
+    _add_data_arg(p)
+    p.add_argument("--variant", default="full", choices=list(VARIANTS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory (writes OUT/model.safetensors)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=16, help="dialogues per step")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--context", default="gru", choices=["gru", "transformer", "none"])
+    p.add_argument("--fusion", default="gru", choices=["gru", "attention", "none"])
+    p.add_argument("--alpha-init", type=float, default=45.0, help="initial target angle alpha (degrees)")
+    for name in ("cen", "aac", "csr", "rec"):
+        p.add_argument(f"--lambda-{name}", type=float, default=1.0)
+    p.add_argument("--class-weights", action="store_true", help="inverse-frequency class weights")
+    p.add_argument("--half", action="store_true", help="store weights as fp16")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_common(p)
+
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
+    p.add_argument("checkpoint")
+    _add_data_arg(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--json", action="store_true")
+    _add_common(p)
+
+    p = sub.add_parser("inspect", help="per-utterance predictions and angles of a dialogue")
+    p.add_argument("checkpoint")
+    _add_data_arg(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--dialogue", default=None, help="dialogue id (default: the first of the split)")
+    p.add_argument("--drop", action="append", default=[], metavar="MODALITY[=zero|mean]",
+                   help="what-if: replace a modality by zeros or its training mean")
+    p.add_argument("--json", action="store_true")
+    _add_common(p)
+
+    p = sub.add_parser("infer", help="write the per-utterance inference table of a split")
+    p.add_argument("checkpoint")
+    _add_data_arg(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", required=True, help=".csv or .parquet")
+    p.add_argument("--drop", action="append", default=[], metavar="MODALITY[=zero|mean]")
+    p.add_argument("--batch-size", type=int, default=64)
+    _add_common(p)
+
+    try:
+        from .data.commands import add_data_subcommands
+        add_data_subcommands(sub)
+    except ImportError:
+        pass
+    for optional in ("embed", "bench"):
+        try:
+            mod = __import__(f"aofl.{optional}_cli", fromlist=["add_subcommand"])
+            mod.add_subcommand(sub)
+        except ImportError:
+            pass
+    return parser
+
+
+def _load_data(args):
+    from .data import load_dataset
+    if args.data == "synthetic":
+        return load_dataset("synthetic", seed=args.data_seed)
+    return load_dataset(args.data)
+
+
+def _parse_drop(items: list[str]) -> dict[str, str] | None:
+    out = {}
+    for item in items:
+        m, _, mode = item.partition("=")
+        out[m] = mode or "zero"
+    return out or None
+
+
+def _setup(args):
+    from .device import configure_threads, resolve_device
+    configure_threads(args.threads)
+    return resolve_device(args.device)
+
+
+def _load_model(args, dataset):
+    from .checkpoint import load_checkpoint
+    model, meta = load_checkpoint(args.checkpoint, device=_setup(args))
+    trained_on = (meta.get("data") or {}).get("name")
+    if trained_on and trained_on != dataset.name:
+        raise UserError(f"checkpoint {args.checkpoint} was trained on {trained_on!r}, not {dataset.name!r}: "
+                        f"pass --data {trained_on}")
+    return model, meta
+
+
+def cmd_train(args) -> int:
+    from .checkpoint import save_checkpoint
+    from .evaluate import evaluate
+    from .train import TrainConfig, class_weights, model_config_for, train
+
+    device = _setup(args)
+    dataset = _load_data(args)
+    config = model_config_for(
+        dataset, args.variant, width=args.width, dropout=args.dropout, context=args.context, fusion=args.fusion,
+        alpha_init_deg=args.alpha_init, lambda_cen=args.lambda_cen, lambda_aac=args.lambda_aac,
+        lambda_csr=args.lambda_csr, lambda_rec=args.lambda_rec,
+        class_weights=class_weights(dataset) if args.class_weights else None)
+    tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                     patience=args.patience, seed=args.seed, device=str(device), progress=not args.no_progress)
+    result = train(dataset, config, tc)
+    test = evaluate(result.model, dataset, "test")
+    metrics = {"test": {k: test[k] for k in ("weighted_f1", "accuracy", "macro_f1", "per_class_f1")},
+               "valid": result.best_valid}
+    if "disentanglement" in test:
+        metrics["test"]["disentanglement"] = {k: v for k, v in test["disentanglement"].items() if k != "per_modality"}
+    meta = {
+        "variant": args.variant, "seed": args.seed, "label_names": list(dataset.label_names),
+        "modality_dims": dataset.modality_dims,
+        "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "seed": args.data_seed,
+                 "sizes": {s: dataset.num_utterances(s) for s in dataset.splits}},
+        "command": "python -m aofl " + shlex.join(sys.argv[1:]),
+        "metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,
+        "train_config": result.train_config, "train_seconds": round(result.seconds, 2),
+    }
+    path = save_checkpoint(Path(args.out), result.model, meta, half=args.half)
+    summary = {"checkpoint": str(path), "variant": args.variant, "seed": args.seed, "best_epoch": result.best_epoch,
+               "valid": result.best_valid, "test": metrics["test"], "seconds": round(result.seconds, 2)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"saved {path}  (best epoch {result.best_epoch}, {result.seconds:.1f} s)")
+        print(f"valid weighted F1 {result.best_valid['weighted_f1']:.4f}   "
+              f"test weighted F1 {test['weighted_f1']:.4f}  accuracy {test['accuracy']:.4f}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+    dataset = _load_data(args)
+    model, meta = _load_model(args, dataset)
+    out = evaluate(model, dataset, args.split, batch_size=args.batch_size)
+    out["checkpoint"] = meta["path"]
+    out["checkpoint_sha256"] = meta["sha256"]
+    fp = (meta.get("data") or {}).get("fingerprint")
+    out["data_fingerprint_matches"] = fp == dataset.fingerprint() if fp else None
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{meta['path']}  variant={out['variant']}  {dataset.name}/{args.split}  n={out['n']}")
+    print(f"weighted F1 {out['weighted_f1']:.4f}   accuracy {out['accuracy']:.4f}   macro F1 {out['macro_f1']:.4f}")
+    for name, f in out["per_class_f1"].items():
+        print(f"  {name:>12s}  F1 {f:.4f}  (n={out['support'][name]})")
+    if out.get("angles"):
+        for m, a in out["angles"].items():
+            print(f"  {m:>12s}  theta {a['theta_mean']:.1f} deg  phi {a['phi_mean']:.1f} deg  "
+                  f"theta>phi {100 * a['theta_gt_phi']:.1f}%  alpha {a['alpha']:.1f} deg")
+    if out.get("disentanglement"):
+        d = out["disentanglement"]
+        print("  disentanglement (linear CKA): " + ", ".join(
+            f"{k} {d[k]:.3f}" for k in ("shared_recovers_shared", "shared_recovers_specific",
+                                         "specific_recovers_shared", "specific_recovers_specific")))
+    return 0
+
+
+def _inference(args):
+    from .inference import run_inference
+    dataset = _load_data(args)
+    model, meta = _load_model(args, dataset)
+    return run_inference(model, dataset, args.split, batch_size=getattr(args, "batch_size", 64),
+                         drop=_parse_drop(args.drop)), dataset
+
+
+def cmd_inspect(args) -> int:
+    result, dataset = _inference(args)
+    t = result.table
+    dialogue = args.dialogue or t["dialogue"].iloc[0]
+    rows = t[t["dialogue"] == dialogue]
+    if rows.empty:
+        raise UserError(f"no dialogue {dialogue!r} in split {args.split}; e.g. {', '.join(t['dialogue'].unique()[:5])}")
+    cols = ["utterance_id", "position", "speaker", "text", "label", "prediction", "confidence", "correct"] + \
+        [c for c in t.columns if c.startswith(("theta_", "phi_"))]
+    if args.json:
+        print(json.dumps({"dialogue": dialogue, "split": args.split, "alpha_deg": result.alpha_deg,
+                          "utterances": json.loads(rows[cols].to_json(orient="records"))}, indent=2))
+    else:
+        import pandas as pd
+        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 50):
+            print(rows[cols].round(2).to_string(index=False))
+    return 0
+
+
+def cmd_infer(args) -> int:
+    result, _ = _inference(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        result.table.to_parquet(out, index=False)
+    else:
+        result.table.to_csv(out, index=False)
+    print(f"wrote {len(result.table)} rows to {out}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "inspect": cmd_inspect, "infer": cmd_infer}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+        print(__version__)
+        return 0
+    func = getattr(args, "func", None) or COMMANDS.get(args.command)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except (UserError, CheckpointError, DataError, FileNotFoundError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

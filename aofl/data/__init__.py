@@ -1,0 +1,58 @@
+"""Data sources and the canonical `ConversationSet`.
+
+`load_dataset(name)` is the one entry point: `synthetic` needs no files; `iemocap` and `meld`
+read the data directory (`AOFL_DATA_DIR`, default `~/.cache/aofl/data`, see README).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .conversation import Batch, ConversationSet, DataError, Dialogue, collate
+from .safe_pickle import UnsafePickleError, safe_load, safe_loads
+from .synthetic import make_synthetic
+
+__all__ = ["Batch", "ConversationSet", "DataError", "Dialogue", "collate", "UnsafePickleError",
+           "safe_load", "safe_loads", "make_synthetic", "load_dataset", "data_dir", "available_datasets",
+           "cache_dir"]
+
+REAL_DATASETS = ("iemocap", "meld")
+
+
+def data_dir() -> Path:
+    """Where the real IEMOCAP / MELD files live: $AOFL_DATA_DIR or ~/.cache/aofl/data."""
+    return Path(os.environ.get("AOFL_DATA_DIR") or Path.home() / ".cache" / "aofl" / "data").expanduser()
+
+
+def cache_dir() -> Path:
+    """Derived caches (text views, inference tables, embeddings): $AOFL_CACHE_DIR or ~/.cache/aofl/cache."""
+    return Path(os.environ.get("AOFL_CACHE_DIR") or Path.home() / ".cache" / "aofl" / "cache").expanduser()
+
+
+def available_datasets() -> list[str]:
+    """`synthetic` always; a real dataset when its files are in the data directory."""
+    out = ["synthetic"]
+    try:
+        from . import real
+        out += [name for name in REAL_DATASETS if real.is_available(name)]
+    except ImportError:
+        pass
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _synthetic_cached(seed: int) -> ConversationSet:
+    return make_synthetic(seed=seed)
+
+
+def load_dataset(name: str, **kwargs) -> ConversationSet:
+    """Load a dataset by name. `synthetic` accepts make_synthetic's keyword arguments."""
+    if name == "synthetic":
+        if set(kwargs) <= {"seed"}:
+            return _synthetic_cached(int(kwargs.get("seed", 0)))
+        return make_synthetic(**kwargs)
+    if name in REAL_DATASETS:
+        from . import real
+        return real.load(name, **kwargs)
+    raise DataError(f"unknown dataset {name!r}; choose one of synthetic, {', '.join(REAL_DATASETS)}")

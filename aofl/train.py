@@ -1,0 +1,148 @@
+"""Training loop: mini-batches of whole dialogues, early stopping on the validation split only.
+
+Deterministic for a given seed on CPU (seeded init, seeded shuffling, no nondeterministic
+kernels). Model selection never looks at the test split.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data.conversation import ConversationSet, Dialogue, collate
+from .device import resolve_device
+from .metrics import accuracy, weighted_f1
+from .model import AOFL, AOFLConfig
+
+__all__ = ["TrainConfig", "TrainResult", "train", "model_config_for", "predict_labels", "seed_everything",
+           "class_weights"]
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 16  # dialogues per step
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 8  # epochs without a better validation WF1 before stopping
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    eval_batch_size: int = 64
+
+
+@dataclass
+class TrainResult:
+    model: AOFL
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_valid: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    train_config: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def class_weights(dataset: ConversationSet, split: str = "train") -> list[float]:
+    """Inverse-frequency weights normalised to mean 1 (for imbalanced real data)."""
+    counts = np.bincount(np.concatenate([d.labels for d in dataset.split(split)]).clip(0),
+                         minlength=dataset.num_classes).astype(float)
+    w = 1.0 / np.maximum(counts, 1.0)
+    return (w / w.mean()).round(6).tolist()
+
+
+def model_config_for(dataset: ConversationSet, variant: str = "full", **overrides) -> AOFLConfig:
+    return AOFLConfig(modalities=list(dataset.modalities), modality_dims=dataset.modality_dims,
+                      num_classes=dataset.num_classes, variant=variant, label_names=list(dataset.label_names),
+                      **overrides)
+
+
+@torch.inference_mode()
+def predict_labels(model: AOFL, dialogues: list[Dialogue], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, predicted labels) over the labelled utterances of the dialogues."""
+    model.eval()
+    ys, ps = [], []
+    for i in range(0, len(dialogues), batch_size):
+        batch = collate(dialogues[i:i + batch_size], model.modalities, model.config.max_speakers).to(model.device)
+        logits = model(batch)["logits"]
+        keep = batch.mask & (batch.labels >= 0)
+        ys.append(batch.labels[keep].cpu().numpy())
+        ps.append(logits[keep].argmax(-1).cpu().numpy())
+    return np.concatenate(ys), np.concatenate(ps)
+
+
+def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_config: TrainConfig | None = None,
+          callback: Callable[[dict], None] | None = None, variant: str = "full") -> TrainResult:
+    """Train on `train`, select the epoch with the best `valid` weighted F1, return that model.
+
+    callback(info) is called after each epoch with the history row plus `epochs` (the maximum).
+    """
+    tc = train_config or TrainConfig()
+    config = config or model_config_for(dataset, variant)
+    device = resolve_device(tc.device)
+    train_set, valid_set = dataset.split("train"), dataset.split("valid")
+    seed_everything(tc.seed)
+    model = AOFL(config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    shuffle = torch.Generator().manual_seed(tc.seed)
+    history: list[dict] = []
+    best_state, best_wf1, best_epoch, best_valid, bad = None, -1.0, 0, {}, 0
+    start = time.perf_counter()
+    bar = None
+    if tc.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=tc.epochs, desc=f"train {config.variant}", unit="epoch", leave=False)
+    try:
+        for epoch in range(1, tc.epochs + 1):
+            model.train()
+            order = torch.randperm(len(train_set), generator=shuffle).tolist()
+            sums: dict[str, float] = {}
+            steps = 0
+            for i in range(0, len(order), tc.batch_size):
+                batch = collate([train_set[j] for j in order[i:i + tc.batch_size]], model.modalities,
+                                config.max_speakers).to(device)
+                loss, parts = model.loss(model(batch), batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                opt.step()
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+            y, p = predict_labels(model, valid_set, tc.eval_batch_size)
+            row = {"epoch": epoch, **{f"loss_{k}": v / steps for k, v in sums.items()},
+                   "valid_weighted_f1": weighted_f1(y, p), "valid_accuracy": accuracy(y, p),
+                   "alpha_deg": [round(float(a), 3) for a in torch.rad2deg(model.alpha().detach().cpu())],
+                   "seconds": round(time.perf_counter() - start, 3)}
+            history.append(row)
+            if row["valid_weighted_f1"] > best_wf1:
+                best_wf1, best_epoch, bad = row["valid_weighted_f1"], epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+                best_valid = {"weighted_f1": row["valid_weighted_f1"], "accuracy": row["valid_accuracy"]}
+            else:
+                bad += 1
+            if bar is not None:
+                bar.set_postfix(loss=f"{row['loss_total']:.3f}", valid_wf1=f"{row['valid_weighted_f1']:.3f}")
+                bar.update(1)
+            if callback is not None:
+                callback({**row, "epochs": tc.epochs})
+            if bad >= tc.patience:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, history=history, best_epoch=best_epoch, best_valid=best_valid,
+                       seconds=time.perf_counter() - start, train_config=asdict(tc))
