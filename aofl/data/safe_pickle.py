@@ -20,6 +20,7 @@ NUMPY_GLOBALS = frozenset({
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),  # protocol-2 pickles store array bytes as latin-1 text
 })
 
 # Harmless builtins some pickles reference by name.

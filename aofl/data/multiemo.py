@@ -1,0 +1,219 @@
+"""MultiEMO and DialogueRNN feature pickles (DESIGN.md section 3.3).
+
+Layouts (shared/data/MANIFEST.md, and MultiEMO's own loaders):
+
+* ``<root>/Speakers.pkl`` unpickles (encoding='latin1') to the 9-tuple
+  ``(videoIDs, videoSpeakers, videoLabels, videoText, videoAudio, videoVisual, videoSentence,
+  trainVid, testVid)`` for IEMOCAP, and to a 10-tuple with the same first 9 plus one trailing
+  element for MELD. videoSpeakers holds 'M'/'F' per turn (IEMOCAP) or a one-hot speaker slot
+  per turn (MELD); videoLabels the class index per turn (IEMOCAP: happy, sad, neutral, angry,
+  excited, frustrated; MELD: neutral, surprise, fear, sadness, joy, disgust, anger).
+* ``<root>/TextFeatures.pkl``, ``AudioFeatures.pkl``, ``VisualFeatures.pkl``: each a dict
+  dialogue id -> array [n_utterances, dim] (768-d EmoBERTa text, 512-d audio, 1000-d visual).
+* DialogueRNN's ``IEMOCAP_features_raw.pkl`` is the same 9-tuple with the features inside it
+  (videoText / videoAudio / videoVisual): `load_dialoguernn`.
+
+All pickles go through the restricted unpickler with only numpy's array-reconstruction globals
+allowed (`safe_load(..., allow_numpy=True)`): a pickle that names any other global is refused
+(DataError whose __cause__ is the UnsafePickleError).
+
+Splits: the files only have train and test ids. ``valid`` is carved out of train: the ids of
+`valid_ids` if given; else, when the COSMIC metadata of the same dataset is in the data
+directory, its validation dialogues (IEMOCAP: the 12 COSMIC valid dialogues; MELD: dev) when
+they are all in trainVid; else a seeded `valid_fraction` of trainVid. Dialogue ids are strings
+(MELD's ints as str, the numbering COSMIC uses too); when the COSMIC metadata matches, MELD
+speakers and text come from the clean CSVs (names, UTF-8), otherwise speakers are
+``speaker<slot>`` and the text is videoSentence.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .conversation import ConversationSet, DataError, Dialogue
+from .safe_pickle import UnsafePickleError, safe_load
+
+__all__ = ["MULTIEMO_DIMS", "MULTIEMO_FILES", "multiemo_dir", "multiemo_available", "load_multiemo",
+           "load_dialoguernn", "read_speakers_tuple"]
+
+MULTIEMO_DIMS = {"text": 768, "audio": 512, "visual": 1000}
+MULTIEMO_FILES = {"text": "TextFeatures.pkl", "audio": "AudioFeatures.pkl", "visual": "VisualFeatures.pkl"}
+_DIRNAME = {"iemocap": "IEMOCAP", "meld": "MELD"}
+
+
+def _dataset(name: str) -> str:
+    key = str(name).lower()
+    if key not in _DIRNAME:
+        raise DataError(f"unknown MultiEMO dataset {name!r}; choose iemocap or meld")
+    return key
+
+
+def multiemo_dir(name: str, data_dir=None) -> Path:
+    """``<data dir>/multiemo/<IEMOCAP|MELD>`` (where `python -m aofl data download multiemo-<name>` puts them)."""
+    if data_dir is None:
+        from . import data_dir as default_dir
+        data_dir = default_dir()
+    return Path(data_dir).expanduser() / "multiemo" / _DIRNAME[_dataset(name)]
+
+
+def multiemo_available(name: str, data_dir=None) -> bool:
+    root = multiemo_dir(name, data_dir)
+    return all((root / f).is_file() for f in ["Speakers.pkl", *MULTIEMO_FILES.values()])
+
+
+def _load(path: Path):
+    try:
+        return safe_load(path, allow_numpy=True, encoding="latin1")
+    except UnsafePickleError as e:
+        raise DataError(f"refusing to load {path}: {e}") from e
+    except FileNotFoundError as e:
+        raise DataError(f"{path} not found") from e
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a data problem
+        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+
+
+def read_speakers_tuple(path) -> tuple:
+    """The 9-tuple (IEMOCAP) / first 9 of the 10-tuple (MELD) of a Speakers.pkl-layout file."""
+    path = Path(path)
+    obj = _load(path)
+    if not isinstance(obj, (tuple, list)) or len(obj) not in (9, 10):
+        raise DataError(f"{path} does not have the MultiEMO/DialogueRNN layout (a 9- or 10-tuple); got "
+                        f"{type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}")
+    return tuple(obj[:9])
+
+
+def _speaker_names(raw) -> list[str]:
+    out = []
+    for s in raw:
+        if isinstance(s, (str, bytes)):
+            out.append(s.decode("latin1") if isinstance(s, bytes) else s)
+        else:  # one-hot speaker slot (MELD)
+            out.append(f"speaker{int(np.argmax(np.asarray(s)))}")
+    return out
+
+
+def _label_names(dataset: str) -> list[str]:
+    from .real import IEMOCAP_LABELS, MELD_LABELS
+    return list(IEMOCAP_LABELS if dataset == "iemocap" else MELD_LABELS)
+
+
+def _sort_ids(ids) -> list:
+    ids = list(ids)
+    try:
+        return sorted(ids)
+    except TypeError:
+        return sorted(ids, key=str)
+
+
+def _transcripts(dataset: str, data_dir):
+    from . import real
+    if data_dir is None or not real.is_available(dataset, data_dir):
+        return None
+    try:
+        return real.load_transcripts(dataset, data_dir)
+    except DataError:
+        return None
+
+
+def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, data_dir=None,
+           valid_ids=None, valid_fraction: float = 0.1, seed: int = 0, meta_extra: dict | None = None) -> ConversationSet:
+    _ids, speakers, labels, _t, _a, _v, sentences, train_vid, test_vid = tup
+    train_vid, test_vid = _sort_ids(train_vid), _sort_ids(test_vid)
+    if not train_vid or not test_vid:
+        raise DataError(f"{source}: empty train or test id list")
+    transcripts = _transcripts(dataset, data_dir)
+    by_id = {d.dialogue_id: d for d in transcripts.dialogues()} if transcripts else {}
+
+    if valid_ids is not None:
+        valid = {str(v) for v in valid_ids}
+        how = "given"
+    elif transcripts is not None and {d.dialogue_id for d in transcripts.splits["valid"]} <= {str(v) for v in train_vid}:
+        valid = {d.dialogue_id for d in transcripts.splits["valid"]}
+        how = "cosmic"
+    else:
+        rng = np.random.default_rng(seed)
+        k = max(1, int(round(valid_fraction * len(train_vid))))
+        valid = {str(train_vid[i]) for i in rng.permutation(len(train_vid))[:k]}
+        how = f"random {valid_fraction:g} of train (seed {seed})"
+
+    def dialogue(vid) -> Dialogue:
+        did = str(vid)
+        try:
+            lab = np.asarray(labels[vid], dtype=np.int64)
+            spk = _speaker_names(speakers[vid])
+            text = [str(s) for s in sentences[vid]] if sentences is not None and vid in sentences else None
+            feats = {m: np.asarray(f[vid], dtype=np.float32) for m, f in features.items()}
+        except KeyError as e:
+            raise DataError(f"{source}: dialogue {did} is missing from one of the files ({e})") from e
+        t = by_id.get(did)
+        if t is not None and len(t) == len(lab) and np.array_equal(t.labels, lab):
+            spk, text = list(t.speakers), list(t.text)  # clean names and text from the metadata
+        if text is not None and len(text) != len(lab):
+            text = None
+        return Dialogue(did, spk, lab, feats, text)
+
+    splits = {"train": [dialogue(v) for v in train_vid if str(v) not in valid],
+              "valid": [dialogue(v) for v in train_vid if str(v) in valid],
+              "test": [dialogue(v) for v in test_vid]}
+    if not splits["valid"]:
+        raise DataError(f"{source}: the validation ids match no training dialogue")
+    meta = {"source": source, "valid_split": how}
+    meta.update(meta_extra or {})
+    desc = (f"{dataset.upper()} with {'/'.join(features)} features from {source}; "
+            f"valid split: {how}.")
+    return ConversationSet(dataset, _label_names(dataset), list(features), splits, desc, meta)
+
+
+def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_fraction: float = 0.1,
+                  seed: int = 0) -> ConversationSet:
+    """MultiEMO's IEMOCAP or MELD features as a `ConversationSet` (modalities text, audio, visual).
+
+    root: folder with Speakers.pkl and Text/Audio/VisualFeatures.pkl (default
+    `multiemo_dir(dataset, data_dir)`). data_dir: where to look for the COSMIC metadata that gives
+    the validation split and clean MELD names/text (default: the data directory; pass False to
+    ignore it).
+    """
+    dataset = _dataset(dataset)
+    if data_dir is None:
+        from . import data_dir as default_dir
+        data_dir = default_dir()
+    elif data_dir is False:
+        data_dir = None
+    root = Path(root) if root is not None else multiemo_dir(dataset, data_dir)
+    missing = [f for f in ["Speakers.pkl", *MULTIEMO_FILES.values()] if not (root / f).is_file()]
+    if missing:
+        raise DataError(f"MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get them "
+                        f"with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR.")
+    tup = read_speakers_tuple(root / "Speakers.pkl")
+    feats = {}
+    for m, fname in MULTIEMO_FILES.items():
+        obj = _load(root / fname)
+        if not isinstance(obj, dict):
+            raise DataError(f"{root / fname}: expected a dict dialogue id -> array, got {type(obj).__name__}")
+        feats[m] = obj
+    return _build(dataset, tup, feats, f"MultiEMO pickles in {root}", data_dir, valid_ids, valid_fraction, seed,
+                  {"root": str(root)})
+
+
+def load_dialoguernn(path, dataset: str = "iemocap", data_dir=None, valid_ids=None, valid_fraction: float = 0.1,
+                     seed: int = 0) -> ConversationSet:
+    """DialogueRNN's IEMOCAP_features_raw.pkl layout (9-tuple with videoText/videoAudio/videoVisual inside).
+
+    Also reads MM-DFN's MELD_features_raw1.pkl (10-tuple) with dataset="meld".
+    """
+    dataset = _dataset(dataset)
+    path = Path(path)
+    if data_dir is False:
+        data_dir = None
+    elif data_dir is None:
+        from . import data_dir as default_dir
+        data_dir = default_dir()
+    tup = read_speakers_tuple(path)
+    feats = {"text": tup[3], "audio": tup[4], "visual": tup[5]}
+    for m, f in feats.items():
+        if not isinstance(f, dict):
+            raise DataError(f"{path}: video{m.capitalize()} should be a dict dialogue id -> features, "
+                            f"got {type(f).__name__}")
+    return _build(dataset, tup, feats, f"DialogueRNN pickle {path}", data_dir, valid_ids, valid_fraction, seed,
+                  {"path": str(path)})
