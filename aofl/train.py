@@ -25,9 +25,9 @@ __all__ = ["TrainConfig", "TrainResult", "train", "model_config_for", "predict_l
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 16  # dialogues per step
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     patience: int = 8  # epochs without a better validation WF1 before stopping
     grad_clip: float = 1.0
