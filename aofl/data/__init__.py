@@ -55,4 +55,10 @@ def load_dataset(name: str, **kwargs) -> ConversationSet:
     if name in REAL_DATASETS:
         from . import real
         return real.load(name, **kwargs)
-    raise DataError(f"unknown dataset {name!r}; choose one of synthetic, {', '.join(REAL_DATASETS)}")
+    base, _, features = name.partition("-")
+    if base in REAL_DATASETS and features == "multiemo":
+        # the full MultiEMO audio/text/visual features (python -m aofl data download multiemo-<name>)
+        from . import real
+        return real.load(base, features="multiemo", **kwargs)
+    raise DataError(f"unknown dataset {name!r}; choose one of synthetic, {', '.join(REAL_DATASETS)}, "
+                    f"{', '.join(n + '-multiemo' for n in REAL_DATASETS)}")
