@@ -1,0 +1,513 @@
+"""2-D embeddings of learned features: PCA, t-SNE (openTSNE, FFT) and UMAP, with aligned init.
+
+Pure functions, no Streamlit. The default path is built to be fast on a laptop CPU:
+
+1. PCA to 50 dimensions (exact, via the covariance eigendecomposition) when the input has more;
+2. k nearest neighbours computed without numba: exact blocked matrix products (torch BLAS) up
+   to `EXACT_KNN_MAX` points, Annoy (C++, bundled with openTSNE) above;
+3. UMAP (umap-learn, fed the precomputed kNN) or openTSNE (fed the kNN affinities), started from
+   a PCA layout or from caller-given coordinates (`init`) so several panels can share one start.
+
+`embed_features` lays out the paper's Figure 5: one panel per feature kind (shared g, specific h,
+...), each point one utterance x one modality. `embed_cached` keeps results on disk, keyed by
+the feature bytes and every parameter. `warm_up_umap` compiles umap's numba code in a background
+thread at app start, into a persistent cache directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["embed", "embed_cached", "embed_features", "stratified_subsample", "warm_up_umap",
+           "wait_for_warm_up", "trustworthiness", "pca", "knn", "METHODS", "FEATURE_KINDS",
+           "SPLIT_KINDS", "embedding_cache_dir", "DEFAULT_PARAMS"]
+
+METHODS = ("pca", "tsne", "umap")
+SPLIT_KINDS = ("shared", "specific", "refined_shared", "refined_specific")
+FEATURE_KINDS = SPLIT_KINDS + ("context",)
+PCA_DIMS = 50  # pre-reduction before the kNN search
+EXACT_KNN_MAX = 20_000  # above this, Annoy (O(n log n)) instead of exact blocked products
+CACHE_VERSION = "1"  # bump when the embedding code changes its output
+
+# Defaults of the app's paths (callers override any through **params).
+DEFAULT_PARAMS = {
+    "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200},
+    "tsne": {"perplexity": 30.0, "early_exaggeration_iter": 250, "n_iter": 500},
+    "pca": {},
+}
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+def _numba_cache_setup() -> None:
+    """A persistent numba cache so compiled umap / pynndescent code survives app restarts."""
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        from .data import cache_dir
+        path = cache_dir() / "numba"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            os.environ["NUMBA_CACHE_DIR"] = str(path)
+        except OSError:  # read-only home: numba falls back to its default
+            pass
+
+
+def _as_2d_float(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"expected a 2-D array [points, features], got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("the features contain NaN or infinite values")
+    return np.ascontiguousarray(X)
+
+
+def pca(X: np.ndarray, n_components: int = 2) -> np.ndarray:
+    """Exact PCA scores [n, n_components] with a deterministic sign (largest loading positive).
+
+    Through the d x d covariance (float64), which is fast for the feature widths here (<= a few
+    thousand) and needs no random solver. Missing components (n or d too small) are zeros.
+    """
+    X = _as_2d_float(X)
+    n, d = X.shape
+    Xc = X - X.mean(0, dtype=np.float64).astype(np.float32)
+    k = min(n_components, d, max(n - 1, 0))
+    out = np.zeros((n, n_components), dtype=np.float32)
+    if k <= 0:
+        return out
+    if d <= 4096:
+        import torch
+        xc = torch.from_numpy(Xc)
+        cov = (xc.T @ xc).double().numpy()
+        w, V = np.linalg.eigh(cov)
+        V = V[:, ::-1][:, :k]
+    else:
+        _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
+        V = Vt[:k].T
+    signs = np.sign(V[np.abs(V).argmax(0), np.arange(k)])
+    signs[signs == 0] = 1.0
+    V = (V * signs).astype(np.float32)
+    out[:, :k] = Xc @ V
+    return out
+
+
+def knn(X: np.ndarray, k: int, include_self: bool = True, seed: int = 0, n_jobs: int | None = None,
+        method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """(indices [n, k], euclidean distances [n, k]) of the k nearest neighbours, numba-free.
+
+    include_self: the point itself is neighbour 0 (umap's convention); else it is excluded
+    (openTSNE's). method: "exact" (blocked torch products), "annoy", or "auto" (exact up to
+    EXACT_KNN_MAX points).
+    """
+    X = _as_2d_float(X)
+    n = X.shape[0]
+    k = int(min(k, n if include_self else n - 1))
+    if k < 1:
+        raise ValueError(f"need at least 2 points for a neighbour graph, got {n}")
+    if method == "auto":
+        method = "exact" if n <= EXACT_KNN_MAX else "annoy"
+    if method == "exact":
+        import torch
+        x = torch.from_numpy(X)
+        sq = (x * x).sum(1)
+        idx, dist = [], []
+        block = max(256, min(4096, int(2e8 // max(n, 1))))
+        for i in range(0, n, block):
+            d2 = sq[i:i + block, None] - 2.0 * (x[i:i + block] @ x.T) + sq[None, :]
+            rows = torch.arange(i, min(i + block, n))
+            d2[rows - i, rows] = -1.0 if include_self else float("inf")
+            v, j = torch.topk(d2, k, dim=1, largest=False, sorted=True)
+            idx.append(j)
+            dist.append(v.clamp_min(0.0).sqrt())
+        return torch.cat(idx).numpy().astype(np.int64), torch.cat(dist).numpy().astype(np.float32)
+    if method == "annoy":
+        from openTSNE.nearest_neighbors import Annoy
+        kk = k - 1 if include_self else k
+        jobs = n_jobs or os.cpu_count() or 1
+        if kk < 1:
+            ind = np.arange(n)[:, None]
+            return ind.astype(np.int64), np.zeros((n, 1), np.float32)
+        ind, dist = Annoy(X, kk, metric="euclidean", n_jobs=jobs, random_state=seed).build()
+        ind, dist = np.asarray(ind, np.int64), np.asarray(dist, np.float32)
+        if include_self:
+            ind = np.hstack([np.arange(n, dtype=np.int64)[:, None], ind])
+            dist = np.hstack([np.zeros((n, 1), np.float32), dist])
+        return ind, dist
+    raise ValueError(f"unknown kNN method {method!r}; choose auto, exact or annoy")
+
+
+def _reduce(X: np.ndarray, pca_dims: int | None) -> np.ndarray:
+    if pca_dims and X.shape[1] > pca_dims:
+        return pca(X, pca_dims)
+    return X
+
+
+def _check_init(init, n: int, n_components: int) -> np.ndarray | None:
+    if init is None:
+        return None
+    init = np.asarray(init, dtype=np.float64)
+    if init.shape != (n, n_components):
+        raise ValueError(f"init has shape {init.shape}, expected {(n, n_components)}")
+    if not np.isfinite(init).all():
+        raise ValueError("init contains NaN or infinite values")
+    return init
+
+
+# ------------------------------------------------------------------------------------------ embedding
+
+def embed(X: np.ndarray, method: str = "umap", n_components: int = 2, seed: int = 0,
+          init: np.ndarray | None = None, **params) -> np.ndarray:
+    """Embed X [n, d] into [n, n_components] float32 coordinates.
+
+    method: "pca" | "tsne" (openTSNE, FFT gradients) | "umap" (umap-learn).
+    init: starting coordinates [n, n_components] (e.g. the same for several panels); default
+    the PCA layout. params: `pca_dims` (pre-reduction, default 50, 0/None to skip), `knn`
+    ("auto" | "exact" | "annoy"), `n_jobs`, and the method's own options (UMAP: n_neighbors,
+    min_dist, n_epochs, ...; t-SNE: perplexity, n_iter, early_exaggeration_iter, ...).
+    Deterministic for a given seed.
+    """
+    method = method.lower()
+    if method not in METHODS:
+        raise ValueError(f"unknown embedding method {method!r}; choose one of {', '.join(METHODS)}")
+    X = _as_2d_float(X)
+    n = X.shape[0]
+    if n == 0:
+        return np.zeros((0, n_components), np.float32)
+    init = _check_init(init, n, n_components)
+    params = dict(params)
+    pca_dims = params.pop("pca_dims", PCA_DIMS)
+    knn_method = params.pop("knn", "auto")
+    n_jobs = params.pop("n_jobs", None) or os.cpu_count() or 1
+    if method == "pca" or n < 5:  # too few points for a neighbour graph
+        return pca(X, n_components)
+    Xr = _reduce(X, pca_dims)
+    start = init if init is not None else pca(Xr, n_components).astype(np.float64)
+    if method == "umap":
+        return _umap(Xr, n_components, seed, start, knn_method, n_jobs, params)
+    return _tsne(Xr, n_components, seed, start, knn_method, n_jobs, params)
+
+
+def _umap(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarray:
+    _numba_cache_setup()
+    import warnings
+
+    import umap
+    p = {**DEFAULT_PARAMS["umap"], **params}
+    n = X.shape[0]
+    k = int(min(p.pop("n_neighbors"), n - 1))
+    k = max(k, 2)
+    ind, dist = knn(X, k, include_self=True, seed=seed, method=knn_method, n_jobs=n_jobs)
+    # umap rescales an array init to [0, 10] itself; spread ties a little so none coincide
+    span = start.max(0) - start.min(0)
+    span[span == 0] = 1.0
+    init = 10.0 * (start - start.min(0)) / span
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", precomputed-knn notes
+        reducer = umap.UMAP(n_neighbors=k, n_components=n_components, init=init.astype(np.float32),
+                            random_state=seed, precomputed_knn=(ind, dist, None), n_jobs=n_jobs, **p)
+        Y = reducer.fit_transform(X)
+    return np.asarray(Y, dtype=np.float32)
+
+
+def _tsne(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarray:
+    import openTSNE
+    from openTSNE import affinity
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+    p = {**DEFAULT_PARAMS["tsne"], **params}
+    n = X.shape[0]
+    perplexity = float(min(p.pop("perplexity"), max((n - 1) / 3.0, 1.0)))
+    k = int(min(n - 1, max(1, round(3 * perplexity))))
+    ind, dist = knn(X, k, include_self=False, seed=seed, method=knn_method, n_jobs=n_jobs)
+    # openTSNE's threads spin: on a small loaded machine one thread is faster (measured by bench/)
+    tsne_jobs = int(p.pop("tsne_jobs", 1))
+    aff = affinity.PerplexityBasedNN(perplexity=perplexity, knn_index=PrecomputedNeighbors(ind, dist.astype(np.float64)), n_jobs=tsne_jobs,
+                                     random_state=seed)
+    # openTSNE wants a small initial spread (std 1e-4 of the first axis), as its "pca" init does
+    init = start - start.mean(0)
+    sd = init[:, 0].std()
+    init = init / (sd if sd > 0 else 1.0) * 1e-4
+    p.setdefault("negative_gradient_method", "fft" if n >= 10_000 else "bh")  # openTSNE's own rule
+    tsne = openTSNE.TSNE(n_components=n_components, random_state=seed, n_jobs=tsne_jobs, verbose=False, **p)
+    Y = tsne.fit(affinities=aff, initialization=np.ascontiguousarray(init))
+    return np.asarray(Y, dtype=np.float32)
+
+
+# -------------------------------------------------------------------------------------------- caching
+
+def embedding_cache_dir() -> Path:
+    from .data import cache_dir
+    return cache_dir() / "embeddings"
+
+
+def _cache_key(X: np.ndarray, method: str, n_components: int, seed: int, init, params: dict) -> str:
+    h = hashlib.sha256()
+    h.update(f"aofl-embed/{CACHE_VERSION}|{method}|{n_components}|{seed}|".encode())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(str(X.shape).encode())
+    h.update(X.tobytes())
+    if init is not None:
+        h.update(b"init")
+        h.update(np.ascontiguousarray(init, dtype=np.float64).tobytes())
+    return h.hexdigest()[:32]
+
+
+_memory: dict[str, np.ndarray] = {}
+_MEMORY_MAX = 32
+
+
+def embed_cached(X: np.ndarray, method: str = "umap", n_components: int = 2, seed: int = 0,
+                 init: np.ndarray | None = None, cache: bool = True, **params) -> np.ndarray:
+    """`embed`, memoised in memory and on disk (npz, no pickles) under cache_dir()/embeddings.
+
+    Key: hash of the feature bytes, init, method, n_components, seed and params. A corrupt or
+    unreadable cache file is recomputed and rewritten.
+    """
+    X = _as_2d_float(X)
+    method = method.lower()
+    if not cache:
+        return embed(X, method, n_components, seed, init, **params)
+    key = _cache_key(X, method, n_components, seed, init, params)
+    hit = _memory.get(key)
+    if hit is not None:
+        return hit.copy()
+    path = embedding_cache_dir() / f"{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                Y = np.asarray(z["coords"], dtype=np.float32)
+            if Y.shape == (X.shape[0], n_components):
+                _remember(key, Y)
+                return Y.copy()
+        except (OSError, ValueError, KeyError):
+            pass
+    Y = embed(X, method, n_components, seed, init, **params)
+    _remember(key, Y)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+        np.savez(tmp, coords=Y)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache directory only costs the recomputation
+    return Y.copy()
+
+
+def _remember(key: str, Y: np.ndarray) -> None:
+    if len(_memory) >= _MEMORY_MAX:
+        _memory.pop(next(iter(_memory)))
+    _memory[key] = Y.copy()
+
+
+def clear_memory_cache() -> None:
+    _memory.clear()
+
+
+# ---------------------------------------------------------------------------------------- subsampling
+
+def stratified_subsample(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of n items keeping the class proportions of `labels`.
+
+    Every class gets at least one item when n >= number of classes; the allocation is the
+    largest-remainder rounding of the proportions. n >= len(labels) returns all indices.
+    """
+    labels = np.asarray(labels)
+    total = len(labels)
+    n = int(n)
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    if n >= total:
+        return np.arange(total)
+    rng = np.random.default_rng(seed)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    exact = counts * n / total
+    alloc = np.floor(exact).astype(int)
+    if n >= len(classes):
+        alloc = np.maximum(alloc, 1)
+    alloc = np.minimum(alloc, counts)
+    # fix the total: add to the largest remainders, take from the largest allocations (>1)
+    while alloc.sum() < n:
+        room = alloc < counts
+        rem = np.where(room, exact - alloc, -np.inf)
+        alloc[int(np.argmax(rem))] += 1
+    while alloc.sum() > n:
+        can = alloc > (1 if n >= len(classes) else 0)
+        over = np.where(can, alloc - exact, -np.inf)
+        alloc[int(np.argmax(over))] -= 1
+    out = []
+    for c in range(len(classes)):
+        members = np.flatnonzero(inverse == c)
+        if alloc[c]:
+            out.append(rng.choice(members, size=alloc[c], replace=False))
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------- Figure 5 panels
+
+def embed_features(result, kinds=("shared", "specific"), modalities=None, method: str = "umap",
+                   max_points: int | None = None, seed: int = 0, params: dict | None = None,
+                   init: str | None = "aligned", cache: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Embed an `InferenceResult`'s features, one panel per feature kind (the paper's Figure 5).
+
+    Each point is one utterance x one modality; the chosen modalities' features of a kind are
+    stacked and embedded together, each kind separately. max_points caps the points of a panel
+    (utterances are subsampled stratified by label, the same utterances in every panel; the info
+    dict reports the counts). init="aligned": every panel starts from the same PCA layout of the
+    shared features (context for a baseline) so panels are comparable; "pca" / None: each panel
+    from its own PCA.
+
+    Returns (DataFrame with columns utterance_id, dialogue, position, speaker, label, prediction,
+    correct, modality, kind, x, y; info {n_total, n_shown, subsampled, method, params, seconds, ...}).
+    """
+    start = time.perf_counter()
+    if isinstance(kinds, str):
+        kinds = [k.strip() for k in kinds.split(",") if k.strip()]
+    kinds = list(kinds)
+    if not kinds:
+        raise ValueError("choose at least one feature kind")
+    unknown = [k for k in kinds if k not in FEATURE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown feature kinds {unknown}; choose from {', '.join(FEATURE_KINDS)}")
+    if not result.has_split:
+        split_asked = [k for k in kinds if k in SPLIT_KINDS]
+        if split_asked:
+            raise ValueError(f"this is a baseline model without the shared/specific split: it has no "
+                             f"{', '.join(split_asked)} features; only 'context' can be embedded")
+    mods = list(result.modalities if modalities is None else modalities)
+    if isinstance(modalities, str):
+        mods = [m.strip() for m in modalities.split(",") if m.strip()]
+    bad = [m for m in mods if m not in result.modalities]
+    if bad or not mods:
+        raise ValueError(f"unknown modalities {bad or mods}; the model has {', '.join(result.modalities)}")
+    for k in kinds:
+        feats = getattr(result, k)
+        missing = [m for m in mods if m not in feats]
+        if missing:
+            raise ValueError(f"the inference result has no {k} features for {missing}")
+    if init not in ("aligned", "pca", None):
+        raise ValueError("init must be 'aligned', 'pca' or None")
+
+    table = result.table
+    n_utt = len(table)
+    n_total = n_utt * len(mods)
+    subsampled = max_points is not None and max_points < n_total
+    if subsampled:
+        per_mod = max(1, int(max_points) // len(mods))
+        rows = stratified_subsample(table["label"].to_numpy(), per_mod, seed)
+    else:
+        rows = np.arange(n_utt)
+    params = dict(params or {})
+
+    def stacked(kind: str) -> np.ndarray:
+        feats = getattr(result, kind)
+        return np.concatenate([np.asarray(feats[m], np.float32)[rows] for m in mods], axis=0)
+
+    start_coords = None
+    if init == "aligned" and method != "pca":
+        anchor = "shared" if result.has_split and result.shared else "context"
+        start_coords = pca(_reduce(stacked(anchor), params.get("pca_dims", PCA_DIMS)), 2).astype(np.float64)
+
+    base = table.iloc[rows]
+    if "utterance_id" in base:
+        uid = base["utterance_id"].astype(str).to_numpy()
+    else:
+        uid = (base["dialogue"].astype(str) + "#" + base["position"].astype(str)).to_numpy()
+    meta = pd.DataFrame({
+        "utterance_id": uid,
+        "dialogue": base["dialogue"].to_numpy(),
+        "position": base["position"].to_numpy(),
+        "speaker": base["speaker"].to_numpy(),
+        "label": base["label"].to_numpy(),
+        "prediction": base["prediction"].to_numpy(),
+        "correct": base["correct"].to_numpy(),
+    })
+    frames = []
+    for kind in kinds:
+        X = stacked(kind)
+        fn = embed_cached if cache else embed
+        Y = fn(X, method, 2, seed, start_coords, **params)
+        for j, m in enumerate(mods):
+            part = meta.copy()
+            part["modality"] = m
+            part["kind"] = kind
+            part["x"] = Y[j * len(rows):(j + 1) * len(rows), 0]
+            part["y"] = Y[j * len(rows):(j + 1) * len(rows), 1]
+            frames.append(part)
+    df = pd.concat(frames, ignore_index=True)
+    info = {"n_total": int(n_total), "n_shown": int(len(rows) * len(mods)), "subsampled": bool(subsampled),
+            "n_utterances_total": int(n_utt), "n_utterances_shown": int(len(rows)),
+            "method": method, "params": {**DEFAULT_PARAMS.get(method, {}), **params}, "seed": seed,
+            "kinds": kinds, "modalities": mods, "init": init, "seconds": round(time.perf_counter() - start, 3)}
+    return df, info
+
+
+# ------------------------------------------------------------------------------------------- warm-up
+
+_warm = {"thread": None, "done": threading.Event(), "error": None, "seconds": None}
+_warm_lock = threading.Lock()
+
+
+def _warm_up_work() -> None:
+    start = time.perf_counter()
+    try:
+        _numba_cache_setup()
+        import warnings
+
+        import umap
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(300, 8)).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # the large-data path (pynndescent) and the layout, compiled into NUMBA_CACHE_DIR
+            umap.UMAP(n_neighbors=5, n_epochs=5, force_approximation_algorithm=True, random_state=0,
+                      init="random").fit_transform(X)
+        embed(X, "umap", n_epochs=5)  # our precomputed-kNN path, seeded and array init
+    except Exception as e:  # pragma: no cover - warm-up must never break the app
+        _warm["error"] = repr(e)
+    finally:
+        _warm["seconds"] = time.perf_counter() - start
+        _warm["done"].set()
+
+
+def warm_up_umap(background: bool = True) -> threading.Thread | None:
+    """Compile umap's numba code once (persistent NUMBA_CACHE_DIR), in a daemon thread by default.
+
+    Idempotent: later calls return the running/finished thread. background=False blocks.
+    """
+    with _warm_lock:
+        if _warm["thread"] is None:
+            _numba_cache_setup()
+            t = threading.Thread(target=_warm_up_work, name="aofl-umap-warmup", daemon=True)
+            _warm["thread"] = t
+            t.start()
+        t = _warm["thread"]
+    if not background:
+        t.join()
+        return None
+    return t
+
+
+def wait_for_warm_up(timeout: float | None = None) -> bool:
+    """True once the warm-up finished (also when it was never started: nothing to wait for)."""
+    if _warm["thread"] is None:
+        return True
+    return _warm["done"].wait(timeout)
+
+
+# ------------------------------------------------------------------------------------------- quality
+
+def trustworthiness(X: np.ndarray, Y: np.ndarray, k: int = 10, n: int = 2000, seed: int = 0) -> float:
+    """sklearn's trustworthiness on a fixed random subsample of n points (k neighbours)."""
+    from sklearn.manifold import trustworthiness as _tw
+    X, Y = np.asarray(X), np.asarray(Y)
+    if len(X) != len(Y):
+        raise ValueError(f"X has {len(X)} points, Y {len(Y)}")
+    idx = np.arange(len(X))
+    if len(X) > n:
+        idx = np.sort(np.random.default_rng(seed).choice(len(X), n, replace=False))
+    k = min(k, max(1, len(idx) // 2 - 1))
+    return float(_tw(X[idx], Y[idx], n_neighbors=k))

@@ -1,0 +1,287 @@
+"""Plotly figure builders for the app: a DataFrame in, a `go.Figure` out, no Streamlit.
+
+The DataFrames come from `aofl.analysis` (long angle tables, metric tables, what-if deltas) or
+from `aofl.embed` (coordinates). Scatter plots use SVG rendering, not WebGL, so they draw in
+headless browsers and screenshots too. Angles are in degrees.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = ["color_map", "per_class_f1_bar", "confusion_heatmap", "training_curves", "angle_distribution",
+           "theta_phi_scatter", "alpha_bars", "whatif_confidence", "whatif_theta_shift", "dialogue_timeline",
+           "probability_bar", "embedding_scatter", "ablation_metrics_plot", "angle_overlay",
+           "disentanglement_bars", "empty_figure"]
+
+PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
+OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", True: "#2ca02c", False: "#d62728"}
+_TEMPLATE = "plotly_white"
+
+
+def color_map(values) -> dict:
+    """Stable colours for a list of categories (emotions, modalities, checkpoints)."""
+    seen = list(dict.fromkeys(values))
+    return {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(seen)}
+
+
+def _style(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+    fig.update_layout(template=_TEMPLATE, title=title, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+                      legend=dict(itemsizing="constant"))
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def _orders(df: pd.DataFrame) -> dict:
+    """Category orders that stay the same on every page: emotions sorted, correct before wrong."""
+    out = {"outcome": ["correct", "wrong"]}
+    for c in ("label", "prediction", "modality", "checkpoint"):
+        if c in df:
+            out[c] = sorted(df[c].dropna().unique().tolist()) if c in ("label", "prediction") else \
+                list(dict.fromkeys(df[c].tolist()))
+    return out
+
+
+def _facet_titles(fig: go.Figure) -> go.Figure:
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, height=200)
+
+
+def per_class_f1_bar(df: pd.DataFrame) -> go.Figure:
+    """df: emotion, f1, support."""
+    fig = px.bar(df, x="emotion", y="f1", color="emotion", color_discrete_map=color_map(df["emotion"]),
+                 hover_data=["support"], text=df["f1"].map(lambda v: f"{v:.2f}"))
+    fig.update_yaxes(range=[0, 1], title="F1")
+    fig.update_layout(showlegend=False)
+    return _style(fig, "Per-class F1", 340)
+
+
+def confusion_heatmap(df: pd.DataFrame, normalize: bool = False) -> go.Figure:
+    """df: square counts, index = true, columns = predicted (analysis.confusion_frame)."""
+    z = df.to_numpy(dtype=float)
+    if normalize:
+        rows = z.sum(1, keepdims=True)
+        z = np.divide(z, rows, out=np.zeros_like(z), where=rows > 0)
+    fig = px.imshow(z, x=list(df.columns), y=list(df.index), color_continuous_scale="Blues", aspect="auto",
+                    text_auto=".2f" if normalize else True,
+                    labels=dict(x="predicted", y="true", color="share" if normalize else "count"))
+    return _style(fig, "Confusion matrix" + (" (row-normalised)" if normalize else ""), 380)
+
+
+def training_curves(df: pd.DataFrame, title: str = "Training curves (from the checkpoint's metadata)") -> go.Figure:
+    """df: epoch, series, value, kind (loss | valid) from analysis.history_frame."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training losses", "validation"))
+    colors = color_map(df["series"])
+    for col, kind in ((1, "loss"), (2, "valid")):
+        part = df[df["kind"] == kind]
+        for name, g in part.groupby("series", sort=False):
+            fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=name,
+                                     line=dict(color=colors[name])), row=1, col=col)
+    fig.update_xaxes(title="epoch")
+    return _style(fig, title, 340)
+
+
+def angle_distribution(long: pd.DataFrame, value: str = "theta", x: str = "label", color: str | None = "outcome",
+                       kind: str = "violin") -> go.Figure:
+    """Distribution of `value` (theta | phi) per modality (facet columns), grouped by `x`.
+
+    kind: violin (split by `color`, e.g. correct vs wrong) or histogram (coloured by `x`)."""
+    if long.empty:
+        return empty_figure("no angles: this checkpoint has no shared/specific split")
+    label = {"theta": "theta (deg)", "phi": "phi (deg)"}.get(value, value)
+    if kind == "histogram":
+        fig = px.histogram(long, x=value, color=x, facet_col="modality", barmode="overlay", opacity=0.55,
+                           nbins=60, histnorm="probability density", color_discrete_map=_colors_for(long, x),
+                           category_orders=_orders(long))
+        fig.update_xaxes(title=label)
+    else:
+        cmap = _colors_for(long, color) if color else None
+        fig = px.violin(long, x=x, y=value, color=color, facet_col="modality", box=True, points=False,
+                        violinmode="group", color_discrete_map=cmap, category_orders=_orders(long))
+        fig.update_yaxes(title=label, col=1)
+        fig.update_xaxes(title=None)
+    _facet_titles(fig)
+    return _style(fig, f"{value} per modality by {x}" + (f" and {color}" if color and kind != "histogram" else ""),
+                  420)
+
+
+def _colors_for(df: pd.DataFrame, column: str | None) -> dict | None:
+    if column is None or column not in df:
+        return None
+    if column in ("outcome", "correct"):
+        return OUTCOME_COLORS
+    return color_map(df[column])
+
+
+def theta_phi_scatter(long: pd.DataFrame, color: str = "label", max_points: int = 3000, seed: int = 0) -> go.Figure:
+    """theta against phi per modality with the theta = phi line; the title of each panel gives
+    the share of utterances with theta > phi (L_CSR's condition), computed on all points."""
+    if long.empty:
+        return empty_figure("no angles: this checkpoint has no shared/specific split")
+    shares = long.groupby("modality", sort=False)["theta_gt_phi"].mean()
+    shown = long
+    per_mod = max_points // max(1, long["modality"].nunique())
+    if len(long) > max_points:
+        keep = [i for _, g in long.groupby("modality", sort=False)
+                for i in g.sample(min(len(g), per_mod), random_state=seed).index]
+        shown = long.loc[keep]
+    fig = px.scatter(shown, x="phi", y="theta", color=color, facet_col="modality", opacity=0.6,
+                     render_mode="svg", color_discrete_map=_colors_for(shown, color), category_orders=_orders(shown),
+                     hover_data=["utterance_id", "label", "prediction"])
+    fig.update_traces(marker=dict(size=4))
+    lo = float(min(long["phi"].min(), long["theta"].min()))
+    hi = float(max(long["phi"].max(), long["theta"].max()))
+    mods = list(shares.index)
+    for i, m in enumerate(mods):
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="black", dash="dash"),
+                                 name="theta = phi", showlegend=i == 0, hoverinfo="skip"), row=1, col=i + 1)
+    fig.for_each_annotation(lambda a: a.update(
+        text=f"{a.text.split('=')[-1]}: {100 * shares.get(a.text.split('=')[-1], np.nan):.1f}% theta > phi"))
+    fig.update_xaxes(title="phi (deg)")
+    fig.update_yaxes(title="theta (deg)", col=1)
+    return _style(fig, "theta vs phi (above the dashed line: L_CSR satisfied)", 420)
+
+
+def alpha_bars(df: pd.DataFrame) -> go.Figure:
+    """df: modality, alpha_deg [, theta_mean_deg]: learned target angle vs the mean angle."""
+    if df.empty:
+        return empty_figure("no learned alpha: this checkpoint has no adaptive angle")
+    fig = go.Figure(go.Bar(x=df["modality"], y=df["alpha_deg"], name="alpha (learned target)",
+                           marker_color="#636efa", text=df["alpha_deg"].map(lambda v: f"{v:.1f} deg")))
+    if "theta_mean_deg" in df:
+        fig.add_trace(go.Scatter(x=df["modality"], y=df["theta_mean_deg"], mode="markers", name="mean theta",
+                                 marker=dict(size=14, symbol="diamond", color="#ef553b")))
+    fig.add_hline(y=90, line_dash="dot", annotation_text="90 deg (orthogonal)")
+    fig.update_yaxes(title="degrees", range=[0, 180])
+    return _style(fig, "Learned alpha per modality", 340)
+
+
+def whatif_confidence(deltas: pd.DataFrame, dropped: str = "") -> go.Figure:
+    """Confidence before vs after dropping a modality, one point per utterance."""
+    d = deltas.assign(change=np.where(deltas["flipped"], "prediction flips", "same prediction"))
+    fig = px.scatter(d, x="confidence_before", y="confidence_after", color="change", render_mode="svg",
+                     color_discrete_map={"prediction flips": "#d62728", "same prediction": "#7f7f7f"},
+                     hover_data=["utterance_id", "label", "prediction_before", "prediction_after"], opacity=0.6)
+    fig.update_traces(marker=dict(size=5))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="black", dash="dash"),
+                             showlegend=False, hoverinfo="skip"))
+    fig.update_xaxes(range=[0, 1.02], title="confidence, all modalities")
+    fig.update_yaxes(range=[0, 1.02], title=f"confidence, without {dropped}" if dropped else "confidence after")
+    return _style(fig, f"What-if: confidence without {dropped}" if dropped else "What-if: confidence", 380)
+
+
+def whatif_theta_shift(deltas: pd.DataFrame) -> go.Figure:
+    """Box plot of the change of theta per modality (after - before)."""
+    cols = [c for c in deltas.columns if c.startswith("theta_") and c.endswith("_delta")]
+    if not cols:
+        return empty_figure("no angles to compare")
+    long = deltas.melt(id_vars=["utterance_id"], value_vars=cols, var_name="modality", value_name="delta")
+    long["modality"] = long["modality"].str[len("theta_"):-len("_delta")]
+    fig = px.box(long, x="modality", y="delta", color="modality", points=False,
+                 color_discrete_map=color_map(long["modality"]))
+    fig.add_hline(y=0, line_dash="dot")
+    fig.update_yaxes(title="theta change (deg)")
+    fig.update_layout(showlegend=False)
+    return _style(fig, "What-if: how theta moves", 380)
+
+
+def dialogue_timeline(dtable: pd.DataFrame, modalities: list[str]) -> go.Figure:
+    """A dialogue over its turns: confidence bars (green correct, red wrong, labelled with the
+    prediction) above, theta per modality below."""
+    has_angles = any(f"theta_{m}" in dtable for m in modalities)
+    rows = 2 if has_angles else 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("prediction confidence (green = correct)", "theta per modality")[:rows])
+    hover = [f"{s}: {str(t)[:80]}<br>truth {lab}, predicted {p}" for s, t, lab, p in
+             zip(dtable["speaker"], dtable["text"], dtable["label"], dtable["prediction"])]
+    fig.add_trace(go.Bar(x=dtable["position"], y=dtable["confidence"], text=dtable["prediction"],
+                         marker_color=[OUTCOME_COLORS[bool(c)] for c in dtable["correct"]], hovertext=hover,
+                         hoverinfo="text", name="confidence", showlegend=False), row=1, col=1)
+    if has_angles:
+        colors = color_map(modalities)
+        for m in modalities:
+            if f"theta_{m}" in dtable:
+                fig.add_trace(go.Scatter(x=dtable["position"], y=dtable[f"theta_{m}"], mode="lines+markers",
+                                         name=f"theta {m}", line=dict(color=colors[m])), row=2, col=1)
+        fig.update_yaxes(title="deg", row=2, col=1)
+    fig.update_yaxes(range=[0, 1.05], row=1, col=1)
+    fig.update_xaxes(title="turn", row=rows, col=1)
+    return _style(fig, None, 460 if has_angles else 260)
+
+
+def probability_bar(df: pd.DataFrame) -> go.Figure:
+    """df: emotion, probability, is_truth, is_prediction (analysis.probability_frame)."""
+    colors = ["#2ca02c" if t else ("#d62728" if p else "#9aa5b1") for t, p in zip(df["is_truth"], df["is_prediction"])]
+    fig = go.Figure(go.Bar(x=df["probability"], y=df["emotion"], orientation="h", marker_color=colors,
+                           text=df["probability"].map(lambda v: f"{v:.2f}")))
+    fig.update_xaxes(range=[0, 1], title="probability")
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, "Probabilities (green: truth, red: wrong prediction)", 300)
+
+
+def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None = None,
+                      symbol: str | None = None) -> go.Figure:
+    """2-D embedding: df with x, y, utterance_id (customdata[0], for selections) and `color`."""
+    if df.empty:
+        return empty_figure("nothing to show")
+    d = df.copy()
+    if color == "correct" and "correct" in d:
+        d["correct"] = np.where(d["correct"].astype(bool), "correct", "wrong")
+    hover = [c for c in ("label", "prediction", "speaker", "modality", "kind") if c in d]
+    fig = px.scatter(d, x="x", y="y", color=color, symbol=symbol, custom_data=["utterance_id"],
+                     hover_name="utterance_id", hover_data=hover, render_mode="svg", opacity=0.7,
+                     color_discrete_map=OUTCOME_COLORS if color == "correct" else color_map(d[color]),
+                     category_orders=_orders(d))
+    fig.update_traces(marker=dict(size=5))
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_layout(dragmode="lasso")
+    return _style(fig, title, 480)
+
+
+def ablation_metrics_plot(df: pd.DataFrame) -> go.Figure:
+    """Weighted F1 and accuracy with their bootstrap intervals (analysis.ablation_metrics)."""
+    fig = go.Figure()
+    for metric, lo, hi, color in (("weighted_f1", "wf1_low", "wf1_high", "#636efa"),
+                                  ("accuracy", "acc_low", "acc_high", "#00cc96")):
+        fig.add_trace(go.Scatter(x=df["checkpoint"], y=df[metric], mode="markers", name=metric.replace("_", " "),
+                                 marker=dict(size=11, color=color),
+                                 error_y=dict(type="data", symmetric=False, array=df[hi] - df[metric],
+                                              arrayminus=df[metric] - df[lo])))
+    fig.update_yaxes(title="score (95% bootstrap CI)")
+    return _style(fig, "Metrics per checkpoint", 360)
+
+
+def angle_overlay(long: pd.DataFrame, value: str = "theta", by: str = "checkpoint") -> go.Figure:
+    """Overlaid densities of theta (or phi) per modality, one colour per checkpoint."""
+    if long.empty:
+        return empty_figure("none of these checkpoints has angles")
+    fig = px.histogram(long, x=value, color=by, facet_col="modality", barmode="overlay", opacity=0.5, nbins=60,
+                       histnorm="probability density", color_discrete_map=color_map(long[by]))
+    _facet_titles(fig)
+    fig.update_xaxes(title=f"{value} (deg)")
+    return _style(fig, f"{value} distributions per checkpoint", 380)
+
+
+def disentanglement_bars(df: pd.DataFrame) -> go.Figure:
+    """df: checkpoint, score, value (linear CKA against the planted factors)."""
+    if df.empty:
+        return empty_figure("no disentanglement scores (synthetic data only)")
+    d = df.assign(score=df["score"].str.replace("_", " "))
+    fig = px.bar(d, x="score", y="value", color="checkpoint", barmode="group",
+                 color_discrete_map=color_map(d["checkpoint"]))
+    fig.update_yaxes(range=[0, 1], title="linear CKA")
+    fig.update_xaxes(title=None)
+    return _style(fig, "Disentanglement: which factor do g (shared) and h (specific) recover?", 380)

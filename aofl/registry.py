@@ -1,0 +1,129 @@
+"""The shipped checkpoints: `checkpoints/MANIFEST.json`, read and checked.
+
+The manifest is a JSON list of entries (or `{"checkpoints": [...]}`), each with `name`,
+`dataset` (synthetic | iemocap | meld), `variant`, `seed`, `file` (relative to the
+checkpoint directory), `sha256`, `metrics` ({weighted_f1, accuracy}) and `command`.
+The directory is `$AOFL_CHECKPOINT_DIR`, else the repository's `checkpoints/`. Without a
+manifest, every `*.safetensors` under the directory is listed from its own metadata, so a
+freshly trained checkpoint shows up without editing JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["CheckpointEntry", "RegistryError", "checkpoint_dir", "read_manifest", "list_checkpoints",
+           "find_entry", "MANIFEST_NAME"]
+
+MANIFEST_NAME = "MANIFEST.json"
+_REQUIRED = ("name", "dataset", "file")
+
+
+class RegistryError(ValueError):
+    """A manifest that is missing, malformed or points at files that are not there."""
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    name: str
+    dataset: str
+    variant: str
+    seed: int
+    path: Path
+    sha256: str = ""
+    metrics: dict = field(default_factory=dict, hash=False, compare=False)
+    command: str = ""
+
+    @property
+    def label(self) -> str:
+        """What a selectbox shows: name, variant, test weighted F1 when known."""
+        wf1 = self.metrics.get("weighted_f1") if isinstance(self.metrics, dict) else None
+        extra = f", WF1 {wf1:.3f}" if isinstance(wf1, (int, float)) else ""
+        return f"{self.name} ({self.variant}{extra})"
+
+
+def checkpoint_dir() -> Path:
+    """$AOFL_CHECKPOINT_DIR, else `checkpoints/` next to the `aofl` package (the repository's)."""
+    env = os.environ.get("AOFL_CHECKPOINT_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
+    if not isinstance(d, dict):
+        raise RegistryError(f"{directory / MANIFEST_NAME}: entry {index} is not an object")
+    missing = [k for k in _REQUIRED if not d.get(k)]
+    if missing:
+        raise RegistryError(f"{directory / MANIFEST_NAME}: entry {index} ({d.get('name', '?')}) lacks {missing}")
+    metrics = d.get("metrics") or {}
+    if isinstance(metrics.get("test"), dict):  # tolerate the train command's nested layout
+        metrics = metrics["test"]
+    return CheckpointEntry(name=str(d["name"]), dataset=str(d["dataset"]), variant=str(d.get("variant", "?")),
+                           seed=int(d.get("seed", 0)), path=(directory / d["file"]).resolve(),
+                           sha256=str(d.get("sha256", "")), metrics=dict(metrics), command=str(d.get("command", "")))
+
+
+def _scan(directory: Path) -> list[CheckpointEntry]:
+    """Entries from the metadata of every .safetensors file (no manifest)."""
+    from .checkpoint import CheckpointError, read_metadata
+    out = []
+    for p in sorted(directory.rglob("*.safetensors")):
+        try:
+            meta = read_metadata(p)
+        except CheckpointError:
+            continue
+        rel = p.relative_to(directory)
+        name = str(rel.parent) if rel.name == "model.safetensors" and str(rel.parent) != "." else rel.stem
+        test = ((meta.get("metrics") or {}).get("test")) or {}
+        out.append(CheckpointEntry(name=name, dataset=(meta.get("data") or {}).get("name", "?"),
+                                   variant=meta.get("variant", meta.get("config", {}).get("variant", "?")),
+                                   seed=int(meta.get("seed", 0)), path=p.resolve(),
+                                   metrics={k: test[k] for k in ("weighted_f1", "accuracy") if k in test},
+                                   command=meta.get("command", "")))
+    return out
+
+
+def read_manifest(directory: Path | str | None = None) -> list[CheckpointEntry]:
+    """All entries of the manifest (or of a scan when there is none). Raises RegistryError."""
+    directory = Path(directory) if directory is not None else checkpoint_dir()
+    if not directory.is_dir():
+        raise RegistryError(f"checkpoint directory {directory} does not exist: set AOFL_CHECKPOINT_DIR or "
+                            f"train one with `python -m aofl train --data synthetic --out {directory}/full`")
+    path = directory / MANIFEST_NAME
+    if not path.exists():
+        return _scan(directory)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise RegistryError(f"{path} is not valid JSON ({e}); fix or delete it") from e
+    if isinstance(raw, dict):
+        raw = raw.get("checkpoints", [])
+    if not isinstance(raw, list):
+        raise RegistryError(f"{path} must hold a list of checkpoint entries")
+    entries = [_entry_from_dict(d, directory, i) for i, d in enumerate(raw)]
+    names = [e.name for e in entries]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise RegistryError(f"{path}: duplicate checkpoint names {dup}")
+    return entries
+
+
+def list_checkpoints(dataset: str | None = None, directory: Path | str | None = None,
+                     existing_only: bool = True) -> list[CheckpointEntry]:
+    """Entries for one dataset (all when None), whose files exist unless existing_only=False."""
+    entries = read_manifest(directory)
+    if dataset is not None:
+        entries = [e for e in entries if e.dataset == dataset]
+    if existing_only:
+        entries = [e for e in entries if e.path.exists()]
+    return entries
+
+
+def find_entry(name: str, directory: Path | str | None = None) -> CheckpointEntry:
+    for e in read_manifest(directory):
+        if e.name == name:
+            return e
+    raise RegistryError(f"no checkpoint named {name!r} in {Path(directory or checkpoint_dir()) / MANIFEST_NAME}")

@@ -1,0 +1,100 @@
+"""AO-FL Explorer: `streamlit run app.py`.
+
+The entry page: page config, the sidebar (dataset, split, checkpoint(s), device) and the
+navigation. Each page in pages/ reads the sidebar's selection from `aofl.app_state.context()`.
+Checkpoints come from `$AOFL_CHECKPOINT_DIR/MANIFEST.json` (default: the repository's checkpoints/).
+"""
+import streamlit as st
+import torch
+
+st.set_page_config(page_title="AO-FL Explorer", page_icon=":material/architecture:", layout="wide")
+
+from aofl import app_state, registry  # noqa: E402  (after set_page_config)
+from aofl.data import available_datasets  # noqa: E402
+
+app_state.start_up()
+
+PAGES = {
+    "Inspect": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/angles.py", title="Angles", icon=":material/architecture:"),
+        st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:"),
+        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+    ],
+    "Compare": [st.Page("pages/ablations.py", title="Ablations", icon=":material/compare:")],
+    "Learn": [st.Page("pages/playground.py", title="Playground", icon=":material/school:")],
+}
+page = st.navigation(PAGES)
+multi = page.url_path == "ablations"
+
+
+def _keep(key: str) -> None:
+    """Copy a widget's value to a plain key so it survives pages where the widget is not drawn."""
+    st.session_state[f"_keep_{key}"] = st.session_state[key]
+
+
+def _restore(key: str) -> None:
+    if key not in st.session_state and f"_keep_{key}" in st.session_state:
+        st.session_state[key] = st.session_state[f"_keep_{key}"]
+
+
+ctx = app_state.Context()
+with st.sidebar:
+    st.markdown("### AO-FL Explorer")
+    datasets = available_datasets()
+    for key in ("dataset", "split", "checkpoint", "checkpoints", "device"):
+        _restore(key)
+    ctx.dataset = st.selectbox("Dataset", datasets, key="dataset", on_change=_keep, args=("dataset",),
+                               help="synthetic needs no files; IEMOCAP / MELD appear once prepared (see README)")
+    try:
+        splits = [s for s in ("test", "valid", "train") if app_state.get_dataset(ctx.dataset).splits.get(s)]
+    except app_state.USER_ERRORS as e:
+        st.error(f"Cannot load dataset {ctx.dataset}: {e}")
+        splits = []
+    if splits:
+        if st.session_state.get("split") not in splits:
+            st.session_state.pop("split", None)
+        ctx.split = st.selectbox("Split", splits, key="split", on_change=_keep, args=("split",))
+
+    entries: list[registry.CheckpointEntry] = []
+    try:
+        entries = registry.list_checkpoints(ctx.dataset)
+    except registry.RegistryError as e:
+        ctx.problem = f"The checkpoint manifest cannot be read: {e}"
+    if not entries and ctx.problem is None:
+        where = registry.checkpoint_dir()
+        ctx.problem = (f"No checkpoint for dataset **{ctx.dataset}** in `{where}`. Train one with "
+                       f"`python -m aofl train --data {ctx.dataset} --out {where}/{ctx.dataset}-full` "
+                       f"(or set `AOFL_CHECKPOINT_DIR`), then reload.")
+    # "full" first: it is the reference the other variants are compared with
+    entries.sort(key=lambda e: (e.variant != "full", e.name))
+    by_name = {e.name: e for e in entries}
+    if entries and not multi:
+        if st.session_state.get("checkpoint") not in by_name:
+            st.session_state.pop("checkpoint", None)
+        name = st.selectbox("Checkpoint", list(by_name), key="checkpoint", on_change=_keep, args=("checkpoint",),
+                            format_func=lambda n: by_name[n].label)
+        ctx.checkpoint = by_name[name]
+        ctx.checkpoints = [ctx.checkpoint]
+    elif entries:
+        chosen = [n for n in st.session_state.get("checkpoints", []) if n in by_name]
+        if not chosen:
+            first = st.session_state.get("_keep_checkpoint")
+            chosen = ([first] if first in by_name else []) + [n for n in by_name if n != first]
+            chosen = chosen[:2]
+        st.session_state["checkpoints"] = chosen
+        names = st.multiselect("Checkpoints (the first is the reference)", list(by_name), key="checkpoints",
+                               on_change=_keep, args=("checkpoints",), format_func=lambda n: by_name[n].label)
+        ctx.checkpoints = [by_name[n] for n in names]
+        ctx.checkpoint = ctx.checkpoints[0] if ctx.checkpoints else None
+    if ctx.problem:
+        st.warning(ctx.problem)
+
+    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    choice = st.selectbox("Device", devices, key="device", on_change=_keep, args=("device",),
+                          help="auto: CUDA when a GPU is visible, else CPU")
+    ctx.device = ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
+    st.caption(f"running on **{ctx.device}** · checkpoints from `{registry.checkpoint_dir()}`")
+
+app_state.set_context(ctx)
+page.run()

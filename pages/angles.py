@@ -1,0 +1,62 @@
+"""Angles: theta (shared vs specific) and phi (shared vs shared across modalities), alpha, what-if."""
+import streamlit as st
+
+from aofl import analysis, app_state, plots
+
+ctx = app_state.context()
+st.title("Angles")
+entry = app_state.require_checkpoint(ctx)
+
+with app_state.user_errors(f"Cannot run {entry.name}"):
+    _, meta = app_state.get_model(entry, ctx.device)
+    app_state.check_data(meta, ctx.dataset)
+    result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+
+st.caption(r"$\theta_{m,i}$: angle between the shared feature $g_{m,i}$ and the specific feature $h_{m,i}$ of "
+           r"modality $m$; $\phi_{m,i}$: mean angle between $g_{m,i}$ and the other modalities' shared features. "
+           r"$L_{CSR}$ asks for $\theta > \phi$.")
+long = analysis.angles_long(result.table, result.modalities if result.has_split else [])
+if long.empty:
+    st.info(f"{entry.name} ({entry.variant}) has no shared/specific split, so it has no angles. Pick another "
+            f"checkpoint for the angle plots; the what-if below still works.")
+else:
+    c1, c2 = st.columns(2)
+    grouping = c1.radio("Group by", ["emotion and outcome", "emotion", "outcome"], horizontal=True,
+                        key="angles_group")
+    kind = c2.radio("Plot", ["violin", "histogram"], horizontal=True, key="angles_kind")
+    x, color = {"emotion and outcome": ("label", "outcome"), "emotion": ("label", "label"),
+                "outcome": ("outcome", "outcome")}[grouping]
+    if kind == "histogram" and grouping == "emotion and outcome":
+        x = "label"
+    summary = analysis.angle_summary_by(long, ["label", "outcome"] if grouping == "emotion and outcome" else x)
+
+    st.subheader("theta per modality")
+    app_state.show_figure(plots.angle_distribution(long, "theta", x=x, color=color, kind=kind), summary,
+                          "theta_summary")
+    st.subheader("phi per modality")
+    app_state.show_figure(plots.angle_distribution(long, "phi", x=x, color=color, kind=kind), summary,
+                          "phi_summary")
+
+    st.subheader("theta vs phi")
+    shares = analysis.csr_share(result.table, result.modalities)
+    cols = st.columns(len(shares))
+    for c, (m, s) in zip(cols, shares.items()):
+        c.metric(f"theta > phi, {m}", f"{100 * s:.1f}%")
+    scatter_color = st.radio("Colour by", ["label", "outcome"], horizontal=True, key="angles_scatter_color",
+                             format_func=lambda v: {"label": "emotion", "outcome": "correct / wrong"}[v])
+    app_state.show_figure(plots.theta_phi_scatter(long, color=scatter_color), long, "angles_per_utterance")
+
+    st.subheader("Learned alpha")
+    theta_mean = long.groupby("modality")["theta"].mean().to_dict()
+    alpha = analysis.alpha_frame(result.alpha_deg, theta_mean)
+    left, right = st.columns([2, 3])
+    with left:
+        app_state.show_figure(plots.alpha_bars(alpha), alpha, "alpha")
+    with right:
+        st.dataframe(summary, hide_index=True, key="angles_summary_table", column_config={
+            c: st.column_config.NumberColumn(format="%.2f") for c in summary.columns if c not in ("modality", "n")})
+        st.caption("alpha is the target angle L_AAC pulls theta towards; it is learned per modality "
+                   "(variants without AAC keep their initial value).")
+
+st.subheader("Modality what-if")
+app_state.whatif_section(ctx, entry, result, key="angles_whatif")

@@ -1,0 +1,90 @@
+"""Embeddings: PCA / t-SNE / UMAP of shared and specific features (the paper's Figure 5)."""
+import streamlit as st
+
+from aofl import app_state, plots
+
+ctx = app_state.context()
+st.title("Embeddings")
+entry = app_state.require_checkpoint(ctx)
+embed = app_state.embed_module()
+if embed is None:
+    st.stop()
+
+with app_state.user_errors(f"Cannot run {entry.name}"):
+    _, meta = app_state.get_model(entry, ctx.device)
+    app_state.check_data(meta, ctx.dataset)
+    result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+
+kinds_available = list(embed.SPLIT_KINDS) + ["context"] if result.has_split else ["context"]
+default_kinds = ["shared", "specific"] if result.has_split else ["context"]
+n_total = len(result.table) * len(result.modalities)
+defaults = {"method": "pca", "kinds": default_kinds, "modalities": list(result.modalities), "subsample": True,
+            "max_points": 3000, "seed": 0, "params": {}}
+settings = st.session_state.get("emb_settings")
+if settings is None or not set(settings["kinds"]) <= set(kinds_available) \
+        or not set(settings["modalities"]) <= set(result.modalities):
+    settings = defaults  # first visit (or another checkpoint family): a quick PCA
+
+with st.form("emb_form"):
+    c = st.columns(4)
+    method = c[0].selectbox("Method", ["pca", "tsne", "umap"], index=["pca", "tsne", "umap"].index(settings["method"]),
+                            format_func={"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get, key="emb_method")
+    kinds = c[1].multiselect("Feature kinds (one panel each)", kinds_available, default=settings["kinds"],
+                             key="emb_kinds")
+    mods = c[2].multiselect("Modalities", result.modalities, default=settings["modalities"], key="emb_mods")
+    seed = c[3].number_input("Seed", 0, 9999, int(settings["seed"]), key="emb_seed")
+    c = st.columns(4)
+    subsample = c[0].toggle("Stratified subsample", value=settings["subsample"], key="emb_subsample",
+                            help="keep the emotion proportions; the same utterances in every panel")
+    max_points = c[1].number_input("Max points per panel", 200, 50000, int(settings["max_points"]), step=500,
+                                   key="emb_max_points")
+    n_neighbors = c[2].slider("UMAP n_neighbors", 5, 100, int(settings["params"].get("n_neighbors", 15)),
+                              key="emb_nn")
+    perplexity = c[3].slider("t-SNE perplexity", 5, 100, int(settings["params"].get("perplexity", 30)),
+                             key="emb_perplexity")
+    submitted = st.form_submit_button("Compute", type="primary")
+if submitted:
+    params = {"umap": {"n_neighbors": n_neighbors}, "tsne": {"perplexity": float(perplexity)}, "pca": {}}[method]
+    settings = {"method": method, "kinds": kinds, "modalities": mods, "subsample": subsample,
+                "max_points": int(max_points), "seed": int(seed), "params": params}
+    st.session_state["emb_settings"] = settings
+if not settings["kinds"] or not settings["modalities"]:
+    st.info("Choose at least one feature kind and one modality, then press Compute.")
+    st.stop()
+
+with app_state.user_errors("Embedding failed"):
+    coords, info = app_state.get_embedding(
+        entry, ctx.dataset, ctx.split, result, kinds=settings["kinds"], modalities=settings["modalities"],
+        method=settings["method"], max_points=settings["max_points"] if settings["subsample"] else None,
+        seed=settings["seed"], params=settings["params"])
+shown = f"{info['n_shown']:,} of {info['n_total']:,} points"
+st.caption(f"**{info['method'].upper()}** of {', '.join(info['kinds'])} features · {', '.join(info['modalities'])} · "
+           f"{shown}" + (" (stratified subsample)" if info["subsampled"] else "") +
+           f" · {info['seconds']:.1f} s · each point is one utterance in one modality")
+
+color = st.radio("Colour by", ["label", "modality", "speaker", "correct"], horizontal=True, key="emb_color",
+                 format_func={"label": "emotion", "modality": "modality", "speaker": "speaker",
+                              "correct": "correct / wrong"}.get)
+selected = []
+cols = st.columns(min(2, len(settings["kinds"])))
+for i, kind in enumerate(settings["kinds"]):
+    with cols[i % len(cols)]:
+        panel = coords[coords["kind"] == kind]
+        event = app_state.show_figure(plots.embedding_scatter(panel, color=color, title=kind), panel,
+                                      f"embedding_{kind}", key=f"emb_fig_{kind}", on_select="rerun",
+                                      selection_mode=("points", "box", "lasso"))
+        selected += app_state.selected_ids(event)
+
+st.subheader("Selected utterances")
+selected = list(dict.fromkeys(selected))
+if not selected:
+    st.caption("Draw a lasso or a box on a panel (or click points) to list those utterances here.")
+else:
+    table = result.table
+    cols = [c for c in ("utterance_id", "dialogue", "position", "speaker", "text", "label", "prediction",
+                        "confidence", "correct") if c in table] + \
+           [f"theta_{m}" for m in result.modalities if f"theta_{m}" in table]
+    picked = table[table["utterance_id"].isin(selected)][cols]
+    st.caption(f"{len(picked)} utterances, {int(picked['correct'].sum())} predicted correctly")
+    st.dataframe(picked, hide_index=True, key="emb_selected")
+    app_state.download_csv(picked, "selected_utterances", key="dl_emb_selected")

@@ -1,0 +1,61 @@
+"""Fixtures of the app tests (test_app.py, test_browser.py): a checkpoint directory and env."""
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_tiny.py and friends
+
+
+def _repo_entries():
+    from aofl import registry
+    try:
+        return [e for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")
+                if (ROOT / "checkpoints" / registry.MANIFEST_NAME).exists()]
+    except registry.RegistryError:
+        return []
+
+
+def _train_quick(directory: Path, variants=("full", "no_aao")) -> None:
+    """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
+    from aofl.checkpoint import file_sha256, read_metadata
+    from aofl.cli import main
+    entries = []
+    for v in variants:
+        out = directory / "synthetic" / v
+        assert main(["train", "--data", "synthetic", "--variant", v, "--out", str(out), "--epochs", "1",
+                     "--no-progress"]) == 0
+        path = out / "model.safetensors"
+        meta = read_metadata(path)
+        entries.append({"name": f"synthetic-{v}", "dataset": "synthetic", "variant": v, "seed": 0,
+                        "file": str(path.relative_to(directory)), "sha256": file_sha256(path),
+                        "metrics": {k: meta["metrics"]["test"][k] for k in ("weighted_f1", "accuracy")},
+                        "command": meta["command"]})
+    (directory / "MANIFEST.json").write_text(json.dumps(entries, indent=2))
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory):
+    """Env for the app: AOFL_CHECKPOINT_DIR (the repo's manifest when it lists synthetic
+    checkpoints, else two quick ones in a temp dir), a fresh AOFL_CACHE_DIR, no UMAP warm-up."""
+    saved = {k: os.environ.get(k) for k in ("AOFL_CHECKPOINT_DIR", "AOFL_CACHE_DIR", "AOFL_NO_WARMUP")}
+    os.environ["AOFL_CACHE_DIR"] = str(tmp_path_factory.mktemp("aofl-cache"))
+    if _repo_entries():
+        ckdir = ROOT / "checkpoints"
+    else:
+        ckdir = tmp_path_factory.mktemp("checkpoints")
+        _train_quick(ckdir)
+    os.environ["AOFL_CHECKPOINT_DIR"] = str(ckdir)
+    os.environ["AOFL_NO_WARMUP"] = "1"
+    from aofl import registry
+    entries = registry.list_checkpoints("synthetic", ckdir)
+    entries.sort(key=lambda e: (e.variant != "full", e.name))  # the app's order
+    yield {"dir": ckdir, "entries": entries}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

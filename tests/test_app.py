@@ -1,0 +1,271 @@
+"""Every page of the Streamlit app, driven by streamlit.testing.v1.AppTest (no browser).
+
+Renders each page with every shipped synthetic checkpoint (or two quickly trained ones when
+the repository has no manifest yet, see conftest.app_env), checks the numbers against the
+library's own results, and drives the widgets: split, checkpoint, what-if, Compute, Train.
+"""
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from aofl import analysis
+from aofl.checkpoint import load_checkpoint
+from aofl.data import load_dataset
+from aofl.evaluate import evaluate
+from aofl.inference import run_inference
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 240
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _navigation_like_the_server():
+    """AppTest re-detects the legacy pages/ directory before every run and then runs a page file
+    without app.py; the real server stops doing so once st.navigation was called. Do the same."""
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    yield
+    PagesManager.__init__ = original
+
+
+@functools.lru_cache(maxsize=None)
+def _library(path: str, split: str):
+    model, _ = load_checkpoint(path)
+    data = load_dataset("synthetic", seed=0)
+    result = run_inference(model, data, split)
+    return result, evaluate(model, data, split, result=result)
+
+
+def library(entry, split="test"):
+    """(InferenceResult, evaluate() dict) computed by the library directly, not through the app."""
+    return _library(str(entry.path), split)
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert_clean(at)
+    return at
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def n_charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def frame_with(at: AppTest, column: str):
+    """The first st.dataframe holding `column` (plain dataframes have no key in AppTest)."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no dataframe with column {column!r}")
+
+
+def select_checkpoint(at: AppTest, name: str) -> None:
+    at.sidebar.selectbox(key="checkpoint").select(name).run()
+    assert_clean(at)
+
+
+def test_sidebar_lists_the_manifest(app_env):
+    at = new_app()
+    names = [e.name for e in app_env["entries"]]
+    assert at.sidebar.selectbox(key="checkpoint").options == [e.label for e in app_env["entries"]]
+    assert at.sidebar.selectbox(key="checkpoint").value == names[0]
+    assert at.sidebar.selectbox(key="dataset").value == "synthetic"
+    assert at.sidebar.selectbox(key="split").value == "test"
+
+
+def test_overview_every_checkpoint_matches_evaluate(app_env):
+    at = new_app()
+    for entry in app_env["entries"]:
+        select_checkpoint(at, entry.name)
+        _, ref = library(entry)
+        shown = metrics(at)
+        assert shown["Weighted F1"] == f"{ref['weighted_f1']:.4f}", entry.name
+        assert shown["Accuracy"] == f"{ref['accuracy']:.4f}", entry.name
+        assert shown["Macro F1"] == f"{ref['macro_f1']:.4f}", entry.name
+        dis = ref["disentanglement"]
+        assert shown["shared recovers shared"] == f"{dis['shared_recovers_shared']:.3f}"
+        # per-class F1, confusion, training curves, disentanglement
+        assert n_charts(at) == 4, entry.name
+        assert len(at.get("download_button")) >= 4
+
+
+def test_overview_split_change(app_env):
+    at = new_app()
+    entry = app_env["entries"][0]
+    at.sidebar.selectbox(key="split").select("valid").run()
+    assert_clean(at)
+    _, ref = library(entry, "valid")
+    assert metrics(at)["Weighted F1"] == f"{ref['weighted_f1']:.4f}"
+    assert "valid" in at.caption[0].value
+
+
+@pytest.mark.parametrize("page, charts_split, charts_baseline", [
+    ("angles", 4, 0), ("conversations", 2, 2), ("embeddings", 2, 1)])
+def test_inspect_pages_every_checkpoint(app_env, page, charts_split, charts_baseline):
+    at = goto(new_app(), page)
+    for entry in app_env["entries"]:
+        select_checkpoint(at, entry.name)
+        expected = charts_baseline if entry.variant == "baseline" else charts_split
+        assert n_charts(at) == expected, (page, entry.name)
+        if page == "angles" and entry.variant != "baseline":
+            result, _ = library(entry)
+            shares = analysis.csr_share(result.table)
+            for m, s in shares.items():
+                assert metrics(at)[f"theta > phi, {m}"] == f"{100 * s:.1f}%"
+
+
+def test_angles_what_if(app_env):
+    entry = next(e for e in app_env["entries"] if e.variant != "baseline")
+    at = goto(new_app(), "angles")
+    select_checkpoint(at, entry.name)
+    before = n_charts(at)
+    at.selectbox(key="angles_whatif_modality").select("text").run()
+    at.radio(key="angles_whatif_mode").set_value("mean").run()
+    assert_clean(at)
+    assert n_charts(at) == before + 2
+    base, _ = library(entry)
+    model, _ = load_checkpoint(entry.path)
+    dropped = run_inference(model, load_dataset("synthetic", seed=0), "test", drop={"text": "mean"})
+    deltas = analysis.whatif_deltas(base.table, dropped.table)
+    assert metrics(at)["Predictions that flip"] == f"{100 * deltas['flipped'].mean():.1f}%"
+
+
+def test_conversations_dialogue_and_utterance(app_env):
+    at = goto(new_app(), "conversations")
+    box = at.selectbox(key="conv_dialogue")
+    second = box.options[1]
+    box.select_index(1).run()
+    assert_clean(at)
+    utterances = at.selectbox(key="conv_utterance")
+    utterances.select_index(3).run()
+    assert_clean(at)
+    uid = at.selectbox(key="conv_utterance").value
+    assert uid.endswith("#3") and at.selectbox(key="conv_dialogue").value in second
+    at.slider(key="conv_k").set_value(7).run()
+    neighbours = frame_with(at, "similarity")
+    assert len(neighbours) == 7 and uid not in set(neighbours["utterance_id"])
+    assert (np.diff(neighbours["similarity"].to_numpy()) <= 1e-9).all()
+    at.selectbox(key="conv_whatif_modality").select("audio").run()
+    assert_clean(at)
+    assert "Predictions that flip" in metrics(at)
+
+
+def test_embeddings_compute(app_env):
+    entry = next(e for e in app_env["entries"] if e.variant != "baseline")
+    at = goto(new_app(), "embeddings")
+    select_checkpoint(at, entry.name)
+    assert n_charts(at) == 2  # the quick PCA of the first visit
+    at.selectbox(key="emb_method").select("tsne")
+    at.number_input(key="emb_max_points").set_value(200)
+    at.multiselect(key="emb_kinds").set_value(["shared", "refined_specific"])
+    at.button[0].click().run()  # the form's Compute
+    assert_clean(at)
+    assert n_charts(at) == 2
+    caption = " ".join(c.value for c in at.caption)
+    assert "TSNE" in caption and "198 of" in caption, caption
+    at.radio(key="emb_color").set_value("modality").run()
+    assert_clean(at)
+    assert n_charts(at) == 2
+
+
+def test_ablations_metrics_flips(app_env):
+    entries = app_env["entries"][:2]
+    at = goto(new_app(), "ablations")
+    assert at.sidebar.multiselect(key="checkpoints").value == [e.name for e in entries]
+    table = frame_with(at, "wf1_low")
+    for entry, row in zip(entries, table.itertuples()):
+        _, ref = library(entry)
+        assert row.checkpoint == entry.name
+        assert row.weighted_f1 == pytest.approx(ref["weighted_f1"])
+        assert row.wf1_low <= row.weighted_f1 <= row.wf1_high
+    flips = analysis.prediction_flips({e.name: library(e)[0].table for e in entries})
+    assert metrics(at)["Utterances with differing predictions"] == str(len(flips))
+    # metrics with CIs, angle overlay, disentanglement, one embedding per checkpoint
+    assert n_charts(at) == 3 + len(entries)
+    if len(app_env["entries"]) > 2:
+        names = [e.name for e in app_env["entries"][:3]]
+        at.sidebar.multiselect(key="checkpoints").set_value(names).run()
+        assert_clean(at)
+        assert n_charts(at) == 3 + 3
+
+
+def test_ablations_needs_two(app_env):
+    at = goto(new_app(), "ablations")
+    at.sidebar.multiselect(key="checkpoints").set_value([app_env["entries"][0].name]).run()
+    assert_clean(at)
+    assert n_charts(at) == 0
+    assert "at least 2" in at.info[0].value
+
+
+def test_playground_trains(app_env):
+    at = goto(new_app(), "playground")
+    assert n_charts(at) == 0 and "Train" in at.info[0].value
+    at.slider(key="pg_epochs").set_value(2)
+    at.slider(key="pg_dialogues").set_value(16)
+    at.slider(key="pg_csr").set_value(0.5)
+    at.button[0].click().run()
+    assert_clean(at)
+    shown = metrics(at)
+    assert 0.0 <= float(shown["Test weighted F1"]) <= 1.0
+    # curves, theta, alpha, theta-vs-phi, PCA of shared and specific
+    assert n_charts(at) == 6
+    assert len(at.get("latex")) >= 5
+
+
+def test_no_checkpoints_is_a_message(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(tmp_path))
+    at = new_app()
+    assert "No checkpoint" in at.info[0].value and "python -m aofl train" in at.info[0].value
+    goto(at, "ablations")
+    assert "No checkpoint" in at.info[0].value
+
+
+def test_broken_manifest_is_a_message(app_env, tmp_path, monkeypatch):
+    (tmp_path / "MANIFEST.json").write_text("{not json")
+    monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(tmp_path))
+    at = new_app()
+    assert "not valid JSON" in at.info[0].value
+
+
+def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
+    """A manifest entry that says synthetic but was trained on other features: st.error, no traceback."""
+    import _tiny
+    from aofl.checkpoint import file_sha256, save_checkpoint
+    model = _tiny.tiny_model(_tiny.tiny_dataset())
+    path = save_checkpoint(tmp_path / "odd", model, {"variant": "full", "seed": 0})
+    (tmp_path / "MANIFEST.json").write_text(json.dumps([{
+        "name": "odd", "dataset": "synthetic", "variant": "full", "seed": 0, "file": "odd/model.safetensors",
+        "sha256": file_sha256(path), "metrics": {}, "command": "python -m aofl train"}]))
+    monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.error and "dimensions differ" in at.error[0].value
+    for page in ("angles", "conversations", "embeddings"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception and at.error, page

@@ -1,0 +1,206 @@
+"""aofl.embed: shapes, determinism, subsampling, aligned init, disk cache, baseline errors."""
+import numpy as np
+import pytest
+
+from aofl import embed as E
+from aofl.inference import run_inference
+
+from _tiny import tiny_dataset, tiny_model
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
+    E.clear_memory_cache()
+    yield
+    E.clear_memory_cache()
+
+
+def _blobs(n=300, d=60, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    centers = rng.normal(scale=4.0, size=(k, d))
+    return (centers[labels] + rng.normal(size=(n, d))).astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def results():
+    ds = tiny_dataset(n_dialogues=24)
+    full = run_inference(tiny_model(ds, "full"), ds, "train")
+    base = run_inference(tiny_model(ds, "baseline"), ds, "train")
+    return full, base
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+def test_embed_shape_and_determinism(method):
+    X, labels = _blobs()
+    Y1 = E.embed(X, method, seed=3)
+    Y2 = E.embed(X, method, seed=3)
+    assert Y1.shape == (len(X), 2) and Y1.dtype == np.float32
+    assert np.isfinite(Y1).all()
+    np.testing.assert_array_equal(Y1, Y2)
+    # well separated blobs stay separated: local structure is kept
+    assert E.trustworthiness(X, Y1, k=10) > 0.8
+
+
+def test_embed_rejects_bad_input():
+    X, _ = _blobs(n=50)
+    with pytest.raises(ValueError, match="unknown embedding method"):
+        E.embed(X, "mds")
+    with pytest.raises(ValueError, match="init has shape"):
+        E.embed(X, "umap", init=np.zeros((3, 2)))
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        E.embed(bad, "pca")
+
+
+def test_tiny_inputs_do_not_crash():
+    X = np.arange(8, dtype=np.float32).reshape(4, 2)
+    assert E.embed(X, "umap").shape == (4, 2)
+    assert E.embed(np.zeros((0, 5), np.float32), "tsne").shape == (0, 2)
+
+
+def test_pca_is_deterministic_and_centred():
+    X, _ = _blobs(d=80)
+    P = E.pca(X, 5)
+    np.testing.assert_array_equal(P, E.pca(X, 5))
+    assert np.allclose(P.mean(0), 0, atol=1e-3)
+    var = P.var(0)
+    assert np.all(np.diff(var) <= 1e-3)  # sorted by explained variance
+
+
+def test_knn_exact_matches_bruteforce_and_annoy_is_close():
+    X, _ = _blobs(n=200, d=10)
+    ind, dist = E.knn(X, 5, include_self=True)
+    assert (ind[:, 0] == np.arange(len(X))).all() and np.allclose(dist[:, 0], 0, atol=1e-3)
+    d2 = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    ind2, _ = E.knn(X, 5, include_self=False)
+    np.testing.assert_array_equal(np.sort(ind2, 1), np.sort(np.argsort(d2, 1)[:, :5], 1))
+    ia, da = E.knn(X, 5, include_self=False, method="annoy")
+    overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ia, ind2)])
+    assert overlap > 0.9
+
+
+def test_stratified_subsample_counts_and_proportions():
+    rng = np.random.default_rng(0)
+    labels = rng.choice(6, size=1000, p=[0.4, 0.3, 0.15, 0.1, 0.049, 0.001])
+    idx = E.stratified_subsample(labels, 200, seed=1)
+    assert len(idx) == 200 and len(set(idx)) == 200 and np.all(np.diff(idx) > 0)
+    full, sub = np.bincount(labels, minlength=6), np.bincount(labels[idx], minlength=6)
+    assert (sub >= 1).all()  # the rare class survives
+    assert np.all(np.abs(sub / 200 - full / 1000) < 0.01)
+    np.testing.assert_array_equal(idx, E.stratified_subsample(labels, 200, seed=1))
+    assert len(E.stratified_subsample(labels, 5000)) == 1000
+    assert len(E.stratified_subsample(labels, 3)) == 3
+    assert len(E.stratified_subsample(labels, 0)) == 0
+    assert len(E.stratified_subsample(["a", "b", "b", "c"], 3)) == 3
+
+
+def test_embed_features_layout(results):
+    full, _ = results
+    df, info = E.embed_features(full, ("shared", "specific"), method="pca")
+    n, m = len(full.table), len(full.modalities)
+    assert len(df) == 2 * n * m
+    assert list(df.columns) == ["utterance_id", "dialogue", "position", "speaker", "label", "prediction",
+                                "correct", "modality", "kind", "x", "y"]
+    assert info["n_total"] == info["n_shown"] == n * m and not info["subsampled"]
+    assert set(df["kind"]) == {"shared", "specific"} and set(df["modality"]) == set(full.modalities)
+    first = df.iloc[0]
+    assert first["utterance_id"] == f"{first['dialogue']}#{first['position']}"
+    for key in ("method", "params", "seconds"):
+        assert key in info
+
+
+def test_embed_features_subsample_is_reported(results):
+    full, _ = results
+    df, info = E.embed_features(full, ["shared"], modalities=["audio", "text"], method="umap", max_points=120)
+    assert info["subsampled"] and info["n_shown"] == 120 and info["n_total"] == 2 * len(full.table)
+    assert len(df) == 120
+    # the same utterances in every modality
+    ids = df.groupby("modality")["utterance_id"].apply(lambda s: tuple(s))
+    assert ids["audio"] == ids["text"]
+
+
+def test_aligned_init_gives_the_same_start(results, monkeypatch):
+    full, _ = results
+    seen = []
+    real = E.embed
+
+    def spy(X, method="umap", n_components=2, seed=0, init=None, **params):
+        seen.append(None if init is None else np.array(init))
+        return real(X, method, n_components, seed, init, **params)
+
+    monkeypatch.setattr(E, "embed", spy)
+    E.embed_features(full, ("shared", "specific", "refined_specific"), method="umap", max_points=150,
+                     cache=False)
+    assert len(seen) == 3 and all(s is not None for s in seen)
+    for s in seen[1:]:
+        np.testing.assert_array_equal(s, seen[0])
+    seen.clear()
+    E.embed_features(full, ("shared", "specific"), method="umap", max_points=150, init=None, cache=False)
+    assert seen == [None, None]
+
+
+def test_cache_hit_does_not_recompute(monkeypatch, tmp_path):
+    X, _ = _blobs(n=300)
+    Y1 = E.embed_cached(X, "umap", seed=0)
+    files = list(E.embedding_cache_dir().glob("*.npz"))
+    assert len(files) == 1
+    with np.load(files[0], allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["coords"], Y1)
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed despite a cache hit")
+
+    monkeypatch.setattr(E, "embed", boom)
+    np.testing.assert_array_equal(E.embed_cached(X, "umap", seed=0), Y1)  # memory
+    E.clear_memory_cache()
+    np.testing.assert_array_equal(E.embed_cached(X, "umap", seed=0), Y1)  # disk (an app restart)
+    # a different parameter, seed or feature is a different key
+    monkeypatch.setattr(E, "embed", lambda X, *a, **k: np.zeros((len(X), 2), np.float32))
+    assert not np.array_equal(E.embed_cached(X, "umap", seed=1), Y1)
+    assert not np.array_equal(E.embed_cached(X, "umap", seed=0, n_neighbors=5), Y1)
+    assert not np.array_equal(E.embed_cached(X + 1, "umap", seed=0), Y1)
+
+
+def test_corrupt_cache_file_is_recomputed():
+    X, _ = _blobs(n=100)
+    Y1 = E.embed_cached(X, "pca")
+    (f,) = E.embedding_cache_dir().glob("*.npz")
+    f.write_bytes(b"not an npz")
+    E.clear_memory_cache()
+    np.testing.assert_array_equal(E.embed_cached(X, "pca"), Y1)
+
+
+def test_baseline_offers_context_only(results):
+    _, base = results
+    with pytest.raises(ValueError, match="baseline.*context"):
+        E.embed_features(base, ("shared", "specific"))
+    df, info = E.embed_features(base, ("context",), method="pca")
+    assert set(df["kind"]) == {"context"} and info["n_shown"] == len(base.table) * len(base.modalities)
+    with pytest.raises(ValueError, match="unknown feature kinds"):
+        E.embed_features(base, ("shard",))
+
+
+def test_warm_up_runs_once_and_sets_numba_cache(monkeypatch):
+    monkeypatch.setattr(E, "_warm", {"thread": None, "done": __import__("threading").Event(), "error": None,
+                                     "seconds": None})
+    calls = []
+    monkeypatch.setattr(E, "_warm_up_work", lambda: (calls.append(1), E._warm["done"].set()))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    t = E.warm_up_umap(background=True)
+    t.join(5)
+    assert E.warm_up_umap(background=True) is t and calls == [1]
+    assert E.wait_for_warm_up(1)
+    import os
+    assert os.environ["NUMBA_CACHE_DIR"].endswith("numba")
+
+
+def test_trustworthiness_wrapper():
+    X, _ = _blobs(n=500)
+    assert E.trustworthiness(X, X[:, :2], k=5, n=200) <= 1.0
+    assert E.trustworthiness(X, X, k=5, n=200) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        E.trustworthiness(X, X[:10])
