@@ -37,8 +37,10 @@ def _train_quick(directory: Path, variants=("full", "no_aao")) -> None:
     (directory / "MANIFEST.json").write_text(json.dumps(entries, indent=2))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_env(tmp_path_factory):
+    # module scope: the env changes below are undone after each test module, so later modules
+    # (real-data tests, shipped checkpoints) see the user's cache dir with its prepared text views
     """Env for the app: AOFL_CHECKPOINT_DIR (the repo's manifest when it lists synthetic
     checkpoints, else two quick ones in a temp dir), a fresh AOFL_CACHE_DIR, no UMAP warm-up."""
     saved = {k: os.environ.get(k) for k in ("AOFL_CHECKPOINT_DIR", "AOFL_CACHE_DIR", "AOFL_NO_WARMUP")}
