@@ -158,6 +158,9 @@ def cmd_train(args) -> int:
         "metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,
         "train_config": result.train_config, "train_seconds": round(result.seconds, 2),
     }
+    from .distributed import is_main_process
+    if not is_main_process():  # under torchrun only rank 0 writes and prints
+        return 0
     path = save_checkpoint(Path(args.out), result.model, meta, half=args.half)
     summary = {"checkpoint": str(path), "variant": args.variant, "seed": args.seed, "best_epoch": result.best_epoch,
                "valid": result.best_valid, "test": metrics["test"], "seconds": round(result.seconds, 2)}

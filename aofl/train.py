@@ -90,6 +90,10 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     tc = train_config or TrainConfig()
     config = config or model_config_for(dataset, variant)
     device = resolve_device(tc.device)
+    from . import distributed
+    dinfo = distributed.setup(device)  # WORLD_SIZE > 1 (torchrun): data-parallel, else a no-op
+    if dinfo.enabled and device.type == "cuda":
+        device = torch.device("cuda", dinfo.local_rank)
     train_set, valid_set = dataset.split("train"), dataset.split("valid")
     seed_everything(tc.seed)
     model = AOFL(config).to(device)
@@ -99,7 +103,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     best_state, best_wf1, best_epoch, best_valid, bad = None, -1.0, 0, {}, 0
     start = time.perf_counter()
     bar = None
-    if tc.progress:
+    if tc.progress and dinfo.is_main:
         from tqdm.auto import tqdm
         bar = tqdm(total=tc.epochs, desc=f"train {config.variant}", unit="epoch", leave=False)
     try:
@@ -108,12 +112,19 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             order = torch.randperm(len(train_set), generator=shuffle).tolist()
             sums: dict[str, float] = {}
             steps = 0
-            for i in range(0, len(order), tc.batch_size):
-                batch = collate([train_set[j] for j in order[i:i + tc.batch_size]], model.modalities,
-                                config.max_speakers).to(device)
-                loss, parts = model.loss(model(batch), batch)
+            for gbatch in distributed.global_batches(order, tc.batch_size, dinfo.world_size):
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                local = distributed.local_share(gbatch, dinfo.rank, dinfo.world_size)
+                parts = {}
+                if local:
+                    batch = collate([train_set[j] for j in local], model.modalities, config.max_speakers).to(device)
+                    loss, parts = model.loss(model(batch), batch)
+                    loss.backward()
+                if dinfo.enabled:
+                    # each rank's mean loss weighted by its share of the global batch's utterances
+                    n_local = sum(len(train_set[j]) for j in local)
+                    n_global = sum(len(train_set[j]) for j in gbatch)
+                    distributed.all_reduce_gradients(model.parameters(), n_local / n_global)
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
@@ -142,6 +153,8 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     finally:
         if bar is not None:
             bar.close()
+    if best_state is None:  # pragma: no cover - at least one epoch always runs
+        best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch, best_valid=best_valid,

@@ -1,0 +1,73 @@
+"""Inference + PCA + UMAP on growing synthetic splits, each size in its own process (peak RSS)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from .common import peak_rss_mb, r, run_json_subprocess
+
+SIZES = (12_500, 25_000, 50_000, 100_000)
+SMALL_DIMS = {"audio": 32, "text": 48, "visual": 64}
+
+
+def one_size(n_utterances: int, seed: int = 0) -> dict:
+    import torch
+
+    from aofl import embed as E
+    from aofl.data import make_synthetic
+    from aofl.inference import run_inference
+    from aofl.model import AOFL
+    from aofl.train import model_config_for
+
+    torch.set_num_threads(1)
+    E.embed(np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32), "umap", n_epochs=5)  # compile first
+    turns = (20, 40)
+    n_dialogues = int(round(n_utterances / 30))
+    t0 = time.perf_counter()
+    ds = make_synthetic(n_dialogues=n_dialogues, seed=seed, dims=SMALL_DIMS, turns=turns,
+                        split_fractions=(0.0, 0.0))
+    ds.splits = {"train": [], "valid": [], "test": ds.splits["test"]}
+    gen_s = time.perf_counter() - t0
+    torch.manual_seed(0)
+    model = AOFL(model_config_for(ds, "full", width=64)).eval()
+    t = time.perf_counter()
+    res = run_inference(model, ds, "test", batch_size=256)
+    inf_s = time.perf_counter() - t
+    X = res.shared[ds.modalities[0]]
+    t = time.perf_counter()
+    P = E.pca(X, 50 if X.shape[1] > 50 else X.shape[1])
+    pca_s = time.perf_counter() - t
+    t = time.perf_counter()
+    E.embed(P, "umap", pca_dims=None)
+    umap_s = time.perf_counter() - t
+    return {"utterances": int(len(res.table)), "generate_s": r(gen_s, 2), "inference_s": r(inf_s, 2),
+            "pca_s": r(pca_s, 2), "umap_s": r(umap_s, 2), "total_s": r(inf_s + pca_s + umap_s, 2),
+            "peak_rss_mb": r(peak_rss_mb(), 1)}
+
+
+def run(quick: bool = False, log=print, sizes=None) -> dict:
+    sizes = sizes or ((1500, 3000) if quick else SIZES)
+    rows = []
+    for n in sizes:
+        row = run_json_subprocess(["bench.bench_scale", "--one", str(n)], timeout=600)
+        log(f"scale: {row['utterances']} utterances {row['total_s']:.1f} s (umap {row['umap_s']:.1f} s), "
+            f"peak RSS {row['peak_rss_mb']:.0f} MiB")
+        rows.append(row)
+    ratios = [rows[i + 1]["total_s"] / rows[i]["total_s"] for i in range(len(rows) - 1)]
+    return {"scale": {"sizes": rows, "time_ratio_per_doubling": [r(x, 2) for x in ratios],
+                      "max_time_ratio_per_doubling": r(max(ratios), 2) if ratios else None,
+                      "peak_rss_mb_max": max(x["peak_rss_mb"] for x in rows),
+                      "note": f"small input dims {SMALL_DIMS}, width 64, untrained model; UMAP of one modality's "
+                              f"shared features (one point per utterance), kNN exact up to 20k points then Annoy; "
+                              f"times exclude data generation; peak RSS per size measured in its own process"}}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--one", type=int, default=None)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    print(json.dumps(one_size(a.one) if a.one else run(a.quick)))

@@ -1,0 +1,43 @@
+"""One training epoch of `full` over one of `baseline`, at 1 and 2 torch threads."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from .common import r, timed
+
+
+def _epoch_seconds(ds, variant: str) -> float:
+    from aofl.train import TrainConfig, train
+    tc = TrainConfig(epochs=1, patience=1, progress=False, device="cpu", seed=0)
+    res = train(ds, train_config=tc, variant=variant)
+    return res.history[0]["seconds"]
+
+
+def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
+    from aofl.data import make_synthetic
+    dims = {"audio": 24, "text": 32, "visual": 16} if quick else None
+    ds = make_synthetic(n_dialogues=12 if quick else 60, seed=0, dims=dims, turns=(6, 14) if quick else (20, 70))
+    old = torch.get_num_threads()
+    out = {}
+    try:
+        for t in threads:
+            torch.set_num_threads(t)
+            _epoch_seconds(ds, "baseline")  # warm-up (allocator, kernels)
+            base = _epoch_seconds(ds, "baseline")
+            full = _epoch_seconds(ds, "full")
+            out[t] = {"full_s": r(full), "baseline_s": r(base), "ratio": r(full / base)}
+            log(f"train: {t} thread(s) full {full:.2f} s, baseline {base:.2f} s")
+    finally:
+        torch.set_num_threads(old)
+    best = min(out, key=lambda t: out[t]["full_s"])
+    return {"train_epoch_ratio": out[best]["ratio"],
+            "train_details": {"dialogues_train": len(ds.split("train")), "utterances_train": ds.num_utterances("train"),
+                              "best_threads": best, "threads": out,
+                              "note": "epoch = train steps + validation pass, as train() runs it"}}
+
+
+if __name__ == "__main__":
+    import sys
+    print(json.dumps(run("--quick" in sys.argv)))
