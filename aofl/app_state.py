@@ -6,6 +6,10 @@ for inference results and metrics, backed by a disk cache under
 `aofl.data.cache_dir()/inference/<key>/` (table.parquet + arrays.npz + meta.json, no pickle),
 keyed by (checkpoint sha256, dataset fingerprint, split, dropped modalities). Pages never
 mutate what these functions return.
+
+Figures and the frames derived from a result are cached too (`cached_figure`, `cached_frame`,
+`st.cache_data` keyed by a `data_key` that names the data exactly, e.g. `inference_key` plus the
+transformation), so revisiting a page with the same selection rebuilds no plotly figure.
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from .registry import CheckpointEntry, RegistryError
 __all__ = ["Context", "set_context", "context", "require_checkpoint", "require_checkpoints", "user_errors",
            "get_dataset", "dataset_fingerprint", "checkpoint_sha", "get_model", "get_inference", "get_evaluation",
            "show_figure", "download_csv", "start_up", "drop_key", "USER_ERRORS", "checkpoint_data_warning",
-           "check_data"]
+           "check_data", "inference_key", "cached_figure", "cached_frame", "derived_key", "embedding_key",
+           "get_whatif_deltas"]
 
 USER_ERRORS = (DataError, CheckpointError, RegistryError, ValueError, FileNotFoundError)
 _CTX_KEY = "aofl_context"
@@ -208,6 +213,13 @@ def _inference(sha: str, fingerprint: str, split: str, drop: tuple, path: str, d
     return result
 
 
+def inference_key(entry: CheckpointEntry, dataset: str, split: str, drop: dict[str, str] | None = None) -> str:
+    """The key of a checkpoint's inference result on a split: its disk cache key (checkpoint sha256,
+    dataset fingerprint, split, dropped modalities). Figures and frames derived from the result
+    extend it with their transformation (see `cached_figure`)."""
+    return _disk_key(checkpoint_sha(entry), dataset_fingerprint(dataset), split, drop_key(drop))
+
+
 def get_inference(entry: CheckpointEntry, dataset: str, split: str, drop: dict[str, str] | None = None,
                   device: str = "cpu") -> InferenceResult:
     """The inference result of a checkpoint on a split (memory cache, then disk cache, then the model)."""
@@ -252,16 +264,73 @@ def check_data(meta: dict, dataset: str) -> None:
         st.warning(found[1])
 
 
+# ------------------------------------------------------------------------------ figure and frame caches
+# A figure is cached as its plain dict (`fig.to_dict()`): st.cache_data hands out a copy of what it
+# stores by unpickling it, and unpickling a go.Figure re-validates every property (about as slow as
+# building it), while a dict unpickles in a few ms and becomes a Figure again without validation.
+
+
+def _check_key(data_key: str) -> None:
+    if not isinstance(data_key, str) or not data_key:
+        raise TypeError("data_key must be a non-empty string that identifies the data exactly")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _figure_dict(builder_name: str, data_key: str, args: tuple, kwargs: tuple, _df) -> dict:
+    from . import plots
+    return getattr(plots, builder_name)(_df, *args, **dict(kwargs)).to_dict()
+
+
+def cached_figure(builder_name: str, data_key: str, df, *args, **kwargs):
+    """`aofl.plots.<builder_name>(df, *args, **kwargs)`, built once per (data_key, arguments).
+
+    df is not hashed (it can be large): `data_key` must identify it exactly, e.g.
+    `inference_key(...)` plus the transformation that made df from the result (see
+    `derived_key`). The arguments are hashed. Returns a go.Figure (a fresh object on every call)."""
+    import plotly.graph_objects as go
+    _check_key(data_key)
+    spec = _figure_dict(builder_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df)
+    return go.Figure(spec, _validate=False)  # validated when it was built
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _frame(func_name: str, data_key: str, args: tuple, kwargs: tuple, _df):
+    from . import analysis
+    return getattr(analysis, func_name)(_df, *args, **dict(kwargs))
+
+
+def cached_frame(func_name: str, data_key: str, df, *args, **kwargs):
+    """`aofl.analysis.<func_name>(df, *args, **kwargs)`, computed once per (data_key, arguments);
+    df is not hashed, `data_key` must identify it exactly (as for `cached_figure`)."""
+    _check_key(data_key)
+    return _frame(func_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df)
+
+
+def derived_key(data_key: str, func_name: str, *args, **kwargs) -> str:
+    """The data key of `cached_frame(func_name, data_key, df, *args, **kwargs)`'s result."""
+    raw = json.dumps([data_key, func_name, list(args), sorted(kwargs.items())], default=repr)
+    return f"{func_name}:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _csv_bytes(data_key: str, index: bool, _df: pd.DataFrame) -> bytes:
+    return _df.to_csv(index=index).encode()
+
+
 def download_csv(df: pd.DataFrame, name: str, key: str | None = None, label: str = "Download CSV",
-                 index: bool = False) -> None:
-    st.download_button(label, df.to_csv(index=index).encode(), file_name=f"{name}.csv", mime="text/csv",
+                 index: bool = False, data_key: str | None = None) -> None:
+    """A CSV download of df; with data_key (identifying df exactly) the CSV is made once."""
+    data = _csv_bytes(data_key, index, df) if data_key else df.to_csv(index=index).encode()
+    st.download_button(label, data, file_name=f"{name}.csv", mime="text/csv",
                        key=key or f"dl_{name}", on_click="ignore")
 
 
-def show_figure(fig, table: pd.DataFrame, name: str, key: str | None = None, index: bool = False, **kwargs):
-    """st.plotly_chart plus a CSV download of the table behind it; returns the chart's selection."""
+def show_figure(fig, table: pd.DataFrame, name: str, key: str | None = None, index: bool = False,
+                table_key: str | None = None, **kwargs):
+    """st.plotly_chart plus a CSV download of the table behind it; returns the chart's selection.
+    table_key: the data key of `table` (its CSV is then cached)."""
     event = st.plotly_chart(fig, key=key or f"fig_{name}", **kwargs)
-    download_csv(table, name, key=f"dl_{key or name}", index=index)
+    download_csv(table, name, key=f"dl_{key or name}", index=index, data_key=table_key)
     return event
 
 
@@ -277,13 +346,30 @@ def whatif_controls(modalities: list[str], key: str) -> dict[str, str] | None:
     return {dropped: mode}
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _whatif_deltas(data_key: str, _base: pd.DataFrame, _after: pd.DataFrame, _ids) -> pd.DataFrame:
+    from .analysis import whatif_deltas
+    deltas = whatif_deltas(_base, _after)
+    if _ids is not None:
+        deltas = deltas[deltas["utterance_id"].isin(_ids)].reset_index(drop=True)
+    return deltas
+
+
+def get_whatif_deltas(entry: CheckpointEntry, dataset: str, split: str, base: InferenceResult,
+                      after: InferenceResult, drop: dict[str, str], utterance_ids: list[str] | None = None):
+    """(`analysis.whatif_deltas` of base vs after, restricted to utterance_ids when given, its data key)."""
+    ids = None if utterance_ids is None else [str(u) for u in utterance_ids]
+    dkey = derived_key(f"{inference_key(entry, dataset, split)}|{inference_key(entry, dataset, split, drop)}",
+                       "whatif_deltas", ids)
+    return _whatif_deltas(dkey, base.table, after.table, ids), dkey
+
+
 def whatif_section(ctx: Context, entry: CheckpointEntry, base: InferenceResult, key: str,
                    utterance_ids: list[str] | None = None) -> None:
     """The modality what-if: aggregate and per-utterance changes when one modality is dropped.
 
     utterance_ids restricts the per-utterance table (e.g. to one dialogue); aggregates are over
     those utterances too when given."""
-    from . import analysis, plots
     drop = whatif_controls(base.modalities, key)
     if drop is None:
         st.caption("Pick a modality to see how predictions, confidences and angles move without it.")
@@ -291,13 +377,11 @@ def whatif_section(ctx: Context, entry: CheckpointEntry, base: InferenceResult, 
     (dropped, mode), = drop.items()
     with user_errors("What-if failed"):
         after = get_inference(entry, ctx.dataset, ctx.split, drop, ctx.device)
-        deltas = analysis.whatif_deltas(base.table, after.table)
-    if utterance_ids is not None:
-        deltas = deltas[deltas["utterance_id"].isin(utterance_ids)].reset_index(drop=True)
+        deltas, dkey = get_whatif_deltas(entry, ctx.dataset, ctx.split, base, after, drop, utterance_ids)
     if deltas.empty:
         st.info("No utterances to compare.")
         return
-    summary = analysis.whatif_summary(deltas)
+    summary = cached_frame("whatif_summary", dkey, deltas)
     c = st.columns(4)
     c[0].metric("Predictions that flip", f"{100 * deltas['flipped'].mean():.1f}%")
     c[1].metric("Accuracy without " + dropped, f"{deltas['correct_after'].mean():.3f}",
@@ -306,10 +390,11 @@ def whatif_section(ctx: Context, entry: CheckpointEntry, base: InferenceResult, 
     c[3].metric("Mean true-class prob. change", f"{np.nanmean(deltas['p_true_delta']):+.3f}")
     left, right = st.columns(2)
     with left:
-        show_figure(plots.whatif_confidence(deltas, f"{dropped} ({mode})"), deltas, f"whatif_{key}_confidence",
-                    key=f"{key}_fig_conf")
+        show_figure(cached_figure("whatif_confidence", dkey, deltas, f"{dropped} ({mode})"), deltas,
+                    f"whatif_{key}_confidence", key=f"{key}_fig_conf", table_key=dkey)
     with right:
-        show_figure(plots.whatif_theta_shift(deltas), deltas, f"whatif_{key}_theta", key=f"{key}_fig_theta")
+        show_figure(cached_figure("whatif_theta_shift", dkey, deltas), deltas, f"whatif_{key}_theta",
+                    key=f"{key}_fig_theta", table_key=dkey)
     st.dataframe(summary, hide_index=True, key=f"{key}_summary")
     st.markdown("**Per utterance** (flipped predictions first)")
     shown = deltas.sort_values(["flipped", "confidence_delta"], ascending=[False, True])
@@ -354,9 +439,20 @@ def _embedding(sha: str, fingerprint: str, split: str, settings: tuple, _result:
 def get_embedding(entry: CheckpointEntry, dataset: str, split: str, result: InferenceResult, *, kinds, modalities,
                   method: str, max_points: int | None, seed: int = 0, params: dict | None = None):
     """`aofl.embed.embed_features` of a checkpoint's result (memory cache here, disk cache in embed)."""
-    settings = (("kinds", tuple(kinds)), ("modalities", tuple(modalities)), ("method", method),
-                ("max_points", max_points), ("seed", int(seed)), ("params", tuple(sorted((params or {}).items()))))
-    return _embedding(checkpoint_sha(entry), dataset_fingerprint(dataset), split, settings, result)
+    return _embedding(checkpoint_sha(entry), dataset_fingerprint(dataset), split,
+                      _embedding_settings(kinds, modalities, method, max_points, seed, params), result)
+
+
+def _embedding_settings(kinds, modalities, method, max_points, seed, params) -> tuple:
+    return (("kinds", tuple(kinds)), ("modalities", tuple(modalities)), ("method", method),
+            ("max_points", max_points), ("seed", int(seed)), ("params", tuple(sorted((params or {}).items()))))
+
+
+def embedding_key(entry: CheckpointEntry, dataset: str, split: str, *, kinds, modalities, method: str,
+                  max_points: int | None, seed: int = 0, params: dict | None = None) -> str:
+    """The data key of `get_embedding(...)`'s coordinates with the same arguments (for `cached_figure`)."""
+    return derived_key(inference_key(entry, dataset, split), "embedding",
+                       _embedding_settings(kinds, modalities, method, max_points, seed, params))
 
 
 def selected_ids(event) -> list[str]:

@@ -1,98 +1,152 @@
-"""A page revisit over its first render, for the Angles and Embeddings pages.
+"""A page revisit over its first render, for the Angles and Embeddings pages, as a user gets them.
 
-Measured at the aofl level the pages call (method note in the output): the inference table
-through app_state's disk cache, the analysis frames and plotly figure builds, and for
-Embeddings `embed_features` through `embed_cached`. Cold: empty caches (inference runs, UMAP
-runs). Warm: a revisit served from the caches (the disk entry; Streamlit's in-memory cache
-would be faster still), figures rebuilt as the page does.
+The app runs under `streamlit.testing.v1.AppTest` (the real app.py and pages, no browser) with
+$AOFL_CACHE_DIR in a fresh temp dir, $AOFL_NO_WARMUP=1 and the synthetic checkpoint "full" of
+checkpoints/MANIFEST.json (an untrained one saved in the temp dir when the repository has none).
+Cold: the first render of the page with empty caches (Streamlit's cache_data / cache_resource
+cleared, the disk cache dir emptied, aofl.embed's memory cache cleared): dataset and checkpoint
+loading, inference, analysis frames, figures. Warm: the page run again in the same process and
+session with the same checkpoint, split and widgets (Streamlit's in-memory caches hit). Each
+timing is the wall time of one `AppTest.run()` (app.py's sidebar plus the page script), the
+median of several. Embeddings is timed with its first-visit settings (a quick PCA of shared and
+specific features).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import statistics
 import tempfile
 import time
+from pathlib import Path
 
-from .common import r
+from .common import ROOT, r
 
-
-def _angles_figures(result):
-    from aofl import analysis, plots
-    long = analysis.angles_long(result.table, result.modalities)
-    figs = [plots.angle_distribution(long, "theta", x="label", color="outcome"),
-            plots.angle_distribution(long, "phi", x="label", color="outcome"),
-            plots.theta_phi_scatter(long, color="label")]
-    analysis.csr_share(result.table, result.modalities)
-    return figs
+PAGES = ("angles", "embeddings")
+_ENV = ("AOFL_CACHE_DIR", "AOFL_NO_WARMUP", "AOFL_CHECKPOINT_DIR")
 
 
-def _embedding_figures(coords):
-    from aofl import plots
-    return [plots.embedding_scatter(coords[coords["kind"] == k], color="label", title=k)
-            for k in coords["kind"].unique()]
+@contextlib.contextmanager
+def _app_env(tmp: Path):
+    saved = {k: os.environ.get(k) for k in _ENV}
+    os.environ["AOFL_CACHE_DIR"] = str(tmp / "cache")
+    os.environ["AOFL_NO_WARMUP"] = "1"
+    os.environ["AOFL_CHECKPOINT_DIR"] = str(_checkpoint_dir(tmp))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _checkpoint_dir(tmp: Path) -> Path:
+    """The repository's checkpoints/ when its manifest lists a synthetic checkpoint, else one
+    untrained synthetic checkpoint in tmp (the pages' cost does not depend on the weights)."""
+    from aofl import registry
+    try:
+        if any(e.variant == "full" for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")):
+            return ROOT / "checkpoints"
+    except registry.RegistryError:
+        pass
+    import torch
+
+    from aofl.checkpoint import file_sha256, save_checkpoint
+    from aofl.data import load_dataset
+    from aofl.model import AOFL
+    from aofl.train import model_config_for
+    ds = load_dataset("synthetic", seed=0)
+    torch.manual_seed(0)
+    directory = tmp / "checkpoints"
+    path = Path(save_checkpoint(directory / "synthetic" / "full", AOFL(model_config_for(ds, "full")),
+                                {"data": {"name": "synthetic", "fingerprint": ds.fingerprint()}, "variant": "full"}))
+    (directory / registry.MANIFEST_NAME).write_text(json.dumps([{
+        "name": "synthetic-full-bench", "dataset": "synthetic", "variant": "full", "seed": 0,
+        "file": str(path.relative_to(directory)), "sha256": file_sha256(path)}]))
+    return directory
+
+
+@contextlib.contextmanager
+def _navigation_like_the_server():
+    """As in tests/test_app.py: AppTest re-detects the legacy pages/ directory before every run;
+    the real server stops once st.navigation was called."""
+    from streamlit.runtime.pages_manager import PagesManager
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    try:
+        yield
+    finally:
+        PagesManager.__init__ = original
+
+
+def _clear_caches(cache: Path) -> None:
+    import streamlit as st
+
+    from aofl import embed
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    embed.clear_memory_cache()
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+
+
+def _timed_run(at) -> float:
+    t = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - t
+    if at.exception or at.error:
+        raise RuntimeError(f"the page failed: {[e.value for e in list(at.exception) + list(at.error)]}")
+    return seconds
+
+
+def _one_page(page: str, cache: Path, warm_runs: int) -> tuple[float, list[float], int]:
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()  # the landing page (Overview): imports done, as in a running server
+    _clear_caches(cache)
+    at.switch_page(f"pages/{page}.py")
+    cold = _timed_run(at)
+    warm = [_timed_run(at) for _ in range(warm_runs)]
+    return cold, warm, len(at.get("plotly_chart"))
 
 
 def run(quick: bool = False, log=print) -> dict:
-    import torch
-
-    from aofl import embed as E
-    from aofl.inference import run_inference
-    from aofl.model import AOFL
-    from aofl.train import model_config_for
-
-    from .bench_inference import iemocap_like_test_split
-
-    old_cache = os.environ.get("AOFL_CACHE_DIR")
-    tmp = tempfile.mkdtemp(prefix="aofl-bench-pages-")
-    os.environ["AOFL_CACHE_DIR"] = tmp
+    rounds, warm_runs = (1, 3) if quick else (2, 5)
+    tmp = Path(tempfile.mkdtemp(prefix="aofl-bench-pages-"))
+    out = {}
     try:
-        from aofl import app_state  # imports streamlit; its cache functions work outside a server
-        E.warm_up_umap(background=False)
-        ds = iemocap_like_test_split(n_utterances=300 if quick else 1623, n_dialogues=8 if quick else 31)
-        torch.manual_seed(0)
-        model = AOFL(model_config_for(ds, "full")).eval()
-        key_dir = app_state.cache_dir() / "inference" / "bench"
-
-        def inference(cold: bool):
-            if not cold:
-                hit = app_state._disk_load(key_dir)
-                if hit is not None:
-                    return hit
-            res = run_inference(model, ds, "test")
-            app_state._disk_save(key_dir, res)
-            return res
-
-        def angles_page(cold):
-            return _angles_figures(inference(cold))
-
-        def embeddings_page(cold):
-            res = inference(cold)
-            if cold:
-                E.clear_memory_cache()
-            coords, _ = E.embed_features(res, ("shared", "specific"), method="umap", max_points=3000, seed=0)
-            return _embedding_figures(coords)
-
-        out = {}
-        for name, page in (("angles", angles_page), ("embeddings", embeddings_page)):
-            t = time.perf_counter()
-            page(True)
-            cold = time.perf_counter() - t
-            E.clear_memory_cache()  # the revisit reads the disk caches (as after an app restart)
-            t = time.perf_counter()
-            page(False)
-            warm = time.perf_counter() - t
-            out[name] = {"cold_s": r(cold), "warm_s": r(warm), "ratio": r(warm / cold, 4)}
-            log(f"pages: {name} cold {cold:.2f} s, warm {warm:.3f} s")
+        with _app_env(tmp), _navigation_like_the_server():
+            for page in PAGES:
+                colds, warms = [], []
+                for _ in range(rounds):
+                    cold, warm, charts = _one_page(page, tmp / "cache", warm_runs)
+                    colds.append(cold)
+                    warms += warm
+                cold, warm = statistics.median(colds), statistics.median(warms)
+                out[page] = {"cold_s": r(cold), "warm_s": r(warm, 4), "ratio": r(warm / cold, 4),
+                             "cold_runs_s": [r(c) for c in colds], "warm_runs_s": [r(w, 4) for w in warms],
+                             "charts": charts}
+                log(f"pages: {page} cold {cold:.2f} s, warm {warm:.3f} s ({charts} charts)")
     finally:
-        if old_cache is None:
-            os.environ.pop("AOFL_CACHE_DIR", None)
-        else:
-            os.environ["AOFL_CACHE_DIR"] = old_cache
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"warm_over_cold_page": max(v["ratio"] for v in out.values()),
-            "pages_details": {**out, "method": "aofl-level compute of the page (inference via app_state's disk "
-                                               "cache + analysis + plotly figure builds; Embeddings: embed_features "
-                                               "UMAP, shared+specific, 3000 points, via embed_cached), cold caches vs a "
-                                               "revisit from the disk caches; not a browser render"}}
+            "pages_details": {**out, "method": (
+                "streamlit.testing.v1.AppTest of app.py (sidebar + page script, no browser), synthetic 'full' "
+                "checkpoint, test split, default widgets (Embeddings: its first-visit PCA of shared+specific). "
+                "cold_s: median wall time of the page's first run() after clearing st.cache_data, "
+                "st.cache_resource, the disk cache ($AOFL_CACHE_DIR, a temp dir) and aofl.embed's memory cache "
+                f"({rounds} rounds, each in a fresh AppTest session after an untimed Overview run); warm_s: median "
+                f"of {warm_runs} re-runs per round of the same page in the same process and session (same "
+                "checkpoint, split, parameters: Streamlit's in-memory caches hit)")}}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Angles: theta (shared vs specific) and phi (shared vs shared across modalities), alpha, what-if."""
 import streamlit as st
 
-from aofl import analysis, app_state, plots
+from aofl import analysis, app_state
 
 ctx = app_state.context()
 st.title("Angles")
@@ -11,11 +11,14 @@ with app_state.user_errors(f"Cannot run {entry.name}"):
     _, meta = app_state.get_model(entry, ctx.device)
     app_state.check_data(meta, ctx.dataset)
     result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+    key = app_state.inference_key(entry, ctx.dataset, ctx.split)  # names the result: figures are cached by it
 
 st.caption(r"$\theta_{m,i}$: angle between the shared feature $g_{m,i}$ and the specific feature $h_{m,i}$ of "
            r"modality $m$; $\phi_{m,i}$: mean angle between $g_{m,i}$ and the other modalities' shared features. "
            r"$L_{CSR}$ asks for $\theta > \phi$.")
-long = analysis.angles_long(result.table, result.modalities if result.has_split else [])
+split_mods = result.modalities if result.has_split else []
+long = app_state.cached_frame("angles_long", key, result.table, split_mods)
+long_key = app_state.derived_key(key, "angles_long", split_mods)
 if long.empty:
     st.info(f"{entry.name} ({entry.variant}) has no shared/specific split, so it has no angles. Pick another "
             f"checkpoint for the angle plots; the what-if below still works.")
@@ -28,14 +31,16 @@ else:
                 "outcome": ("outcome", "outcome")}[grouping]
     if kind == "histogram" and grouping == "emotion and outcome":
         x = "label"
-    summary = analysis.angle_summary_by(long, ["label", "outcome"] if grouping == "emotion and outcome" else x)
+    by = ["label", "outcome"] if grouping == "emotion and outcome" else x
+    summary = app_state.cached_frame("angle_summary_by", long_key, long, by)
+    summary_key = app_state.derived_key(long_key, "angle_summary_by", by)
 
     st.subheader("theta per modality")
-    app_state.show_figure(plots.angle_distribution(long, "theta", x=x, color=color, kind=kind), summary,
-                          "theta_summary")
+    app_state.show_figure(app_state.cached_figure("angle_distribution", long_key, long, "theta", x=x, color=color,
+                                                  kind=kind), summary, "theta_summary", table_key=summary_key)
     st.subheader("phi per modality")
-    app_state.show_figure(plots.angle_distribution(long, "phi", x=x, color=color, kind=kind), summary,
-                          "phi_summary")
+    app_state.show_figure(app_state.cached_figure("angle_distribution", long_key, long, "phi", x=x, color=color,
+                                                  kind=kind), summary, "phi_summary", table_key=summary_key)
 
     st.subheader("theta vs phi")
     shares = analysis.csr_share(result.table, result.modalities)
@@ -44,14 +49,17 @@ else:
         c.metric(f"theta > phi, {m}", f"{100 * s:.1f}%")
     scatter_color = st.radio("Colour by", ["label", "outcome"], horizontal=True, key="angles_scatter_color",
                              format_func=lambda v: {"label": "emotion", "outcome": "correct / wrong"}[v])
-    app_state.show_figure(plots.theta_phi_scatter(long, color=scatter_color), long, "angles_per_utterance")
+    app_state.show_figure(app_state.cached_figure("theta_phi_scatter", long_key, long, color=scatter_color), long,
+                          "angles_per_utterance", table_key=long_key)
 
     st.subheader("Learned alpha")
     theta_mean = long.groupby("modality")["theta"].mean().to_dict()
     alpha = analysis.alpha_frame(result.alpha_deg, theta_mean)
     left, right = st.columns([2, 3])
     with left:
-        app_state.show_figure(plots.alpha_bars(alpha), alpha, "alpha")
+        alpha_key = app_state.derived_key(long_key, "alpha_frame")  # alpha_deg comes with the result too
+        app_state.show_figure(app_state.cached_figure("alpha_bars", alpha_key, alpha), alpha, "alpha",
+                              table_key=alpha_key)
     with right:
         st.dataframe(summary, hide_index=True, key="angles_summary_table", column_config={
             c: st.column_config.NumberColumn(format="%.2f") for c in summary.columns if c not in ("modality", "n")})

@@ -1,7 +1,7 @@
 """Embeddings: PCA / t-SNE / UMAP of shared and specific features (the paper's Figure 5)."""
 import streamlit as st
 
-from aofl import app_state, plots
+from aofl import app_state
 
 ctx = app_state.context()
 st.title("Embeddings")
@@ -52,11 +52,12 @@ if not settings["kinds"] or not settings["modalities"]:
     st.info("Choose at least one feature kind and one modality, then press Compute.")
     st.stop()
 
+embedding_args = dict(kinds=settings["kinds"], modalities=settings["modalities"], method=settings["method"],
+                      max_points=settings["max_points"] if settings["subsample"] else None, seed=settings["seed"],
+                      params=settings["params"])
 with app_state.user_errors("Embedding failed"):
-    coords, info = app_state.get_embedding(
-        entry, ctx.dataset, ctx.split, result, kinds=settings["kinds"], modalities=settings["modalities"],
-        method=settings["method"], max_points=settings["max_points"] if settings["subsample"] else None,
-        seed=settings["seed"], params=settings["params"])
+    coords, info = app_state.get_embedding(entry, ctx.dataset, ctx.split, result, **embedding_args)
+    coords_key = app_state.embedding_key(entry, ctx.dataset, ctx.split, **embedding_args)
 shown = f"{info['n_shown']:,} of {info['n_total']:,} points"
 st.caption(f"**{info['method'].upper()}** of {', '.join(info['kinds'])} features · {', '.join(info['modalities'])} · "
            f"{shown}" + (" (stratified subsample)" if info["subsampled"] else "") +
@@ -70,9 +71,11 @@ cols = st.columns(min(2, len(settings["kinds"])))
 for i, kind in enumerate(settings["kinds"]):
     with cols[i % len(cols)]:
         panel = coords[coords["kind"] == kind]
-        event = app_state.show_figure(plots.embedding_scatter(panel, color=color, title=kind), panel,
-                                      f"embedding_{kind}", key=f"emb_fig_{kind}", on_select="rerun",
-                                      selection_mode=("points", "box", "lasso"))
+        panel_key = app_state.derived_key(coords_key, "kind", kind)
+        event = app_state.show_figure(app_state.cached_figure("embedding_scatter", panel_key, panel, color=color,
+                                                              title=kind),
+                                      panel, f"embedding_{kind}", key=f"emb_fig_{kind}", on_select="rerun",
+                                      selection_mode=("points", "box", "lasso"), table_key=panel_key)
         selected += app_state.selected_ids(event)
 
 st.subheader("Selected utterances")
