@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--min-epochs", type=int, default=0, help="never stop early before this epoch")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--context", default="gru", choices=["gru", "transformer", "none"])
@@ -142,7 +143,8 @@ def cmd_train(args) -> int:
         lambda_csr=args.lambda_csr, lambda_rec=args.lambda_rec,
         class_weights=class_weights(dataset) if args.class_weights else None)
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                     patience=args.patience, seed=args.seed, device=str(device), progress=not args.no_progress)
+                     patience=args.patience, min_epochs=args.min_epochs, seed=args.seed, device=str(device),
+                     progress=not args.no_progress)
     result = train(dataset, config, tc)
     test = evaluate(result.model, dataset, "test")
     metrics = {"test": {k: test[k] for k in ("weighted_f1", "accuracy", "macro_f1", "per_class_f1")},

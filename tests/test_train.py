@@ -53,3 +53,12 @@ def test_linear_cka_hand_cases():
     q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
     assert linear_cka(x, x @ q * 3.0) == pytest.approx(1.0, abs=1e-9)  # rotation + scale invariant
     assert linear_cka(x, rng.normal(size=(200, 5))) < 0.1
+
+
+def test_min_epochs_delays_early_stopping(small):
+    cfg = model_config_for(small, "baseline", width=8)
+    stopped = train(small, cfg, TrainConfig(epochs=6, patience=1, progress=False, batch_size=8, lr=0.0))
+    held = train(small, cfg, TrainConfig(epochs=6, patience=1, progress=False, batch_size=8, lr=0.0, min_epochs=5))
+    # lr 0: validation never improves after epoch 1, so patience 1 stops at epoch 2
+    assert len(stopped.history) == 2
+    assert len(held.history) == 5
