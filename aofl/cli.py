@@ -85,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     _add_common(p)
 
+    p = sub.add_parser("compare", help="ablation comparison: metrics with bootstrap CIs, paired test, flips")
+    p.add_argument("checkpoints", nargs="+", help="two or more checkpoints; the first is the reference")
+    _add_data_arg(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--flips", default=None, metavar="CSV", help="write the utterances whose prediction flips")
+    p.add_argument("--json", action="store_true")
+    _add_common(p)
+
     try:
         from .data.commands import add_data_subcommands
         add_data_subcommands(sub)
@@ -242,7 +251,48 @@ def cmd_infer(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "inspect": cmd_inspect, "infer": cmd_infer}
+def cmd_compare(args) -> int:
+    """What the Ablations page shows, from the command line."""
+    from .analysis import ablation_metrics, prediction_flips
+    from .checkpoint import load_checkpoint
+    from .evaluate import disentanglement_scores
+    from .inference import run_inference
+    if len(args.checkpoints) < 2:
+        raise UserError("compare needs at least two checkpoints")
+    device = _setup(args)
+    dataset = _load_data(args)
+    tables, dis = {}, {}
+    for path in args.checkpoints:
+        model, meta = load_checkpoint(path, device=device)
+        trained_on = (meta.get("data") or {}).get("name")
+        if trained_on and trained_on != dataset.name:
+            raise UserError(f"{path} was trained on {trained_on!r}, not {dataset.name!r}")
+        name = f"{meta.get('variant', 'model')}-seed{meta.get('seed', '?')}"
+        if name in tables:
+            name = f"{name}-{len(tables)}"
+        result = run_inference(model, dataset, args.split)
+        tables[name] = result.table
+        scores = disentanglement_scores(result)
+        if scores is not None:
+            dis[name] = {k: v for k, v in scores.items() if isinstance(v, float)}
+    metrics = ablation_metrics(tables, n_boot=args.n_boot)
+    flips = prediction_flips(tables)
+    if args.flips:
+        flips.to_csv(args.flips, index=False)
+    if args.json:
+        print(json.dumps({"split": args.split, "reference": next(iter(tables)),
+                          "metrics": json.loads(metrics.to_json(orient="records")),
+                          "n_flips": int(len(flips)), "disentanglement": dis or None}, indent=2))
+        return 0
+    import pandas as pd
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(metrics.round(4).to_string(index=False))
+    print(f"{len(flips)} utterances change prediction between the checkpoints"
+          + (f" (written to {args.flips})" if args.flips else ""))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "evaluate": cmd_evaluate, "inspect": cmd_inspect, "infer": cmd_infer}
 
 
 def main(argv: list[str] | None = None) -> int:

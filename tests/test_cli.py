@@ -44,3 +44,12 @@ def test_bad_inputs_give_one_line_errors(checkpoint, tmp_path):
     assert p.returncode == 2 and "no split" in p.stderr
     p = run("evaluate", str(checkpoint), "--data", "nodata", check=False)
     assert p.returncode == 2 and "unknown dataset" in p.stderr
+
+
+def test_compare_json(checkpoint, tmp_path):
+    flips = tmp_path / "flips.csv"
+    res = json.loads(run("compare", str(checkpoint), str(checkpoint), "--data", "synthetic", "--n-boot", "50",
+                         "--json", "--flips", str(flips)).stdout)
+    assert [m["diff_vs_first"] for m in res["metrics"]] == [0.0, 0.0]
+    assert res["n_flips"] == 0 and flips.exists()
+    assert set(res["disentanglement"]) == {"full-seed0", "full-seed0-1"}
