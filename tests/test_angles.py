@@ -7,7 +7,7 @@ from aofl import angles
 
 
 def deg(x):
-    return float(angles.to_degrees(x))
+    return float(angles.to_degrees(x.detach()))
 
 
 @pytest.mark.parametrize("a,b,expected", [
