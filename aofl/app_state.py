@@ -92,6 +92,17 @@ def user_errors(what: str = ""):
         st.stop()
 
 
+def selected_inference(ctx: Context):
+    """The pages' common start: the sidebar's checkpoint, checked against the dataset, and its
+    (cached) inference on the chosen split. A problem the user can fix stops the page with a message."""
+    entry = require_checkpoint(ctx)
+    with user_errors(f"Cannot run {entry.name}"):
+        _, meta = get_model(entry, ctx.device)
+        check_data(meta, ctx.dataset)
+        result = get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+    return entry, result
+
+
 @st.cache_resource(show_spinner=False)
 def start_up() -> dict:
     """Once per process: thread policy, and a background UMAP warm-up (numba JIT) if available

@@ -5,13 +5,8 @@ from aofl import analysis, app_state
 
 ctx = app_state.context()
 st.title("Angles")
-entry = app_state.require_checkpoint(ctx)
-
-with app_state.user_errors(f"Cannot run {entry.name}"):
-    _, meta = app_state.get_model(entry, ctx.device)
-    app_state.check_data(meta, ctx.dataset)
-    result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
-    key = app_state.inference_key(entry, ctx.dataset, ctx.split)  # names the result: figures are cached by it
+entry, result = app_state.selected_inference(ctx)
+key = app_state.inference_key(entry, ctx.dataset, ctx.split)  # names the result: figures are cached by it
 
 st.caption(r"$\theta_{m,i}$: angle between the shared feature $g_{m,i}$ and the specific feature $h_{m,i}$ of "
            r"modality $m$; $\phi_{m,i}$: mean angle between $g_{m,i}$ and the other modalities' shared features. "

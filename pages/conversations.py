@@ -6,12 +6,7 @@ from aofl import analysis, app_state, plots
 
 ctx = app_state.context()
 st.title("Conversations")
-entry = app_state.require_checkpoint(ctx)
-
-with app_state.user_errors(f"Cannot run {entry.name}"):
-    _, meta = app_state.get_model(entry, ctx.device)
-    app_state.check_data(meta, ctx.dataset)
-    result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+entry, result = app_state.selected_inference(ctx)
 table = result.table
 mods = result.modalities
 angle_mods = mods if result.has_split else []

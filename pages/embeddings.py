@@ -5,15 +5,10 @@ from aofl import app_state
 
 ctx = app_state.context()
 st.title("Embeddings")
-entry = app_state.require_checkpoint(ctx)
 embed = app_state.embed_module()
 if embed is None:
     st.stop()
-
-with app_state.user_errors(f"Cannot run {entry.name}"):
-    _, meta = app_state.get_model(entry, ctx.device)
-    app_state.check_data(meta, ctx.dataset)
-    result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+entry, result = app_state.selected_inference(ctx)
 
 kinds_available = list(embed.SPLIT_KINDS) + ["context"] if result.has_split else ["context"]
 default_kinds = ["shared", "specific"] if result.has_split else ["context"]
