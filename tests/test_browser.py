@@ -1,7 +1,8 @@
 """End to end: `streamlit run app.py` in a subprocess, every page in headless Debian Chromium.
 
-Saves screenshots under test-artifacts/screenshots/ and copies Angles and Embeddings to
-docs/screenshots/ for the README. Skips when /usr/bin/chromium or playwright is missing
+Saves screenshots under test-artifacts/screenshots/; with AOFL_UPDATE_SCREENSHOTS=1 it also copies
+Angles and Embeddings to docs/screenshots/ for the README (off by default, so a test run does not
+change tracked files). Skips when /usr/bin/chromium or playwright is missing
 (`apt-get install -y chromium`; Playwright's own browser download is not used).
 """
 import os
@@ -88,7 +89,7 @@ def check_page(page, name: str) -> None:
 def test_every_page_in_chromium(server):
     from playwright.sync_api import sync_playwright
     SHOTS.mkdir(parents=True, exist_ok=True)
-    DOCS.mkdir(parents=True, exist_ok=True)
+    update_docs = os.environ.get("AOFL_UPDATE_SCREENSHOTS") == "1"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
@@ -107,7 +108,8 @@ def test_every_page_in_chromium(server):
                 assert page.locator("h1").first.inner_text().strip() == name
                 shot = SHOTS / f"{name.lower()}.png"
                 page.screenshot(path=str(shot), full_page=True)
-                if name in ("Angles", "Embeddings"):
+                if update_docs and name in ("Angles", "Embeddings"):
+                    DOCS.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(shot, DOCS / f"{name.lower()}.png")
         finally:
             browser.close()
