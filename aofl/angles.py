@@ -14,7 +14,7 @@ import math
 
 import torch
 
-__all__ = ["angle", "cosine", "theta", "phi", "phi_pairs", "to_degrees", "EPS"]
+__all__ = ["angle", "cosine", "theta", "phi", "phi_pairs", "phi_from_pairs", "to_degrees", "EPS"]
 
 EPS = 1e-12
 
@@ -50,11 +50,15 @@ def phi_pairs(shared: dict[str, torch.Tensor]) -> dict[tuple[str, str], torch.Te
     return {(m, s): angle(shared[m], shared[s]) for i, m in enumerate(names) for s in names[i + 1:]}
 
 
-def phi(shared: dict[str, torch.Tensor], pairs: dict | None = None) -> dict[str, torch.Tensor]:
+def phi(shared: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """phi_m = mean over s != m of angle(g_m, g_s), per modality."""
-    pairs = phi_pairs(shared) if pairs is None else pairs
+    return phi_from_pairs(phi_pairs(shared), list(shared))
+
+
+def phi_from_pairs(pairs: dict[tuple[str, str], torch.Tensor], modalities: list[str]) -> dict[str, torch.Tensor]:
+    """phi_m from already computed pair angles (as `phi_pairs` returns them)."""
     out = {}
-    for m in shared:
+    for m in modalities:
         vals = [a for (p, q), a in pairs.items() if m in (p, q)]
         if not vals:
             raise ValueError("phi needs at least two modalities")

@@ -132,11 +132,16 @@ def _setup(args):
 def _load_model(args, dataset):
     from .checkpoint import load_checkpoint
     model, meta = load_checkpoint(args.checkpoint, device=_setup(args))
+    _check_trained_on(meta, args.checkpoint, dataset)
+    return model, meta
+
+
+def _check_trained_on(meta: dict, path, dataset) -> None:
+    """A checkpoint used on another dataset than it was trained on is a user error, not a crash."""
     trained_on = (meta.get("data") or {}).get("name")
     if trained_on and trained_on != dataset.name:
-        raise UserError(f"checkpoint {args.checkpoint} was trained on {trained_on!r}, not {dataset.name!r}: "
+        raise UserError(f"checkpoint {path} was trained on {trained_on!r}, not {dataset.name!r}: "
                         f"pass --data {trained_on}")
-    return model, meta
 
 
 def cmd_train(args) -> int:
@@ -264,9 +269,7 @@ def cmd_compare(args) -> int:
     tables, dis = {}, {}
     for path in args.checkpoints:
         model, meta = load_checkpoint(path, device=device)
-        trained_on = (meta.get("data") or {}).get("name")
-        if trained_on and trained_on != dataset.name:
-            raise UserError(f"{path} was trained on {trained_on!r}, not {dataset.name!r}")
+        _check_trained_on(meta, path, dataset)
         name = f"{meta.get('variant', 'model')}-seed{meta.get('seed', '?')}"
         if name in tables:
             name = f"{name}-{len(tables)}"

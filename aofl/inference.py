@@ -121,9 +121,10 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
     alpha = {}
     if feats["shared"]:
         pairs = {pair: torch.cat(v) for pair, v in pair_phis.items()}
+        phis = angles.phi_from_pairs(pairs, mods)
         for m in mods:
             rows[f"theta_{m}"] = torch.cat(thetas[m]).numpy()
-            rows[f"phi_{m}"] = torch.stack([a for (x, y), a in pairs.items() if m in (x, y)]).mean(0).numpy()
+            rows[f"phi_{m}"] = phis[m].numpy()
             rows[f"csr_ok_{m}"] = rows[f"theta_{m}"] > rows[f"phi_{m}"]
         for (x, y), a in pairs.items():
             rows[f"phi_{x}_{y}"] = a.numpy()
