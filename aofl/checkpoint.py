@@ -23,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .data.safe_pickle import scan_globals
+from .errors import AOFLError
 from .model import AOFL, AOFLConfig
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_metadata", "resolve_checkpoint",
@@ -32,7 +33,7 @@ FORMAT = "aofl-checkpoint/1"
 CHECKPOINT_FILENAME = "model.safetensors"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(AOFLError, ValueError):
     """A checkpoint that is missing, corrupt, foreign or unsafe."""
 
 

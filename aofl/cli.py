@@ -10,10 +10,12 @@ import shlex
 import sys
 from pathlib import Path
 
+from .errors import AOFLError
+
 __all__ = ["main", "build_parser"]
 
 
-class UserError(Exception):
+class UserError(AOFLError):
     """A problem the user can fix; printed as one line, exit status 2."""
 
 
@@ -314,6 +316,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (UserError, CheckpointError, DataError, FileNotFoundError, RuntimeError, ValueError) as e:
+    except (AOFLError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

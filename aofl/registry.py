@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import AOFLError
+
 __all__ = ["CheckpointEntry", "RegistryError", "checkpoint_dir", "read_manifest", "list_checkpoints",
            "find_entry", "MANIFEST_NAME"]
 
@@ -21,7 +23,7 @@ MANIFEST_NAME = "MANIFEST.json"
 _REQUIRED = ("name", "dataset", "file")
 
 
-class RegistryError(ValueError):
+class RegistryError(AOFLError, ValueError):
     """A manifest that is missing, malformed or points at files that are not there."""
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import AOFLError
+
 __all__ = ["Dialogue", "ConversationSet", "Batch", "collate", "DataError"]
 
 
-class DataError(ValueError):
+class DataError(AOFLError, ValueError):
     """A dataset that cannot be used as asked (wrong path, empty split, bad layout)."""
 
 

@@ -10,6 +10,8 @@ import pickle
 import pickletools
 from pathlib import Path
 
+from ..errors import AOFLError
+
 __all__ = ["UnsafePickleError", "safe_load", "safe_loads", "NUMPY_GLOBALS", "scan_globals"]
 
 # What numpy arrays need to be rebuilt, and nothing more (MultiEMO / DialogueRNN pickles).
@@ -30,7 +32,7 @@ BUILTIN_GLOBALS = frozenset({
 })
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(AOFLError, pickle.UnpicklingError):
     """Raised when a pickle names a global outside the allow-list."""
 
 

@@ -1,0 +1,13 @@
+"""The project's own error types: every problem a user can fix derives from `AOFLError`.
+
+The CLI prints these as one line (exit status 2) and the app as `st.error`; anything else that
+escapes is a bug. Subclasses keep their historical second base (ValueError, UnpicklingError) so
+existing `except` clauses still catch them.
+"""
+from __future__ import annotations
+
+__all__ = ["AOFLError"]
+
+
+class AOFLError(Exception):
+    """A bad input, file or setting, described in one line: which file, what was expected, what was found."""
