@@ -8,7 +8,7 @@ __all__ = ["add_subcommand", "cmd_embed"]
 
 
 def cmd_embed(args) -> int:
-    from .cli import _inference
+    from .cli import _inference, _write_table
     from .embed import embed_features
 
     args.drop = []
@@ -18,11 +18,7 @@ def cmd_embed(args) -> int:
     df, info = embed_features(result, kinds=kinds, modalities=mods, method=args.method, max_points=args.max_points,
                               seed=args.seed, cache=not args.no_cache)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
-    else:
-        df.to_csv(out, index=False)
+    _write_table(df, out)  # atomic: a reader never sees half a table
     if args.json:
         print(json.dumps({"out": str(out), "rows": len(df), **info}, default=str))
     else:
@@ -38,7 +34,8 @@ def add_subcommand(sub) -> None:
     p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--split", default="test")
-    p.add_argument("--method", default="umap", choices=["pca", "tsne", "umap"])
+    p.add_argument("--method", default="tsne", choices=["pca", "tsne", "umap"],
+                   help="tsne (default: fast, as trustworthy as sklearn TSNE), umap or pca")
     p.add_argument("--kinds", default="shared,specific",
                    help="comma-separated: shared, specific, refined_shared, refined_specific, context")
     p.add_argument("--modalities", default=None, help="comma-separated (default: all)")

@@ -1,4 +1,4 @@
-"""Embedding benchmarks: our default UMAP path and t-SNE option against sklearn's TSNE() defaults,
+"""Embedding benchmarks: our default path (a short-schedule t-SNE), a longer t-SNE and UMAP against sklearn's TSNE() defaults,
 trustworthiness of each, and the first UMAP request after app start (background warm-up) over a
 warm one."""
 from __future__ import annotations
@@ -25,28 +25,35 @@ def run(quick: bool = False, log=print) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t_sk, Y_sk = timed(TSNE(random_state=0).fit_transform, X)
-    log(f"embed: sklearn {t_sk:.1f} s; our UMAP ...")
+    log(f"embed: sklearn {t_sk:.1f} s; our default path ({E.DEFAULT_METHOD}, app defaults) ...")
+    t_default, Y_default = timed(E.embed, X, E.DEFAULT_METHOD, seed=0)
+    log(f"embed: default {t_default:.1f} s; our t-SNE option, thorough schedule ...")
+    # the page's t-SNE option with its longer schedule (the fast one is the default path above)
+    t_tsne, Y_tsne = timed(E.embed, X, "tsne", seed=0, **E.TSNE_SCHEDULES["thorough"])
+    log(f"embed: t-SNE (long) {t_tsne:.1f} s; our UMAP ...")
     t_umap, Y_umap = timed(E.embed, X, "umap", seed=0)
-    log(f"embed: UMAP {t_umap:.1f} s; our t-SNE ...")
-    t_tsne, Y_tsne = timed(E.embed, X, "tsne", seed=0)
-    log(f"embed: t-SNE {t_tsne:.1f} s")
+    log(f"embed: UMAP {t_umap:.1f} s")
     tw = {name: E.trustworthiness(X, Y, k=10, n=2000, seed=0)
-          for name, Y in (("sklearn_tsne", Y_sk), ("umap", Y_umap), ("tsne", Y_tsne))}
-    deltas = {"umap": tw["sklearn_tsne"] - tw["umap"], "tsne": tw["sklearn_tsne"] - tw["tsne"]}
+          for name, Y in (("sklearn_tsne", Y_sk), ("default", Y_default), ("tsne_long", Y_tsne), ("umap", Y_umap))}
+    deltas = {k: tw["sklearn_tsne"] - tw[k] for k in ("default", "tsne_long", "umap")}
     first = run_json_subprocess(["bench.bench_embed", "--first-vs-warm", str(600 if quick else 5000)])
     return {
-        "embed_speedup_vs_sklearn_tsne": r(t_sk / t_umap, 2),
+        "embed_speedup_vs_sklearn_tsne": r(t_sk / t_default, 2),
         "tsne_speedup_vs_sklearn": r(t_sk / t_tsne, 2),
-        "embed_trustworthiness_delta": r(max(deltas.values()), 4),
+        # the issue's two paths: the default and the t-SNE option (UMAP's own delta is in the details)
+        "embed_trustworthiness_delta": r(max(deltas["default"], deltas["tsne_long"]), 4),
         "umap_first_over_warm": r(first["ratio"], 3),
         "embed_details": {
             "points": n, "dims": 256, "clusters": 6,
-            "seconds": {"sklearn_tsne": r(t_sk, 2), "umap_default": r(t_umap, 2), "tsne": r(t_tsne, 2)},
+            "seconds": {"sklearn_tsne": r(t_sk, 2), "default": r(t_default, 2), "tsne_long": r(t_tsne, 2),
+                        "umap": r(t_umap, 2)},
+            "umap_speedup_vs_sklearn_tsne": r(t_sk / t_umap, 2),
             "trustworthiness": {k: r(v, 4) for k, v in tw.items()},
             "trustworthiness_delta": {k: r(v, 4) for k, v in deltas.items()},
-            "default_path": "PCA-50 (exact) + exact kNN (torch BLAS) + umap-learn with precomputed kNN, "
-                            "PCA init, 200 epochs, seeded",
-            "tsne_path": "PCA-50 + exact kNN + openTSNE (FFT gradients, 1 thread), PCA init",
+            "default_path": f"{E.DEFAULT_METHOD}: PCA-50 (exact) + exact kNN (torch BLAS) + openTSNE (FFT gradients, "
+                            f"1 thread) from the PCA layout, {E.DEFAULT_PARAMS['tsne']}",
+            "tsne_path": f"the same t-SNE with the page's thorough schedule {E.TSNE_SCHEDULES['thorough']}",
+            "umap_path": f"PCA-50 + exact kNN + umap-learn with precomputed kNN, PCA init, {E.DEFAULT_PARAMS['umap']}",
             "first_vs_warm": first,
         },
     }

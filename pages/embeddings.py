@@ -37,9 +37,14 @@ with st.form("emb_form"):
                               key="emb_nn")
     perplexity = c[3].slider("t-SNE perplexity", 5, 100, int(settings["params"].get("perplexity", 30)),
                              key="emb_perplexity")
+    schedule = c[3].radio("t-SNE schedule", list(embed.TSNE_SCHEDULES), horizontal=True, key="emb_schedule",
+                          index=list(embed.TSNE_SCHEDULES).index(settings["params"].get("schedule", "fast")),
+                          help="fast: 60 + 100 iterations (as trustworthy as sklearn's TSNE on our bench); "
+                               "thorough: 125 + 200")
     submitted = st.form_submit_button("Compute", type="primary")
 if submitted:
-    params = {"umap": {"n_neighbors": n_neighbors}, "tsne": {"perplexity": float(perplexity)}, "pca": {}}[method]
+    params = {"umap": {"n_neighbors": n_neighbors}, "pca": {},
+              "tsne": {"perplexity": float(perplexity), "schedule": schedule}}[method]
     settings = {"method": method, "kinds": kinds, "modalities": mods, "subsample": subsample,
                 "max_points": int(max_points), "seed": int(seed), "params": params}
     st.session_state["emb_settings"] = settings

@@ -55,6 +55,22 @@ def test_embed_rejects_bad_input():
         E.embed(bad, "pca")
 
 
+def test_tsne_schedules_and_knn_distances():
+    X, _ = _blobs(n=200)
+    fast = E.embed(X, "tsne", seed=0)
+    np.testing.assert_array_equal(fast, E.embed(X, "tsne", seed=0, schedule="fast"))
+    thorough = E.embed(X, "tsne", seed=0, schedule="thorough")
+    assert not np.array_equal(fast, thorough)  # the schedule reaches openTSNE
+    with pytest.raises(ValueError, match="unknown t-SNE schedule"):
+        E.embed(X, "tsne", schedule="forever")
+    # the fused-GEMM kNN returns true euclidean distances, self first
+    ind, dist = E.knn(X[:50], 4, include_self=True)
+    full = np.linalg.norm(X[:50, None] - X[None, :50], axis=-1)
+    np.testing.assert_array_equal(ind[:, 0], np.arange(50))
+    np.testing.assert_allclose(dist, np.take_along_axis(full, ind, 1), atol=1e-3)
+    np.testing.assert_array_equal(ind, np.argsort(full, 1, kind="stable")[:, :4])
+
+
 def test_tiny_inputs_do_not_crash():
     X = np.arange(8, dtype=np.float32).reshape(4, 2)
     assert E.embed(X, "umap").shape == (4, 2)
