@@ -1,7 +1,8 @@
 """AO-FL Explorer: `streamlit run app.py`.
 
-The entry page: page config, the sidebar (dataset, split, checkpoint(s), device) and the
-navigation. Each page in pages/ reads the sidebar's selection from `aofl.app_state.context()`.
+The entry page: page config, the sidebar (dataset, split, checkpoint(s), a user's own checkpoint
+file via `aofl.app_files`, device) and the navigation. Each page in pages/ reads the sidebar's
+selection from `aofl.app_state.context()`.
 Checkpoints come from `$AOFL_CHECKPOINT_DIR/MANIFEST.json` (default: the repository's checkpoints/).
 """
 import streamlit as st
@@ -9,7 +10,7 @@ import torch
 
 st.set_page_config(page_title="AO-FL Explorer", page_icon=":material/architecture:", layout="wide")
 
-from aofl import app_state, registry  # noqa: E402  (after set_page_config)
+from aofl import app_files, app_state, registry  # noqa: E402  (after set_page_config)
 from aofl.data import available_datasets  # noqa: E402
 
 app_state.start_up()
@@ -61,6 +62,12 @@ with st.sidebar:
         entries = registry.list_checkpoints(ctx.dataset)
     except registry.RegistryError as e:
         ctx.problem = f"The checkpoint manifest cannot be read: {e}"
+    # the selector is drawn above the loader but filled after it: a newly loaded file selects itself
+    checkpoint_slot = st.container()
+    # checked with a CPU load (the device does not change whether it fits); pages use ctx.device
+    user_entry = app_files.sidebar_loader(ctx.dataset, "cpu")
+    if user_entry is not None:
+        entries.append(user_entry)
     if not entries and ctx.problem is None:
         where = registry.checkpoint_dir()
         ctx.problem = (f"No checkpoint for dataset **{ctx.dataset}** in `{where}`. Train one with "
@@ -69,24 +76,25 @@ with st.sidebar:
     # "full" first: it is the reference the other variants are compared with
     entries.sort(key=lambda e: (e.variant != "full", e.name))
     by_name = {e.name: e for e in entries}
-    if entries and not multi:
-        if st.session_state.get("checkpoint") not in by_name:
-            st.session_state.pop("checkpoint", None)
-        name = st.selectbox("Checkpoint", list(by_name), key="checkpoint", on_change=_keep, args=("checkpoint",),
-                            format_func=lambda n: by_name[n].label)
-        ctx.checkpoint = by_name[name]
-        ctx.checkpoints = [ctx.checkpoint]
-    elif entries:
-        chosen = [n for n in st.session_state.get("checkpoints", []) if n in by_name]
-        if not chosen:
-            first = st.session_state.get("_keep_checkpoint")
-            chosen = ([first] if first in by_name else []) + [n for n in by_name if n != first]
-            chosen = chosen[:2]
-        st.session_state["checkpoints"] = chosen
-        names = st.multiselect("Checkpoints (the first is the reference)", list(by_name), key="checkpoints",
-                               on_change=_keep, args=("checkpoints",), format_func=lambda n: by_name[n].label)
-        ctx.checkpoints = [by_name[n] for n in names]
-        ctx.checkpoint = ctx.checkpoints[0] if ctx.checkpoints else None
+    with checkpoint_slot:
+        if entries and not multi:
+            if st.session_state.get("checkpoint") not in by_name:
+                st.session_state.pop("checkpoint", None)
+            name = st.selectbox("Checkpoint", list(by_name), key="checkpoint", on_change=_keep,
+                                args=("checkpoint",), format_func=lambda n: by_name[n].label)
+            ctx.checkpoint = by_name[name]
+            ctx.checkpoints = [ctx.checkpoint]
+        elif entries:
+            chosen = [n for n in st.session_state.get("checkpoints", []) if n in by_name]
+            if not chosen:
+                first = st.session_state.get("_keep_checkpoint")
+                chosen = ([first] if first in by_name else []) + [n for n in by_name if n != first]
+                chosen = chosen[:2]
+            st.session_state["checkpoints"] = chosen
+            names = st.multiselect("Checkpoints (the first is the reference)", list(by_name), key="checkpoints",
+                                   on_change=_keep, args=("checkpoints",), format_func=lambda n: by_name[n].label)
+            ctx.checkpoints = [by_name[n] for n in names]
+            ctx.checkpoint = ctx.checkpoints[0] if ctx.checkpoints else None
     if ctx.problem:
         st.warning(ctx.problem)
 

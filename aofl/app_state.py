@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +25,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from .atomic import atomic_dir
 from .checkpoint import CheckpointError, file_sha256, load_checkpoint
 from .data import DataError, available_datasets, cache_dir, load_dataset
+from .errors import AOFLError
 from .inference import InferenceResult, run_inference
 from .registry import CheckpointEntry, RegistryError
 
@@ -35,9 +36,10 @@ __all__ = ["Context", "set_context", "context", "require_checkpoint", "require_c
            "get_dataset", "dataset_fingerprint", "checkpoint_sha", "get_model", "get_inference", "get_evaluation",
            "show_figure", "download_csv", "start_up", "drop_key", "USER_ERRORS", "checkpoint_data_warning",
            "check_data", "inference_key", "cached_figure", "cached_frame", "derived_key", "embedding_key",
-           "get_whatif_deltas"]
+           "get_whatif_deltas", "unsafe_kwargs"]
 
-USER_ERRORS = (DataError, CheckpointError, RegistryError, ValueError, FileNotFoundError)
+# AOFLError covers every project error (UnsafePickleError is no ValueError); OSError: unreadable paths
+USER_ERRORS = (AOFLError, DataError, CheckpointError, RegistryError, ValueError, OSError)
 _CTX_KEY = "aofl_context"
 
 
@@ -153,14 +155,22 @@ def checkpoint_sha(entry: CheckpointEntry) -> str:
     return sha
 
 
+def unsafe_kwargs(loader, allow_unsafe: bool | None) -> dict:
+    """{"allow_unsafe": ...} for a loader that takes it (the opt-in of issue #6), else {}."""
+    import inspect
+    return {"allow_unsafe": allow_unsafe} if "allow_unsafe" in inspect.signature(loader).parameters else {}
+
+
 @st.cache_resource(show_spinner="Loading the checkpoint ...", max_entries=16)
-def _load_model(sha256: str, path: str, device: str):
-    return load_checkpoint(path, device=device)
+def _load_model(sha256: str, path: str, device: str, _allow_unsafe: bool | None = None):
+    # _allow_unsafe is not part of the key: a model that loaded is the same model either way
+    return load_checkpoint(path, device=device, **unsafe_kwargs(load_checkpoint, _allow_unsafe))
 
 
 def get_model(entry: CheckpointEntry, device: str = "cpu"):
-    """(model, metadata) of a checkpoint, one per (file sha256, device) and process."""
-    return _load_model(checkpoint_sha(entry), str(entry.path), device)
+    """(model, metadata) of a checkpoint, one per (file sha256, device) and process. An entry with
+    `allow_unsafe` (a file the user loaded and chose to trust, see app_files) passes it to the loader."""
+    return _load_model(checkpoint_sha(entry), str(entry.path), device, getattr(entry, "allow_unsafe", None))
 
 
 def drop_key(drop: dict[str, str] | None) -> tuple:
@@ -176,22 +186,23 @@ _ARRAY_GROUPS = ("shared", "specific", "refined_shared", "refined_specific", "co
 
 
 def _disk_save(directory: Path, result: InferenceResult) -> None:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory.parent))
     try:
-        result.table.to_parquet(tmp / "table.parquet", index=False)
-        arrays = {"probabilities": result.probabilities}
-        for group in _ARRAY_GROUPS:
-            for m, a in getattr(result, group).items():
-                arrays[f"{group}/{m}"] = a
-        np.savez(tmp / "arrays.npz", **arrays)
-        (tmp / "meta.json").write_text(json.dumps({"alpha_deg": result.alpha_deg, "label_names": result.label_names,
-                                                   "modalities": result.modalities}))
-        if directory.exists():
+        if directory.exists():  # an entry that failed to load (corrupt): replace it
             shutil.rmtree(directory, ignore_errors=True)
-        os.replace(tmp, directory)  # readers see the whole entry or none
+        # built aside, fsynced, renamed in: readers see the whole entry or none, even after a crash;
+        # a concurrent writer's finished entry (same key, same content) is kept
+        with atomic_dir(directory) as tmp:
+            result.table.to_parquet(tmp / "table.parquet", index=False)
+            arrays = {"probabilities": result.probabilities}
+            for group in _ARRAY_GROUPS:
+                for m, a in getattr(result, group).items():
+                    arrays[f"{group}/{m}"] = a
+            np.savez(tmp / "arrays.npz", **arrays)
+            (tmp / "meta.json").write_text(json.dumps({"alpha_deg": result.alpha_deg,
+                                                       "label_names": result.label_names,
+                                                       "modalities": result.modalities}))
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache only costs recomputation
+        pass  # a read-only cache only costs recomputation
 
 
 def _disk_load(directory: Path) -> InferenceResult | None:
@@ -211,17 +222,28 @@ def _disk_load(directory: Path) -> InferenceResult | None:
                            label_names=meta["label_names"], modalities=meta["modalities"], **groups)
 
 
-@st.cache_data(show_spinner="Running the model over the split ...", max_entries=64)
+def _read_only(result: InferenceResult) -> InferenceResult:
+    """Freeze the arrays of a result that every session shares (pages derive, never modify)."""
+    for a in [result.probabilities] + [v for d in (result.shared, result.specific, result.refined_shared,
+                                                   result.refined_specific, result.context, result.factors)
+                                       for v in d.values()]:
+        a.flags.writeable = False
+    return result
+
+
+# cache_resource, not cache_data: one shared object per process, where cache_data would unpickle a
+# copy of the whole result (table + feature arrays) on every rerun of every page
+@st.cache_resource(show_spinner="Running the model over the split ...", max_entries=64)
 def _inference(sha: str, fingerprint: str, split: str, drop: tuple, path: str, dataset: str,
                device: str) -> InferenceResult:
     directory = cache_dir() / "inference" / _disk_key(sha, fingerprint, split, drop)
     hit = _disk_load(directory)
     if hit is not None:
-        return hit
+        return _read_only(hit)
     model, _ = _load_model(sha, path, device)
     result = run_inference(model, get_dataset(dataset), split, drop=dict(drop) or None)
     _disk_save(directory, result)
-    return result
+    return _read_only(result)
 
 
 def inference_key(entry: CheckpointEntry, dataset: str, split: str, drop: dict[str, str] | None = None) -> str:
@@ -252,17 +274,15 @@ def get_evaluation(entry: CheckpointEntry, dataset: str, split: str, device: str
 
 
 def checkpoint_data_warning(meta: dict, dataset: str) -> tuple[str, str] | None:
-    """("error" | "warning", message) when the checkpoint was trained on other data than selected."""
-    data = meta.get("data") or {}
-    if data.get("name") and data["name"] != dataset:
-        return "error", (f"Checkpoint {Path(meta.get('path', '?')).parent.name or '?'} was trained on "
-                         f"{data['name']!r}, not {dataset!r}: pick a checkpoint of {dataset} or switch the "
-                         f"dataset in the sidebar.")
-    fp = data.get("fingerprint")
-    if fp and fp != dataset_fingerprint(dataset):
-        return "warning", (f"The checkpoint was trained on a different version of {dataset!r} (data fingerprint "
-                           f"{fp} vs {dataset_fingerprint(dataset)}): numbers may not match its manifest.")
-    return None
+    """("error" | "warning", message) when the checkpoint was trained on other data than selected
+    (`aofl.validate.check_compatible`: dataset, labels, modality dims; a data version is a warning)."""
+    from .validate import IncompatibleCheckpointError, check_compatible
+    name = Path(meta.get("path", "?")).parent.name or "?"
+    try:
+        found = check_compatible(meta, get_dataset(dataset), source=name, fingerprint=dataset_fingerprint(dataset))
+    except IncompatibleCheckpointError as e:
+        return "error", f"{e}. Pick a checkpoint of {dataset} or switch the dataset in the sidebar."
+    return ("warning", found[0]) if found else None
 
 
 def check_data(meta: dict, dataset: str) -> None:
@@ -276,9 +296,10 @@ def check_data(meta: dict, dataset: str) -> None:
 
 
 # ------------------------------------------------------------------------------ figure and frame caches
-# A figure is cached as its plain dict (`fig.to_dict()`): st.cache_data hands out a copy of what it
-# stores by unpickling it, and unpickling a go.Figure re-validates every property (about as slow as
-# building it), while a dict unpickles in a few ms and becomes a Figure again without validation.
+# A figure is cached once per process as its plain dict (`fig.to_dict()`) in st.cache_resource (no
+# copy per hit) and handed out wrapped in a `ReadyFigure`: st.plotly_chart then serialises that
+# dict directly instead of rebuilding, deep-copying and re-validating a go.Figure on every rerun
+# (three quarters of a warm page run before, bench/bench_pages.py).
 
 
 def _check_key(data_key: str) -> None:
@@ -286,7 +307,7 @@ def _check_key(data_key: str) -> None:
         raise TypeError("data_key must be a non-empty string that identifies the data exactly")
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _figure_dict(builder_name: str, data_key: str, args: tuple, kwargs: tuple, _df) -> dict:
     from . import plots
     return getattr(plots, builder_name)(_df, *args, **dict(kwargs)).to_dict()
@@ -297,14 +318,14 @@ def cached_figure(builder_name: str, data_key: str, df, *args, **kwargs):
 
     df is not hashed (it can be large): `data_key` must identify it exactly, e.g.
     `inference_key(...)` plus the transformation that made df from the result (see
-    `derived_key`). The arguments are hashed. Returns a go.Figure (a fresh object on every call)."""
-    import plotly.graph_objects as go
+    `derived_key`). The arguments are hashed. Returns a read-only `ReadyFigure` (a fresh wrapper on
+    every call over the one cached spec; `.to_figure()` gives a mutable go.Figure)."""
     _check_key(data_key)
-    spec = _figure_dict(builder_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df)
-    return go.Figure(spec, _validate=False)  # validated when it was built
+    from .plots import ReadyFigure
+    return ReadyFigure(_figure_dict(builder_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df))
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _frame(func_name: str, data_key: str, args: tuple, kwargs: tuple, _df):
     from . import analysis
     return getattr(analysis, func_name)(_df, *args, **dict(kwargs))
@@ -314,7 +335,8 @@ def cached_frame(func_name: str, data_key: str, df, *args, **kwargs):
     """`aofl.analysis.<func_name>(df, *args, **kwargs)`, computed once per (data_key, arguments);
     df is not hashed, `data_key` must identify it exactly (as for `cached_figure`)."""
     _check_key(data_key)
-    return _frame(func_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df)
+    # the cached frame is shared by every session; a shallow copy keeps callers' edits off it
+    return _frame(func_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df).copy(deep=False)
 
 
 def derived_key(data_key: str, func_name: str, *args, **kwargs) -> str:
@@ -323,7 +345,7 @@ def derived_key(data_key: str, func_name: str, *args, **kwargs) -> str:
     return f"{func_name}:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=256)  # bytes are immutable: share, don't copy
 def _csv_bytes(data_key: str, index: bool, _df: pd.DataFrame) -> bytes:
     return _df.to_csv(index=index).encode()
 

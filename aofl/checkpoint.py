@@ -3,30 +3,39 @@
 An AO-FL checkpoint is one `.safetensors` file: the weights, plus JSON metadata in the
 safetensors header (`__metadata__["aofl"]`): config, label names, modality dims, variant, seed,
 data fingerprint, the exact command, metrics, training history, package version. The model is
-rebuilt from the config (like nanoGPT's `model_args`), so nothing in the file is ever run.
+rebuilt from the config (like nanoGPT's `model_args`), so nothing in the file is ever run. Before
+loading, the header is checked against the file size (`file_checks.safetensors_header`) and the
+config's model is built on the meta device and compared with the stored shapes.
 
 Foreign `.pt` / `.pth` state dicts (other people's training code) load through
-`torch.load(weights_only=True)` after a scan that names any global outside torch's tensor
-rebuilders; `module.` / `_orig_mod.` prefixes are stripped and missing/unexpected keys reported.
+`torch.load(weights_only=True)` after zip size checks and a scan that names any global outside
+torch's allow-list (`get_unsafe_globals_in_checkpoint`); such a file is refused unless unsafe loading
+is opted in (`aofl.data.safe_pickle.unsafe_load_allowed`). `module.` / `_orig_mod.` prefixes are
+stripped and missing/unexpected keys reported.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
+import pickle
 import zipfile
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
-from .data.safe_pickle import scan_globals
-from .errors import AOFLError
+from .atomic import atomic_write_bytes
+from .data.safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, pickle_globals, unsafe_load_allowed,
+                               warn_unsafe_load)
+from .errors import AOFLError, CorruptFileError
+from .file_checks import check_zip_sizes, require_nonempty, safetensors_header
 from .model import AOFL, AOFLConfig
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_metadata", "resolve_checkpoint",
+__all__ = ["CheckpointError", "CorruptCheckpointError", "UnsafeCheckpointError", "save_checkpoint",
+           "load_checkpoint", "read_metadata", "resolve_checkpoint",
            "load_foreign_state_dict", "load_state_dict_into", "file_sha256", "FORMAT"]
 
 FORMAT = "aofl-checkpoint/1"
@@ -35,6 +44,14 @@ CHECKPOINT_FILENAME = "model.safetensors"
 
 class CheckpointError(AOFLError, ValueError):
     """A checkpoint that is missing, corrupt, foreign or unsafe."""
+
+
+class CorruptCheckpointError(CheckpointError, CorruptFileError):
+    """A checkpoint file that is empty, truncated or malformed."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint that pickles code (modules, arbitrary globals), refused without the opt-in."""
 
 
 def file_sha256(path) -> str:
@@ -53,18 +70,6 @@ def resolve_checkpoint(path) -> Path:
     if not p.exists():
         raise CheckpointError(f"no checkpoint at {p}: check the path (train writes DIR/{CHECKPOINT_FILENAME})")
     return p
-
-
-def _atomic_write(path: Path, write):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file, never half
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path, model: AOFL, metadata: dict | None = None, half: bool = False) -> Path:
@@ -86,47 +91,91 @@ def save_checkpoint(path, model: AOFL, metadata: dict | None = None, half: bool 
     except ImportError:
         pass
     meta.setdefault("torch_version", torch.__version__)
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"aofl": json.dumps(meta)}))
+    # serialised in memory, then temp file + fsync + rename (aofl/atomic.py): readers, and a run after
+    # a crash, see the old or the new file, never half (save_file would leave its own .tmpXXXXXX)
+    atomic_write_bytes(path, save(tensors, metadata={"aofl": json.dumps(meta)}))
     return path
 
 
-def read_metadata(path) -> dict:
-    """The checkpoint's JSON metadata, without loading weights."""
-    p = resolve_checkpoint(path)
+def read_metadata(path, allow_unsafe: bool | None = None) -> dict:
+    """The checkpoint's JSON metadata, without loading weights.
+
+    allow_unsafe is accepted for a uniform loader signature and has no effect: nothing in a
+    safetensors file is ever executed.
+    """
+    return _read_header_and_metadata(resolve_checkpoint(path))[1]
+
+
+def _read_header_and_metadata(p: Path) -> tuple[dict, dict]:
     if p.suffix != ".safetensors":
         raise CheckpointError(f"{p} is not a .safetensors file; foreign .pt state dicts need load_foreign_state_dict")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            raw = (f.metadata() or {}).get("aofl")
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{p} is not a readable safetensors file (corrupt or truncated?): {e}") from e
+    header = safetensors_header(p, CorruptCheckpointError)
+    raw = (header.get("__metadata__") or {}).get("aofl")
     if raw is None:
         raise CheckpointError(f"{p} is a safetensors file without AO-FL metadata (a foreign checkpoint?); "
                               f"load it with load_state_dict_into(model, path) and a config")
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{p}: its AO-FL metadata is not valid JSON: {e}") from e
+    except (ValueError, RecursionError) as e:
+        raise CorruptCheckpointError(f"{p}: its AO-FL metadata is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise CorruptCheckpointError(f"{p}: its AO-FL metadata is a {type(meta).__name__}, expected an object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{p}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
-    return meta
+    return header, meta
 
 
-def load_checkpoint(path, device="cpu") -> tuple[AOFL, dict]:
-    """Rebuild the model from the metadata's config and load its weights (float32, eval mode)."""
-    p = resolve_checkpoint(path)
-    meta = read_metadata(p)
+class _ShapesOnly(TorchFunctionMode):
+    """Skips weight initialisers on meta tensors: their values are never read, and meta normal_
+    alone imports torch._dynamo (about 2 s). Function modes are thread-local."""
+
+    _INIT = {"normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+             "xavier_normal_", "orthogonal_", "zeros_", "ones_", "constant_", "zero_", "fill_"}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        t = args[0] if args else kwargs.get("tensor")
+        if getattr(func, "__name__", "") in self._INIT and isinstance(t, torch.Tensor) and t.is_meta:
+            return t
+        return func(*args, **kwargs)
+
+
+def _build_model(p: Path, meta: dict, header: dict) -> AOFL:
+    """The model the config describes, after checking on the meta device (no memory) that its
+    parameter shapes are the file's: a hostile config (width 10**9) never allocates anything."""
     try:
         config = AOFLConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{p}: its config cannot build a model: {e}") from e
-    model = AOFL(config)
+        with torch.device("meta"), _ShapesOnly():
+            shapes = {k: list(v.shape) for k, v in AOFL(config).state_dict().items()}
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError) as e:
+        raise CheckpointError(f"{p}: its config cannot build a model: {type(e).__name__}: {e}") from None
+    stored = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+    if stored != shapes:
+        missing, unexpected = sorted(set(shapes) - set(stored)), sorted(set(stored) - set(shapes))
+        wrong = sorted(k for k in set(shapes) & set(stored) if shapes[k] != stored[k])
+        raise CheckpointError(f"{p}: its tensors do not match the model its config describes: missing "
+                              f"{missing[:8]}, unexpected {unexpected[:8]}, shape mismatch {wrong[:8]}")
+    return AOFL(config)
+
+
+def _read_tensors(p: Path) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(p), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{p}: cannot read its tensors (corrupt?): {e}") from e
-    report = load_state_dict_into(model, state, strict=True, source=str(p))
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:
+        raise CorruptCheckpointError(f"{p}: cannot read its tensors (corrupt?): {e}") from None
+
+
+def load_checkpoint(path, device="cpu", allow_unsafe: bool | None = None) -> tuple[AOFL, dict]:
+    """Rebuild the model from the metadata's config and load its weights (float32, eval mode).
+
+    The file is checked first (sizes, header, config against tensor shapes). allow_unsafe has no
+    effect (a safetensors file holds no code); it is accepted like every loader's.
+    """
+    p = resolve_checkpoint(path)
+    header, meta = _read_header_and_metadata(p)
+    model = _build_model(p, meta, header)
+    report = load_state_dict_into(model, _read_tensors(p), strict=True, source=str(p))
     meta["load_report"] = report
     meta["sha256"] = file_sha256(p)
     meta["path"] = str(p)
@@ -164,47 +213,86 @@ def load_state_dict_into(model: torch.nn.Module, state: dict, strict: bool = Fal
     return {"missing": missing, "unexpected": unexpected, "mismatched": mismatched, "loaded": len(usable)}
 
 
-# torch's own rebuild functions: all a plain tensor state dict needs
-_TORCH_SAFE_PREFIXES = ("torch._utils._rebuild", "torch.", "collections.OrderedDict", "builtins.set")
+# torch's own rebuild functions: all a plain tensor state dict needs (used when torch's own
+# scanner cannot read a pickle, e.g. opcodes torch.save never writes)
+_TORCH_SAFE_PREFIXES = ("torch._utils._rebuild", "torch.", "collections.OrderedDict", "builtins.set",
+                        "__builtin__.set")
 _UNSAFE_HINT = ("it was written with torch.save of a whole object; re-save only the state dict "
-                "(torch.save(model.state_dict(), path)) or convert it to safetensors")
+                "(torch.save(model.state_dict(), path)) or convert it to safetensors. If you trust the file, "
+                f"set {ALLOW_UNSAFE_ENV}=1 or pass --allow-unsafe-load")
 
 
-def load_foreign_state_dict(path) -> dict[str, torch.Tensor]:
+def _heuristic_unsafe(names) -> list[str]:
+    return sorted({g for g in names if not g.startswith(_TORCH_SAFE_PREFIXES)
+                   or g.startswith(("torch.nn.", "torch.optim"))})
+
+
+def _zip_unsafe_globals(p: Path) -> list[str]:
+    """Globals of a torch.save archive that weights_only loading would refuse, named before loading.
+
+    Sizes are checked first; the pickle is checked by our scanner (truncation, size bombs), then
+    torch's own `get_unsafe_globals_in_checkpoint` names what its allow-list refuses.
+    """
+    infos = check_zip_sizes(p, CorruptCheckpointError)
+    pkls = sorted((i for i in infos if i.filename.endswith("data.pkl")), key=lambda i: len(i.filename))
+    if not pkls:
+        raise CheckpointError(f"{p} is a zip archive without data.pkl: not a torch.save checkpoint")
+    with zipfile.ZipFile(p) as z:
+        try:
+            data = z.read(pkls[0])
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise CorruptCheckpointError(f"{p}: cannot read {pkls[0].filename} (corrupt?): {e}") from None
+    try:
+        ours = pickle_globals(data, f"{p}:{pkls[0].filename}")
+    except CorruptPickleError as e:
+        raise CorruptCheckpointError(str(e)) from None
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(p)))
+    except Exception:  # noqa: BLE001 - its scanner knows only torch.save's opcodes: use ours
+        return _heuristic_unsafe(ours)
+
+
+def load_foreign_state_dict(path, allow_unsafe: bool | None = None) -> dict[str, torch.Tensor]:
     """Tensors of a foreign checkpoint (.safetensors, or .pt/.pth via weights_only loading).
 
-    A file that pickles modules or other code-bearing objects is refused, naming the globals.
-    Dicts that wrap the state dict (`{"state_dict": ...}`, `{"model": ...}`) are unwrapped.
+    A file that pickles modules or other code-bearing objects is refused (UnsafeCheckpointError),
+    naming the globals, unless unsafe loading is opted in (`allow_unsafe=True` or
+    $AOFL_ALLOW_UNSAFE_LOAD=1; see `aofl.data.safe_pickle.unsafe_load_allowed`), which warns.
+    Dicts that wrap the state dict (`{"state_dict": ...}`, `{"model": ...}`) are unwrapped; an
+    opted-in pickled nn.Module gives its state_dict().
     """
     p = Path(path)
-    if not p.exists():
-        raise CheckpointError(f"no checkpoint at {p}")
+    require_nonempty(p, CorruptCheckpointError, "checkpoint")
     if p.suffix == ".safetensors":
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                return {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError) as e:
-            raise CheckpointError(f"{p} is not a readable safetensors file: {e}") from e
-    globals_found: list[str] = []
+        safetensors_header(p, CorruptCheckpointError)
+        return _read_tensors(p)
     if zipfile.is_zipfile(p):
-        with zipfile.ZipFile(p) as z:
-            for name in z.namelist():
-                if name.endswith(".pkl"):
-                    globals_found += scan_globals(z.read(name))
-    else:
-        globals_found = scan_globals(p.read_bytes())
-    unsafe = sorted({g for g in globals_found if not g.startswith(_TORCH_SAFE_PREFIXES)}
-                    | {g for g in globals_found if g.startswith("torch.nn.") or g.startswith("torch.optim")})
+        unsafe = _zip_unsafe_globals(p)
+    else:  # legacy torch format or a bare pickle: name what the first pickle stream references
+        head = p.read_bytes()
+        if head.startswith(b"PK"):
+            raise CorruptCheckpointError(f"{p} starts like a zip archive (torch.save) but is truncated or corrupt")
+        try:  # magic number, protocol, sys info, object, storage keys: five pickles, then raw bytes
+            unsafe = _heuristic_unsafe(pickle_globals(head, str(p), max_streams=5))
+        except CorruptPickleError as e:
+            raise CorruptCheckpointError(f"{p} is neither a torch.save archive nor a complete pickle: {e}") from None
+    if unsafe and not unsafe_load_allowed(allow_unsafe):
+        raise UnsafeCheckpointError(f"refused {p}: it references code objects {unsafe}; {_UNSAFE_HINT}")
     if unsafe:
-        raise CheckpointError(f"refused {p}: it references code objects {unsafe}; {_UNSAFE_HINT}")
+        warn_unsafe_load(p, unsafe)
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for unsafe globals, RuntimeError for corrupt archives
-        raise CheckpointError(f"refused or could not read {p}: {e}") from e
+        obj = torch.load(p, map_location="cpu", weights_only=not unsafe)
+    except pickle.UnpicklingError as e:  # weights_only refused a global the scans missed
+        raise UnsafeCheckpointError(f"refused {p}: {str(e).splitlines()[0]}; {_UNSAFE_HINT}") from None
+    except Exception as e:  # noqa: BLE001 - RuntimeError, EOFError, ... for damaged archives
+        raise CorruptCheckpointError(f"could not read {p} (truncated or corrupt?): {type(e).__name__}: "
+                                     f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    if unsafe and isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{p} does not hold a state dict of tensors")
+        raise CheckpointError(f"{p} does not hold a state dict of tensors (found {type(obj).__name__})")
     return obj

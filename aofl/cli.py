@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ class UserError(AOFLError):
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $AOFL_THREADS or 1)")
+    p.add_argument("--allow-unsafe-load", action="store_true",
+                   help="trust the files this command reads: load pickles and .pt files that contain code "
+                        "(sets AOFL_ALLOW_UNSAFE_LOAD=1; warns per file; see README, Security)")
 
 
 def _add_data_arg(p: argparse.ArgumentParser) -> None:
@@ -58,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--half", action="store_true", help="store weights as fp16")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from OUT/resume.safetensors (same arguments and data)")
     _add_common(p)
 
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on a split")
@@ -68,14 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_common(p)
 
-    p = sub.add_parser("inspect", help="per-utterance predictions and angles of a dialogue")
-    p.add_argument("checkpoint")
-    _add_data_arg(p)
-    p.add_argument("--split", default="test")
-    p.add_argument("--dialogue", default=None, help="dialogue id (default: the first of the split)")
-    p.add_argument("--drop", action="append", default=[], metavar="MODALITY[=zero|mean]",
-                   help="what-if: replace a modality by zeros or its training mean")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("inspect", help="describe a checkpoint or data file; with --data/--split/--dialogue/--drop, "
+                                       "one dialogue's per-utterance predictions and angles")
+    p.add_argument("checkpoint", metavar="FILE",
+                   help="checkpoint (.safetensors, .pt), data file (.pkl, .csv, .npz, .parquet, MANIFEST.json) or "
+                        "directory; read with the safe loaders only, so a hostile file is refused, never run")
+    # None = not given: any of these given selects the dialogue view (see cmd_inspect)
+    p.add_argument("--data", default=None, help="dialogue view: dataset synthetic, iemocap or meld (default synthetic)")
+    p.add_argument("--data-seed", type=int, default=None, help="dialogue view: seed of the synthetic generator (0)")
+    p.add_argument("--split", default=None, help="dialogue view: split (default test)")
+    p.add_argument("--dialogue", default=None, help="dialogue view: dialogue id (default: the first of the split)")
+    p.add_argument("--drop", action="append", default=None, metavar="MODALITY[=zero|mean]",
+                   help="dialogue view what-if: replace a modality by zeros or its training mean")
+    p.add_argument("--json", action="store_true", help="print the description (or the dialogue) as JSON")
     _add_common(p)
 
     p = sub.add_parser("infer", help="write the per-utterance inference table of a split")
@@ -139,16 +150,31 @@ def _load_model(args, dataset):
 
 
 def _check_trained_on(meta: dict, path, dataset) -> None:
-    """A checkpoint used on another dataset than it was trained on is a user error, not a crash."""
-    trained_on = (meta.get("data") or {}).get("name")
-    if trained_on and trained_on != dataset.name:
-        raise UserError(f"checkpoint {path} was trained on {trained_on!r}, not {dataset.name!r}: "
-                        f"pass --data {trained_on}")
+    """A checkpoint used on other data than it was trained on is a user error, not a crash."""
+    from .validate import check_compatible
+    for warning in check_compatible(meta, dataset, source=str(path)):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _write_table(df, out, parquet: bool | None = None) -> None:
+    """CSV, or parquet (default: by suffix), written atomically: a reader never sees half a table."""
+    from .atomic import atomic_write
+    out = Path(out)
+    if out.suffix == ".parquet" if parquet is None else parquet:
+        atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
+        return
+    from pandas.io.common import infer_compression
+    # the temp file's name ends in .tmp: take the compression (.csv.gz ...) from the real name
+    compression = infer_compression(str(out), "infer")
+    atomic_write(out, lambda tmp: df.to_csv(tmp, index=False, compression=compression))
 
 
 def cmd_train(args) -> int:
-    from .checkpoint import save_checkpoint
+    from .atomic import fsync_dir, remove_stale_temps
+    from .checkpoint import CHECKPOINT_FILENAME, save_checkpoint
+    from .distributed import is_main_process
     from .evaluate import evaluate
+    from .resume import RESUME_FILENAME
     from .train import TrainConfig, class_weights, model_config_for, train
 
     device = _setup(args)
@@ -161,25 +187,47 @@ def cmd_train(args) -> int:
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                      patience=args.patience, min_epochs=args.min_epochs, seed=args.seed, device=str(device),
                      progress=not args.no_progress)
-    result = train(dataset, config, tc)
+    out = Path(args.out)
+    state_path = out / RESUME_FILENAME
+    if is_main_process():  # files a killed run left half-written
+        remove_stale_temps(out / CHECKPOINT_FILENAME)
+        remove_stale_temps(state_path)
+        if state_path.exists() and not args.resume:
+            print(f"note: starting over; {state_path} of an interrupted run will be replaced "
+                  f"(stop now and add --resume to continue it)", file=sys.stderr)
+    base = {
+        "variant": args.variant, "seed": args.seed, "label_names": list(dataset.label_names),
+        "modality_dims": dataset.modality_dims,
+        "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "seed": args.data_seed,
+                 "sizes": {s: dataset.num_utterances(s) for s in dataset.splits}},
+        # without --resume: the command reproduces the whole run from scratch
+        "command": "python -m aofl " + shlex.join(a for a in sys.argv[1:] if a != "--resume"),
+    }
+
+    def checkpoint_meta(result, metrics: dict) -> dict:
+        meta = {**base, "metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,
+                "train_config": result.train_config, "train_seconds": round(result.seconds, 2)}
+        if result.resumed_at:
+            meta["resumed_at_epochs"] = result.resumed_at
+        return meta
+
+    def save_best(result) -> None:  # a killed run still leaves its best model so far
+        if is_main_process():
+            meta = {**checkpoint_meta(result, {"valid": result.best_valid}), "in_progress": True}
+            save_checkpoint(out, result.model, meta, half=args.half)
+
+    result = train(dataset, config, tc, state_path=state_path, resume=args.resume, on_best=save_best)
     test = evaluate(result.model, dataset, "test")
     metrics = {"test": {k: test[k] for k in ("weighted_f1", "accuracy", "macro_f1", "per_class_f1")},
                "valid": result.best_valid}
     if "disentanglement" in test:
         metrics["test"]["disentanglement"] = {k: v for k, v in test["disentanglement"].items() if k != "per_modality"}
-    meta = {
-        "variant": args.variant, "seed": args.seed, "label_names": list(dataset.label_names),
-        "modality_dims": dataset.modality_dims,
-        "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "seed": args.data_seed,
-                 "sizes": {s: dataset.num_utterances(s) for s in dataset.splits}},
-        "command": "python -m aofl " + shlex.join(sys.argv[1:]),
-        "metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,
-        "train_config": result.train_config, "train_seconds": round(result.seconds, 2),
-    }
-    from .distributed import is_main_process
+    meta = checkpoint_meta(result, metrics)
     if not is_main_process():  # under torchrun only rank 0 writes and prints
         return 0
-    path = save_checkpoint(Path(args.out), result.model, meta, half=args.half)
+    path = save_checkpoint(out, result.model, meta, half=args.half)
+    state_path.unlink(missing_ok=True)  # finished: the final checkpoint replaces the resume state
+    fsync_dir(out)
     summary = {"checkpoint": str(path), "variant": args.variant, "seed": args.seed, "best_epoch": result.best_epoch,
                "valid": result.best_valid, "test": metrics["test"], "seconds": round(result.seconds, 2)}
     if args.json:
@@ -227,7 +275,17 @@ def _inference(args):
                          drop=_parse_drop(args.drop)), dataset
 
 
+_DIALOGUE_VIEW = {"data": "synthetic", "data_seed": 0, "split": "test", "dialogue": None, "drop": []}
+
+
 def cmd_inspect(args) -> int:
+    """`inspect FILE` describes the file; any dialogue-view option switches to one dialogue's
+    per-utterance table (the command's original form, which always named --data)."""
+    if all(getattr(args, k) is None for k in _DIALOGUE_VIEW):
+        return _describe_file(args)
+    for k, default in _DIALOGUE_VIEW.items():
+        if getattr(args, k) is None:
+            setattr(args, k, default)
     result, dataset = _inference(args)
     t = result.table
     dialogue = args.dialogue or t["dialogue"].iloc[0]
@@ -246,14 +304,19 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def _describe_file(args) -> int:
+    from .describe import describe_file, format_description
+    from .device import configure_threads
+    configure_threads(args.threads)
+    info = describe_file(args.checkpoint)  # DescribeError (one line) for a missing, broken or hostile file
+    print(json.dumps(info, indent=2) if args.json else format_description(info))
+    return 0
+
+
 def cmd_infer(args) -> int:
     result, _ = _inference(args)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        result.table.to_parquet(out, index=False)
-    else:
-        result.table.to_csv(out, index=False)
+    _write_table(result.table, out)
     print(f"wrote {len(result.table)} rows to {out}")
     return 0
 
@@ -283,7 +346,7 @@ def cmd_compare(args) -> int:
     metrics = ablation_metrics(tables, n_boot=args.n_boot)
     flips = prediction_flips(tables)
     if args.flips:
-        flips.to_csv(args.flips, index=False)
+        _write_table(flips, args.flips, parquet=False)
     if args.json:
         print(json.dumps({"split": args.split, "reference": next(iter(tables)),
                           "metrics": json.loads(metrics.to_json(orient="records")),
@@ -301,8 +364,6 @@ COMMANDS = {"train": cmd_train, "compare": cmd_compare, "evaluate": cmd_evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .data import DataError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -314,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    if getattr(args, "allow_unsafe_load", False):  # every loader reads the opt-in from the environment
+        from .data.safe_pickle import ALLOW_UNSAFE_ENV
+        os.environ[ALLOW_UNSAFE_ENV] = "1"
     try:
         return int(func(args) or 0)
     except (AOFLError, FileNotFoundError, RuntimeError, ValueError) as e:

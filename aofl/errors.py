@@ -6,8 +6,12 @@ existing `except` clauses still catch them.
 """
 from __future__ import annotations
 
-__all__ = ["AOFLError"]
+__all__ = ["AOFLError", "CorruptFileError"]
 
 
 class AOFLError(Exception):
     """A bad input, file or setting, described in one line: which file, what was expected, what was found."""
+
+
+class CorruptFileError(AOFLError, ValueError):
+    """A file that is empty, truncated or malformed (declared sizes beyond its end, garbage bytes)."""

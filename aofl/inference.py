@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from . import angles
-from .data.conversation import ConversationSet, DataError, collate
+from .data.conversation import ConversationSet, collate
 from .model import AOFL
 
 __all__ = ["InferenceResult", "run_inference", "DROP_MODES"]
@@ -40,19 +40,13 @@ class InferenceResult:
 
 
 def _check_compatible(model: AOFL, dataset: ConversationSet) -> None:
-    cfg = model.config
-    dims = dataset.modality_dims
-    missing = [m for m in cfg.modalities if m not in dims]
-    if missing:
-        raise DataError(f"the checkpoint expects modalities {cfg.modalities} but dataset {dataset.name} "
-                        f"has {dataset.modalities}: pick the checkpoint trained on {dataset.name}")
-    wrong = {m: (cfg.modality_dims[m], dims[m]) for m in cfg.modalities if cfg.modality_dims[m] != dims[m]}
-    if wrong:
-        raise DataError(f"modality dimensions differ (checkpoint, data): {wrong}; "
-                        f"this checkpoint was trained on other features than dataset {dataset.name}")
-    if cfg.num_classes != dataset.num_classes:
-        raise DataError(f"the checkpoint predicts {cfg.num_classes} classes, dataset {dataset.name} has "
-                        f"{dataset.num_classes}")
+    from .validate import check_compatible  # the one checkpoint-vs-data check (CLI, app, here)
+    check_compatible({"config": model.config.to_dict()}, dataset, source="the model")
+
+
+def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat without the copy when a split fits in one batch (the common case)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 @torch.inference_mode()
@@ -96,8 +90,8 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
                 thetas[m].append(angles.to_degrees(angles.theta(g[m], out["specific"][m][mask].float())).cpu())
             for pair, a in angles.phi_pairs(g).items():
                 pair_phis.setdefault(pair, []).append(angles.to_degrees(a).cpu())
-    p = torch.cat(probs).numpy()
-    feats = {k: {m: torch.cat(v).numpy() for m, v in arrays[k].items() if v} for k in keys}
+    p = _joined(probs).numpy()
+    feats = {k: {m: _joined(v).numpy() for m, v in arrays[k].items() if v} for k in keys}
 
     labels = np.concatenate([d.labels for d in dialogues])
     pred = p.argmax(1)
@@ -120,10 +114,10 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
         rows[f"prob_{name}"] = p[:, c]
     alpha = {}
     if feats["shared"]:
-        pairs = {pair: torch.cat(v) for pair, v in pair_phis.items()}
+        pairs = {pair: _joined(v) for pair, v in pair_phis.items()}
         phis = angles.phi_from_pairs(pairs, mods)
         for m in mods:
-            rows[f"theta_{m}"] = torch.cat(thetas[m]).numpy()
+            rows[f"theta_{m}"] = _joined(thetas[m]).numpy()
             rows[f"phi_{m}"] = phis[m].numpy()
             rows[f"csr_ok_{m}"] = rows[f"theta_{m}"] > rows[f"phi_{m}"]
         for (x, y), a in pairs.items():

@@ -6,13 +6,15 @@ headless browsers and screenshots too. Angles are in degrees.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["color_map", "per_class_f1_bar", "confusion_heatmap", "training_curves", "angle_distribution",
+__all__ = ["ReadyFigure", "color_map", "per_class_f1_bar", "confusion_heatmap", "training_curves", "angle_distribution",
            "theta_phi_scatter", "alpha_bars", "whatif_confidence", "whatif_theta_shift", "dialogue_timeline",
            "probability_bar", "embedding_scatter", "ablation_metrics_plot", "angle_overlay",
            "disentanglement_bars", "empty_figure"]
@@ -285,3 +287,33 @@ def disentanglement_bars(df: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(range=[0, 1], title="linear CKA")
     fig.update_xaxes(title=None)
     return _style(fig, "Disentanglement: which factor do g (shared) and h (specific) recover?", 380)
+
+
+class ReadyFigure(go.Figure):
+    """A read-only figure over a cached, already validated spec dict.
+
+    It is a plotly BaseFigure, so st.plotly_chart and plotly.io.to_json accept it, and both
+    only call `to_dict()`. Use `to_figure()` for a mutable go.Figure."""
+
+    def __init__(self, spec: dict):  # noqa: D107 - deliberately skips go.Figure's validation
+        self._ready_spec = spec
+
+    def to_dict(self) -> dict:
+        return self._ready_spec
+
+    def to_plotly_json(self) -> dict:
+        return self._ready_spec
+
+    def to_figure(self):
+        return go.Figure(copy.deepcopy(self._ready_spec), _validate=False)
+
+    @property
+    def data(self):
+        return self.to_figure().data
+
+    @property
+    def layout(self):
+        return self.to_figure().layout
+
+    def __repr__(self) -> str:
+        return f"ReadyFigure({len(self._ready_spec.get('data', []))} traces)"

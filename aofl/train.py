@@ -2,6 +2,10 @@
 
 Deterministic for a given seed on CPU (seeded init, seeded shuffling, no nondeterministic
 kernels). Model selection never looks at the test split.
+
+With `state_path`, the state after every epoch is saved (aofl/resume.py) and `resume=True`
+continues from it: a resumed run ends with the same weights, best epoch and metrics as an
+uninterrupted one (on CPU), because the weights, AdamW moments and all RNG states are restored.
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ class TrainResult:
     best_valid: dict = field(default_factory=dict)
     seconds: float = 0.0
     train_config: dict = field(default_factory=dict)
+    resumed_at: list[int] = field(default_factory=list)  # epochs after which a resumed run continued
 
 
 def seed_everything(seed: int) -> None:
@@ -85,10 +90,15 @@ def predict_labels(model: AOFL, dialogues: list[Dialogue], batch_size: int = 64)
 
 
 def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_config: TrainConfig | None = None,
-          callback: Callable[[dict], None] | None = None, variant: str = "full") -> TrainResult:
+          callback: Callable[[dict], None] | None = None, variant: str = "full", *,
+          state_path=None, resume: bool = False,
+          on_best: Callable[[TrainResult], None] | None = None) -> TrainResult:
     """Train on `train`, select the epoch with the best `valid` weighted F1, return that model.
 
     callback(info) is called after each epoch with the history row plus `epochs` (the maximum).
+    state_path: write the resumable state there after every epoch; resume=True continues from it
+    (ResumeError when it is missing or from a run with other settings or data).
+    on_best(result) is called when validation improves, with the model at that epoch.
     """
     tc = train_config or TrainConfig()
     config = config or model_config_for(dataset, variant)
@@ -104,13 +114,37 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     shuffle = torch.Generator().manual_seed(tc.seed)
     history: list[dict] = []
     best_state, best_wf1, best_epoch, best_valid, bad = None, -1.0, 0, {}, 0
-    start = time.perf_counter()
+    first_epoch, stopped, resumed_at = 1, False, []
+    identity = None
+    if state_path is not None:
+        from .resume import load_state, run_identity
+        identity = run_identity(config.to_dict(), asdict(tc), dataset.name, dataset.fingerprint(), dinfo.world_size)
+        if resume:
+            # after the fresh init above (which used the seeded RNG), every state is overwritten
+            state = load_state(state_path, identity)
+            state.restore(model, opt, shuffle, device)
+            prog = state.progress
+            history, best_wf1, best_epoch = prog["history"], prog["best_wf1"], prog["best_epoch"]
+            best_valid, bad, stopped = prog["best_valid"], prog["bad"], prog["stopped"]
+            best_state = {k: v.to(device) for k, v in state.best.items()} if state.best else None
+            first_epoch, resumed_at = state.epoch + 1, prog["resumed_at"] + [state.epoch]
+    elif resume:
+        raise ValueError("resume=True needs state_path")
+    start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     bar = None
     if tc.progress and dinfo.is_main:
         from tqdm.auto import tqdm
-        bar = tqdm(total=tc.epochs, desc=f"train {config.variant}", unit="epoch", leave=False)
+        bar = tqdm(total=tc.epochs, initial=first_epoch - 1, desc=f"train {config.variant}", unit="epoch",
+                   leave=False)
+
+    def snapshot() -> TrainResult:
+        return TrainResult(model=model, history=list(history), best_epoch=best_epoch, best_valid=dict(best_valid),
+                           seconds=time.perf_counter() - start, train_config=asdict(tc), resumed_at=resumed_at)
+
     try:
-        for epoch in range(1, tc.epochs + 1):
+        for epoch in range(first_epoch, tc.epochs + 1):
+            if stopped:  # the resumed run had already stopped early
+                break
             model.train()
             order = torch.randperm(len(train_set), generator=shuffle).tolist()
             sums: dict[str, float] = {}
@@ -140,18 +174,30 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                    "alpha_deg": [round(float(a), 3) for a in torch.rad2deg(model.alpha().detach().cpu())],
                    "seconds": round(time.perf_counter() - start, 3)}
             history.append(row)
-            if row["valid_weighted_f1"] > best_wf1:
+            improved = row["valid_weighted_f1"] > best_wf1
+            if improved:
                 best_wf1, best_epoch, bad = row["valid_weighted_f1"], epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
                 best_valid = {"weighted_f1": row["valid_weighted_f1"], "accuracy": row["valid_accuracy"]}
             else:
                 bad += 1
+            stopped = bad >= tc.patience and epoch >= tc.min_epochs
             if bar is not None:
                 bar.set_postfix(loss=f"{row['loss_total']:.3f}", valid_wf1=f"{row['valid_weighted_f1']:.3f}")
                 bar.update(1)
             if callback is not None:
                 callback({**row, "epochs": tc.epochs})
-            if bad >= tc.patience and epoch >= tc.min_epochs:
+            if improved and on_best is not None:
+                on_best(snapshot())
+            if identity is not None and dinfo.is_main:
+                # after the best checkpoint: a kill between the two redoes this epoch, identically
+                from .resume import save_state
+                save_state(state_path, epoch=epoch, model=model, optimizer=opt, best_state=best_state,
+                           shuffle=shuffle, device=device, identity=identity,
+                           progress={"best_wf1": best_wf1, "best_epoch": best_epoch, "best_valid": best_valid,
+                                     "bad": bad, "stopped": stopped, "history": history,
+                                     "resumed_at": resumed_at})
+            if stopped:
                 break
     finally:
         if bar is not None:
@@ -161,4 +207,4 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch, best_valid=best_valid,
-                       seconds=time.perf_counter() - start, train_config=asdict(tc))
+                       seconds=time.perf_counter() - start, train_config=asdict(tc), resumed_at=resumed_at)

@@ -47,8 +47,10 @@ def _synthetic_cached(seed: int) -> ConversationSet:
 
 
 def load_dataset(name: str, **kwargs) -> ConversationSet:
-    """Load a dataset by name. `synthetic` accepts make_synthetic's keyword arguments."""
+    """Load a dataset by name. `synthetic` accepts make_synthetic's keyword arguments; the real
+    ones `real.load`'s, including `allow_unsafe` (synthetic reads no file and ignores it)."""
     if name == "synthetic":
+        kwargs.pop("allow_unsafe", None)
         if set(kwargs) <= {"seed"}:
             return _synthetic_cached(int(kwargs.get("seed", 0)))
         return make_synthetic(**kwargs)

@@ -25,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .conversation import DataError
 
 __all__ = ["RemoteFile", "SOURCES", "DownloadError", "download", "verify_file", "git_blob_id", "sha256_file",
@@ -172,33 +173,33 @@ def _mismatch(url: str, what: str, want: str, got: str, size: int) -> DownloadEr
 
 
 def _download_one(f: RemoteFile, target: Path, base: str | None, progress: bool) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    # fetched and verified in a temp file, fsynced, then renamed: the target only ever holds
+    # verified content, even after a crash (a failed check removes the temp file)
+    atomic_write(target, lambda tmp: _fetch_verified(f, tmp, base, progress, target.name))
+
+
+def _fetch_verified(f: RemoteFile, tmp: Path, base: str | None, progress: bool, desc: str) -> None:
     url = f.url(base)
-    try:
-        _fetch(url, tmp, progress, target.name)
-        size = tmp.stat().st_size
-        if f.sha256:
-            got = sha256_file(tmp)
-            if got != f.sha256:
-                raise _mismatch(url, "sha256", f.sha256, got, size)
-        elif f.git_blob:
-            got = git_blob_id(tmp)
-            if got != f.git_blob:
-                raise _mismatch(url, "git blob id", f.git_blob, got, size)
-            pointer = _lfs_pointer(tmp)
-            if pointer is not None:  # a verified Git LFS pointer: fetch and verify the real content
-                oid, lfs_size = pointer
-                url = f.media_url(base)
-                _fetch(url, tmp, progress, target.name)
-                got, size = sha256_file(tmp), tmp.stat().st_size
-                if got != oid or size != lfs_size:
-                    raise _mismatch(url, "LFS sha256", f"{oid} ({lfs_size} bytes)", got, size)
-        else:
-            raise DownloadError(f"{f.path}: no pinned hash, refusing to download unverified content")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _fetch(url, tmp, progress, desc)
+    size = tmp.stat().st_size
+    if f.sha256:
+        got = sha256_file(tmp)
+        if got != f.sha256:
+            raise _mismatch(url, "sha256", f.sha256, got, size)
+    elif f.git_blob:
+        got = git_blob_id(tmp)
+        if got != f.git_blob:
+            raise _mismatch(url, "git blob id", f.git_blob, got, size)
+        pointer = _lfs_pointer(tmp)
+        if pointer is not None:  # a verified Git LFS pointer: fetch and verify the real content
+            oid, lfs_size = pointer
+            url = f.media_url(base)
+            _fetch(url, tmp, progress, desc)
+            got, size = sha256_file(tmp), tmp.stat().st_size
+            if got != oid or size != lfs_size:
+                raise _mismatch(url, "LFS sha256", f"{oid} ({lfs_size} bytes)", got, size)
+    else:
+        raise DownloadError(f"{f.path}: no pinned hash, refusing to download unverified content")
 
 
 def download(name: str, dest=None, base_url: str | None = None, progress: bool = True,

@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import AOFLError
 from .conversation import ConversationSet, DataError, Dialogue
 from .safe_pickle import UnsafePickleError, safe_load
 
 __all__ = ["MULTIEMO_DIMS", "MULTIEMO_FILES", "multiemo_dir", "multiemo_available", "load_multiemo",
-           "load_dialoguernn", "read_speakers_tuple"]
+           "load_dialoguernn", "read_speakers_tuple", "check_speakers_tuple"]
 
 MULTIEMO_DIMS = {"text": 768, "audio": 512, "visual": 1000}
 MULTIEMO_FILES = {"text": "TextFeatures.pkl", "audio": "AudioFeatures.pkl", "visual": "VisualFeatures.pkl"}
@@ -62,25 +63,61 @@ def multiemo_available(name: str, data_dir=None) -> bool:
     return all((root / f).is_file() for f in ["Speakers.pkl", *MULTIEMO_FILES.values()])
 
 
-def _load(path: Path):
+def _load(path: Path, allow_unsafe: bool | None = None):
     try:
-        return safe_load(path, allow_numpy=True, encoding="latin1")
+        return safe_load(path, allow_numpy=True, encoding="latin1", allow_unsafe=allow_unsafe)
     except UnsafePickleError as e:
         raise DataError(f"refusing to load {path}: {e}") from e
     except FileNotFoundError as e:
         raise DataError(f"{path} not found") from e
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a data problem
-        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+    except (AOFLError, OSError) as e:  # CorruptPickleError names the file and what is wrong
+        raise DataError(f"cannot read {path}: {e}") from e
 
 
-def read_speakers_tuple(path) -> tuple:
-    """The 9-tuple (IEMOCAP) / first 9 of the 10-tuple (MELD) of a Speakers.pkl-layout file."""
+_TUPLE_FIELDS = ("videoIDs", "videoSpeakers", "videoLabels", "videoText", "videoAudio", "videoVisual",
+                 "videoSentence", "trainVid", "testVid")
+_ID_TYPES = (str, bytes, int, np.integer)
+
+
+def read_speakers_tuple(path, allow_unsafe: bool | None = None) -> tuple:
+    """The 9-tuple (IEMOCAP) / first 9 of the 10-tuple (MELD) of a Speakers.pkl-layout file, checked."""
     path = Path(path)
-    obj = _load(path)
+    return check_speakers_tuple(_load(path, allow_unsafe), path)
+
+
+def check_speakers_tuple(obj, source="the pickle") -> tuple:
+    """The first 9 fields of a MultiEMO/DialogueRNN tuple after checking its layout; DataError naming
+    the field, what was expected and what was found."""
     if not isinstance(obj, (tuple, list)) or len(obj) not in (9, 10):
-        raise DataError(f"{path} does not have the MultiEMO/DialogueRNN layout (a 9- or 10-tuple); got "
+        raise DataError(f"{source} does not have the MultiEMO/DialogueRNN layout (a 9- or 10-tuple); got "
                         f"{type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}")
-    return tuple(obj[:9])
+    tup = tuple(obj[:9])
+    for i in (1, 2):
+        if not isinstance(tup[i], dict):
+            raise DataError(f"{source}: field {i} ({_TUPLE_FIELDS[i]}) should be a dict dialogue id -> list, "
+                            f"got {type(tup[i]).__name__}")
+    if tup[6] is not None and not isinstance(tup[6], dict):
+        raise DataError(f"{source}: field 6 (videoSentence) should be a dict dialogue id -> sentences, "
+                        f"got {type(tup[6]).__name__}")
+    speakers, labels = tup[1], tup[2]
+    for i in (7, 8):
+        ids = tup[i]
+        if not isinstance(ids, (set, frozenset, list, tuple)) or not all(isinstance(v, _ID_TYPES) for v in ids):
+            raise DataError(f"{source}: field {i} ({_TUPLE_FIELDS[i]}) should be a set or list of dialogue ids, "
+                            f"got {type(ids).__name__}")
+        for vid in ids:
+            if vid not in labels or vid not in speakers:
+                raise DataError(f"{source}: dialogue {vid!r} of {_TUPLE_FIELDS[i]} has no "
+                                f"{'labels' if vid not in labels else 'speakers'}")
+            lab = labels[vid]
+            if not isinstance(lab, (list, tuple, np.ndarray)) or not len(lab):
+                raise DataError(f"{source}: labels of dialogue {vid!r} should be a non-empty list of class "
+                                f"indices, got {type(lab).__name__}{' (empty)' if hasattr(lab, '__len__') else ''}")
+            if not isinstance(speakers[vid], (list, tuple, np.ndarray)) or len(speakers[vid]) != len(lab):
+                raise DataError(f"{source}: dialogue {vid!r} has {len(lab)} labels but speakers "
+                                f"{type(speakers[vid]).__name__} of length "
+                                f"{len(speakers[vid]) if hasattr(speakers[vid], '__len__') else '?'}")
+    return tup
 
 
 def _speaker_names(raw) -> list[str]:
@@ -146,6 +183,11 @@ def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, dat
             feats = {m: np.asarray(f[vid], dtype=np.float32) for m, f in features.items()}
         except KeyError as e:
             raise DataError(f"{source}: dialogue {did} is missing from one of the files ({e})") from e
+        except (TypeError, ValueError, IndexError) as e:  # ragged arrays, labels that are not integers ...
+            if isinstance(e, DataError):
+                raise
+            raise DataError(f"{source}: dialogue {did} is malformed (expected integer labels, one speaker and "
+                            f"one [dim] feature row per utterance): {type(e).__name__}: {e}") from e
         t = by_id.get(did)
         if t is not None and len(t) == len(lab) and np.array_equal(t.labels, lab):
             spk, text = list(t.speakers), list(t.text)  # clean names and text from the metadata
@@ -162,17 +204,19 @@ def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, dat
     meta.update(meta_extra or {})
     desc = (f"{dataset.upper()} with {'/'.join(features)} features from {source}; "
             f"valid split: {how}.")
-    return ConversationSet(dataset, _label_names(dataset), list(features), splits, desc, meta)
+    from ..validate import validate_dataset
+    return validate_dataset(ConversationSet(dataset, _label_names(dataset), list(features), splits, desc, meta),
+                            source)
 
 
 def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_fraction: float = 0.1,
-                  seed: int = 0) -> ConversationSet:
+                  seed: int = 0, allow_unsafe: bool | None = None) -> ConversationSet:
     """MultiEMO's IEMOCAP or MELD features as a `ConversationSet` (modalities text, audio, visual).
 
     root: folder with Speakers.pkl and Text/Audio/VisualFeatures.pkl (default
     `multiemo_dir(dataset, data_dir)`). data_dir: where to look for the COSMIC metadata that gives
     the validation split and clean MELD names/text (default: the data directory; pass False to
-    ignore it).
+    ignore it). allow_unsafe: let the pickles name code objects (`safe_pickle.unsafe_load_allowed`).
     """
     dataset = _dataset(dataset)
     if data_dir is None:
@@ -183,12 +227,14 @@ def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_
     root = Path(root) if root is not None else multiemo_dir(dataset, data_dir)
     missing = [f for f in ["Speakers.pkl", *MULTIEMO_FILES.values()] if not (root / f).is_file()]
     if missing:
-        raise DataError(f"MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get them "
-                        f"with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR.")
-    tup = read_speakers_tuple(root / "Speakers.pkl")
+        from .real import missing_dir_note
+        note = missing_dir_note(Path(data_dir).expanduser()) if data_dir else ""
+        raise DataError(f"{note}MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get "
+                        f"them with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR.")
+    tup = read_speakers_tuple(root / "Speakers.pkl", allow_unsafe)
     feats = {}
     for m, fname in MULTIEMO_FILES.items():
-        obj = _load(root / fname)
+        obj = _load(root / fname, allow_unsafe)
         if not isinstance(obj, dict):
             raise DataError(f"{root / fname}: expected a dict dialogue id -> array, got {type(obj).__name__}")
         feats[m] = obj
@@ -197,7 +243,7 @@ def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_
 
 
 def load_dialoguernn(path, dataset: str = "iemocap", data_dir=None, valid_ids=None, valid_fraction: float = 0.1,
-                     seed: int = 0) -> ConversationSet:
+                     seed: int = 0, allow_unsafe: bool | None = None) -> ConversationSet:
     """DialogueRNN's IEMOCAP_features_raw.pkl layout (9-tuple with videoText/videoAudio/videoVisual inside).
 
     Also reads MM-DFN's MELD_features_raw1.pkl (10-tuple) with dataset="meld".
@@ -209,7 +255,7 @@ def load_dialoguernn(path, dataset: str = "iemocap", data_dir=None, valid_ids=No
     elif data_dir is None:
         from . import data_dir as default_dir
         data_dir = default_dir()
-    tup = read_speakers_tuple(path)
+    tup = read_speakers_tuple(path, allow_unsafe)
     feats = {"text": tup[3], "audio": tup[4], "visual": tup[5]}
     for m, f in feats.items():
         if not isinstance(f, dict):

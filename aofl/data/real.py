@@ -36,12 +36,14 @@ present (`python -m aofl data download multiemo-iemocap`).
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .conversation import ConversationSet, DataError, Dialogue
+from ..errors import AOFLError
 from .safe_pickle import UnsafePickleError, safe_load
 
 __all__ = ["IEMOCAP_LABELS", "MELD_LABELS", "EXPECTED_COUNTS", "TEXT_VIEWS", "SPLITS", "Transcript",
@@ -145,10 +147,20 @@ def is_available(name: str, data_dir=None) -> bool:
         return False
 
 
+def missing_dir_note(root: Path) -> str:
+    """'' when the data directory exists, else a sentence saying it does not (and who set it)."""
+    if root.is_dir():
+        return ""
+    env = os.environ.get("AOFL_DATA_DIR")
+    who = f" (AOFL_DATA_DIR is set to {env!r})" if env and Path(env).expanduser() == root else ""
+    return f"The data directory {root} does not exist{who}. "
+
+
 def missing_files_message(name: str, data_dir=None) -> str:
     root = _root(data_dir)
     missing = [str(p) for p in required_files(name, data_dir) if not p.is_file()]
-    return (f"{name} files not found in the data directory {root} (missing: {', '.join(missing)}). "
+    return (f"{missing_dir_note(root)}{name} files not found in the data directory {root} (missing: "
+            f"{', '.join(missing)}). "
             f"Get them with `python -m aofl data download {name}`, or set AOFL_DATA_DIR to a folder "
             f"that has them (layout: {', '.join(_FILES[name])}).")
 
@@ -163,32 +175,35 @@ def _validate(t: Transcripts) -> None:
             f"`python -m aofl data download {t.name}`.")
 
 
-def _load_pickle(path: Path, n_items: int):
+def _load_pickle(path: Path, n_items: int, allow_unsafe: bool | None = None):
     try:
-        obj = safe_load(path, encoding="latin1")
+        obj = safe_load(path, encoding="latin1", allow_unsafe=allow_unsafe)
     except UnsafePickleError as e:
         raise DataError(f"refusing to load {path}: {e}") from e
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a data problem
-        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+    except (AOFLError, OSError) as e:  # CorruptPickleError names the file and what is wrong
+        raise DataError(f"cannot read {path}: {e}") from e
     if not isinstance(obj, (list, tuple)) or len(obj) != n_items:
         raise DataError(f"{path} does not have the expected layout (a list of {n_items}); "
                         f"got {type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}")
     return obj
 
 
-def _load_iemocap(root: Path) -> Transcripts:
+def _load_iemocap(root: Path, allow_unsafe: bool | None = None) -> Transcripts:
     path = root / "iemocap" / "iemocap.pkl"
-    speakers, labels, sentences, train, test, valid = _load_pickle(path, 6)
+    speakers, labels, sentences, train, test, valid = _load_pickle(path, 6, allow_unsafe)
     splits = {}
     for split, ids in (("train", train), ("valid", valid), ("test", test)):
         out = []
-        for vid in ids:
+        for vid in _id_list(ids, path, split):
             vid_s = str(vid)
             try:
                 out.append(Transcript(vid_s, [str(s) for s in speakers[vid]],
                                       np.asarray(labels[vid], dtype=np.int64), [str(x) for x in sentences[vid]]))
             except KeyError as e:
                 raise DataError(f"{path}: dialogue {vid_s} listed in split {split} has no {e}") from e
+            except (TypeError, ValueError, IndexError) as e:  # wrong types inside the layout
+                raise DataError(f"{path}: dialogue {vid_s} of split {split} is malformed: expected lists of "
+                                f"speakers, integer labels and sentences; {type(e).__name__}: {e}") from e
             d = out[-1]
             if not (len(d.speakers) == len(d.labels) == len(d.text)):
                 raise DataError(f"{path}: dialogue {vid_s} has inconsistent lengths")
@@ -198,24 +213,45 @@ def _load_iemocap(root: Path) -> Transcripts:
     return t
 
 
+def _id_list(ids, path: Path, split: str) -> list:
+    if not isinstance(ids, (list, tuple, set, frozenset)):
+        raise DataError(f"{path}: the {split} ids should be a list, got {type(ids).__name__}")
+    return list(ids)
+
+
 def _read_meld_csv(path: Path) -> dict[int, list[dict]]:
     """CSV rows grouped by Dialogue_ID, each dialogue sorted by Utterance_ID."""
     out: dict[int, list[dict]] = {}
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes): re-download it with `python -m aofl data download meld`")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        need = {"Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"}
-        if not need <= set(reader.fieldnames or []):
-            raise DataError(f"{path}: missing columns {sorted(need - set(reader.fieldnames or []))}")
-        for row in reader:
-            out.setdefault(int(row["Dialogue_ID"]), []).append(row)
-    for rows in out.values():
-        rows.sort(key=lambda r: int(r["Utterance_ID"]))
-    return out
+        try:
+            need = {"Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"}
+            if not need <= set(reader.fieldnames or []):
+                raise DataError(f"{path}: missing columns {sorted(need - set(reader.fieldnames or []))}")
+            for row in reader:
+                out.setdefault(int(row["Dialogue_ID"]), []).append((int(row["Utterance_ID"]), row))
+        except (ValueError, TypeError, csv.Error, UnicodeDecodeError) as e:  # a truncated or damaged row
+            raise DataError(f"{path}, line {reader.line_num}: expected integer Dialogue_ID and Utterance_ID "
+                            f"and all columns ({type(e).__name__}: {e}); truncated or corrupt? Re-download "
+                            f"it with `python -m aofl data download meld`") from e
+    return {k: [row for _, row in sorted(rows, key=lambda r: r[0])] for k, rows in out.items()}
 
 
-def _load_meld(root: Path) -> Transcripts:
+def _load_meld(root: Path, allow_unsafe: bool | None = None) -> Transcripts:
     pkl = root / "meld" / "meld.pkl"
-    speakers_1h, emotions, sentiments, _sentences, train, test, dev = _load_pickle(pkl, 7)
+    speakers_1h, emotions, sentiments, _sentences, train, test, dev = _load_pickle(pkl, 7, allow_unsafe)
+    try:
+        return _meld_transcripts(root, pkl, emotions, sentiments, train, test, dev)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:  # wrong types inside the layout
+        if isinstance(e, DataError):
+            raise
+        raise DataError(f"{pkl} or its CSVs do not have the MELD layout (dicts of per-dialogue label lists, "
+                        f"integer ids, known emotions): {type(e).__name__}: {e}") from e
+
+
+def _meld_transcripts(root: Path, pkl: Path, emotions, sentiments, train, test, dev) -> Transcripts:
     splits, csv_names = {}, {}
     files = [pkl]
     for split, csv_split, ids in (("train", "train", train), ("valid", "dev", dev), ("test", "test", test)):
@@ -223,7 +259,7 @@ def _load_meld(root: Path) -> Transcripts:
         files.append(path)
         rows_by_dia = _read_meld_csv(path)
         csv_ids = sorted(rows_by_dia)
-        pkl_ids = sorted(int(v) for v in ids)
+        pkl_ids = sorted(int(v) for v in _id_list(ids, pkl, csv_split))
         if len(csv_ids) != len(pkl_ids):
             raise DataError(f"{path} has {len(csv_ids)} dialogues but {pkl} lists {len(pkl_ids)} for {csv_split}")
         # train CSV ids equal the pickle ids; dev/test CSV ids restart at 0 and map in order
@@ -246,17 +282,20 @@ def _load_meld(root: Path) -> Transcripts:
     return t
 
 
-def load_transcripts(name: str, data_dir=None) -> Transcripts:
-    """Transcripts, speakers, labels and splits of `name` (no features): fast, no optional deps."""
+def load_transcripts(name: str, data_dir=None, allow_unsafe: bool | None = None) -> Transcripts:
+    """Transcripts, speakers, labels and splits of `name` (no features): fast, no optional deps.
+
+    allow_unsafe: let the pickles name code objects (see `safe_pickle.unsafe_load_allowed`; warns).
+    """
     _check_name(name)
     root = _root(data_dir)
     if not is_available(name, root):
         raise DataError(missing_files_message(name, root))
-    return _load_iemocap(root) if name == "iemocap" else _load_meld(root)
+    return _load_iemocap(root, allow_unsafe) if name == "iemocap" else _load_meld(root, allow_unsafe)
 
 
 def load(name: str, views=TEXT_VIEWS, data_dir=None, features: str = "text", progress: bool = True,
-         prepare: bool = True, limit: int | None = None) -> ConversationSet:
+         prepare: bool = True, limit: int | None = None, allow_unsafe: bool | None = None) -> ConversationSet:
     """Load IEMOCAP or MELD as a `ConversationSet` with splits train / valid / test.
 
     features="text": modalities are the text views `views` (computed and cached on first use by
@@ -265,12 +304,14 @@ def load(name: str, views=TEXT_VIEWS, data_dir=None, features: str = "text", pro
     features="multiemo": modalities text/audio/visual from MultiEMO's pickles in
       ``<data dir>/multiemo/<IEMOCAP|MELD>/`` (see `aofl.data.multiemo`).
     limit: keep only the first `limit` dialogues of each split (quick looks and tests).
+    allow_unsafe: let the pickles name code objects (see `safe_pickle.unsafe_load_allowed`; warns).
+    The result is checked by `aofl.validate.validate_dataset` (non-empty splits, finite features).
     """
     _check_name(name)
     root = _root(data_dir)
     if features == "multiemo":
         from .multiemo import load_multiemo, multiemo_dir
-        return load_multiemo(name, multiemo_dir(name, root), data_dir=root)
+        return load_multiemo(name, multiemo_dir(name, root), data_dir=root, allow_unsafe=allow_unsafe)
     if features != "text":
         raise DataError(f"unknown features {features!r}; choose 'text' or 'multiemo'")
     views = tuple(views)
@@ -278,7 +319,7 @@ def load(name: str, views=TEXT_VIEWS, data_dir=None, features: str = "text", pro
     if bad or not views:
         raise DataError(f"unknown text views {bad or views}; choose from {', '.join(TEXT_VIEWS)}")
     from . import textviews
-    t = load_transcripts(name, root)
+    t = load_transcripts(name, root, allow_unsafe)
     if limit is not None:
         t = textviews.limit_transcripts(t, limit)
     arrays = textviews.load_views(t, views, progress=progress, prepare=prepare)
@@ -294,4 +335,6 @@ def load(name: str, views=TEXT_VIEWS, data_dir=None, features: str = "text", pro
         splits[split] = out
     meta = dict(t.meta)
     meta.update({"source": "text-views", "data_dir": str(root), "views": list(views), "limit": limit})
-    return ConversationSet(name, list(t.label_names), list(views), splits, DESCRIPTIONS[name], meta)
+    from ..validate import validate_dataset
+    cs = ConversationSet(name, list(t.label_names), list(views), splits, DESCRIPTIONS[name], meta)
+    return validate_dataset(cs, f"{name} text views in {root}")

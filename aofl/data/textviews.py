@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_savez
 from .conversation import DataError
 
 __all__ = ["VIEW_VERSIONS", "LEXICON_FEATURES", "MissingExtraError", "prepare", "load_views", "cache_paths",
@@ -243,19 +244,27 @@ def _compute(view: str, t, progress: bool) -> np.ndarray:
 
 
 def _read_cache(path: Path, t, view: str) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
+    redo = f"delete it and run `python -m aofl data prepare {t.name}`"
+    from ..file_checks import load_npz
+    try:
+        z = load_npz(path, DataError)  # sizes checked, allow_pickle=False
+    except DataError as e:
+        raise DataError(f"unusable text-view cache: {e}; {redo}") from None
+    try:
         x, ids, version = z["X"], z["utterance_ids"], str(z["version"])
+    except KeyError as e:
+        raise DataError(f"cache {path} has no array {e}: not an AO-FL text-view cache; {redo}") from None
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"cache {path} holds a {x.dtype} array of shape {x.shape}, expected 2-D numbers; {redo}")
     if version != VIEW_VERSIONS[view] or len(ids) != len(x) or not np.array_equal(ids, _utterance_ids(t)):
-        raise DataError(f"cache {path} does not match {t.name} (stale or foreign); delete it and prepare again")
+        raise DataError(f"cache {path} does not match {t.name} (stale or foreign); {redo}")
     return x.astype(np.float32, copy=False)
 
 
 def _write_cache(path: Path, t, view: str, x: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, X=x.astype(np.float32), utterance_ids=_utterance_ids(t), version=np.array(VIEW_VERSIONS[view]),
-             dataset=np.array(t.name))
-    os.replace(tmp, path)
+    # temp + fsync + rename: a crash never leaves a half-written view that looks prepared
+    atomic_savez(path, X=x.astype(np.float32), utterance_ids=_utterance_ids(t),
+                 version=np.array(VIEW_VERSIONS[view]), dataset=np.array(t.name))
 
 
 def _prepare_transcripts(t, views, progress: bool, compute: bool = True) -> dict[str, Path]:
