@@ -70,22 +70,36 @@ def _checkpoint_dir(tmp: Path) -> Path:
     return directory
 
 
+_SCRIPT_CACHE = None  # the one ScriptCache of a server process (set inside _like_the_server)
+
+
 @contextlib.contextmanager
-def _navigation_like_the_server():
-    """As in tests/test_app.py: AppTest re-detects the legacy pages/ directory before every run;
-    the real server stops once st.navigation was called."""
+def _like_the_server():
+    """Two things AppTest does per run that a real server does once per process:
+    * it re-detects the legacy pages/ directory (as in tests/test_app.py); the server stops once
+      st.navigation was called;
+    * it compiles app.py and the page from source (a new ScriptCache per run); the server keeps
+      one ScriptCache, so a rerun reuses the bytecode. Here all runs share one, emptied with the
+      other caches before each cold run."""
+    global _SCRIPT_CACHE
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
     original = PagesManager.__init__
 
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
         PagesManager.uses_pages_directory = False
 
+    _SCRIPT_CACHE = ScriptCache()
     PagesManager.__init__ = init
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: _SCRIPT_CACHE
     try:
         yield
     finally:
         PagesManager.__init__ = original
+        app_test.ScriptCache = local_script_runner.ScriptCache = ScriptCache
+        _SCRIPT_CACHE = None
 
 
 def _clear_caches(cache: Path) -> None:
@@ -95,6 +109,8 @@ def _clear_caches(cache: Path) -> None:
     st.cache_data.clear()
     st.cache_resource.clear()
     embed.clear_memory_cache()
+    if _SCRIPT_CACHE is not None:
+        _SCRIPT_CACHE.clear()
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
 
@@ -124,7 +140,7 @@ def run(quick: bool = False, log=print) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="aofl-bench-pages-"))
     out = {}
     try:
-        with _app_env(tmp), _navigation_like_the_server():
+        with _app_env(tmp), _like_the_server():
             for page in PAGES:
                 colds, warms = [], []
                 for _ in range(rounds):
@@ -140,7 +156,8 @@ def run(quick: bool = False, log=print) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"warm_over_cold_page": max(v["ratio"] for v in out.values()),
             "pages_details": {**out, "method": (
-                "streamlit.testing.v1.AppTest of app.py (sidebar + page script, no browser), synthetic 'full' "
+                "streamlit.testing.v1.AppTest of app.py (sidebar + page script, no browser; one ScriptCache per process "
+                "as in the server), synthetic 'full' "
                 "checkpoint, test split, default widgets (Embeddings: its first-visit PCA of shared+specific). "
                 "cold_s: median wall time of the page's first run() after clearing st.cache_data, "
                 "st.cache_resource, the disk cache ($AOFL_CACHE_DIR, a temp dir) and aofl.embed's memory cache "

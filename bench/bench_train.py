@@ -1,4 +1,5 @@
-"""One training epoch of `full` over one of `baseline`, at 1 and 2 torch threads."""
+"""One training epoch of `full` over one of `baseline`, at 1 and 2 torch threads, and where the
+extra time goes (epochs of `no_cen` and `no_opr`)."""
 from __future__ import annotations
 
 import json
@@ -27,7 +28,13 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
             _epoch_seconds(ds, "baseline")  # warm-up (allocator, kernels)
             base = _epoch_seconds(ds, "baseline")
             full = _epoch_seconds(ds, "full")
-            out[t] = {"full_s": r(full), "baseline_s": r(base), "ratio": r(full / base)}
+            # where full's extra time goes: without L_CEN's similarity matrix, without OPR's attention
+            no_cen = _epoch_seconds(ds, "no_cen")
+            no_opr = _epoch_seconds(ds, "no_opr")
+            out[t] = {"full_s": r(full), "baseline_s": r(base), "ratio": r(full / base),
+                      "no_cen_s": r(no_cen), "no_opr_s": r(no_opr),
+                      "cen_share_of_extra": r((full - no_cen) / max(full - base, 1e-9)),
+                      "opr_share_of_extra": r((full - no_opr) / max(full - base, 1e-9))}
             log(f"train: {t} thread(s) full {full:.2f} s, baseline {base:.2f} s")
     finally:
         torch.set_num_threads(old)

@@ -99,3 +99,18 @@ def test_opr_specific_is_orthogonal_to_shared(ds):
         g, h = out["shared"][m], out["refined_specific"][m]
         cos = (g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1) + 1e-9)
         assert cos.abs().max() < 1e-3
+
+
+def test_eval_attention_matches_multihead_attention():
+    """OPR's eval path (fused QKV + SDPA) computes what nn.MultiheadAttention computes."""
+    from aofl.model import ContextAttention
+    torch.manual_seed(0)
+    att = ContextAttention(32, dropout=0.3).eval()
+    g = torch.randn(3, 7, 32)
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3, [True] + [False] * 6])
+    with torch.no_grad():
+        fast = att(g, mask)
+        q = att.norm(g)
+        ref = att.attn(q, q, q, key_padding_mask=~mask, need_weights=False)[0] * mask.unsqueeze(-1)
+    torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-5)
+    assert (fast[~mask] == 0).all()

@@ -29,6 +29,7 @@ def _long(seed: int = 0, n: int = 60) -> pd.DataFrame:
 @pytest.fixture
 def counting(monkeypatch):
     st.cache_data.clear()
+    st.cache_resource.clear()
     calls = []
     original = plots.theta_phi_scatter
 
@@ -39,6 +40,7 @@ def counting(monkeypatch):
     monkeypatch.setattr(plots, "theta_phi_scatter", counted)
     yield calls
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def test_cached_figure_matches_the_builder_and_hits(counting):
@@ -50,6 +52,12 @@ def test_cached_figure_matches_the_builder_and_hits(counting):
     assert len(counting) == 1  # built once
     assert first is not second  # each caller gets its own figure
     assert spec(first) == spec(second) == direct
+    # what st.plotly_chart receives: the cached spec itself, no rebuild or copy per rerun
+    from plotly.tools import return_figure_from_figure_or_data
+    assert return_figure_from_figure_or_data(first, True) is first.to_dict() is second.to_dict()
+    mutable = first.to_figure()  # a real go.Figure whose changes never reach the cache
+    mutable.update_layout(title="changed")
+    assert spec(app_state.cached_figure("theta_phi_scatter", "k1", long, color="label")) == direct
 
 
 def test_cached_figure_keys_on_data_key_and_arguments(counting):
