@@ -2,12 +2,13 @@
 
 `torchrun --nproc_per_node=2 -m aofl train ...` sets WORLD_SIZE / RANK / LOCAL_RANK /
 MASTER_ADDR / MASTER_PORT; `train()` then initialises the process group (gloo on CPU, nccl on
-CUDA), and per step every rank takes its share of the same global batch (the seeded shuffle is
-identical on all ranks; global batch = batch_size x world_size dialogues, rank r takes the
-r-th, (r+W)-th, ... dialogue of it). Gradients are averaged across ranks after each backward,
-weighted by each rank's number of labelled utterances, so a step equals the single-process
-step over the whole global batch (exactly for per-utterance losses; the batch-contrastive L_CEN
-sees only the local part). Without WORLD_SIZE > 1 nothing changes.
+CUDA) and runs the forward through DistributedDataParallel (`wrap`). Per step every rank takes
+its share of the same global batch (the seeded shuffle is identical on all ranks; global batch =
+batch_size x world_size dialogues, rank r takes the r-th, (r+W)-th, ... dialogue of it). DDP
+averages gradients equally over ranks, so each rank's loss is first scaled by its share of the
+global batch's utterances (`weighted_share`): a step equals the single-process step over the
+whole global batch (exactly for per-utterance losses; the batch-contrastive L_CEN sees only the
+local part). Without WORLD_SIZE > 1 nothing changes: no wrapper, no scaling.
 
 Only rank 0 should print or write files: `is_main_process()`; non-zero ranks' stdout is
 silenced by `setup()` (quiet=True).
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "env_world", "setup", "is_main_process", "global_batches", "local_share",
-           "all_reduce_gradients", "cleanup"]
+__all__ = ["DistInfo", "env_world", "setup", "is_main_process", "global_batches", "weighted_share", "wrap",
+           "cleanup"]
 
 
 @dataclass
@@ -79,23 +80,31 @@ def global_batches(order: list[int], batch_size: int, world_size: int) -> list[l
     return [order[i:i + step] for i in range(0, len(order), step)]
 
 
-def local_share(global_batch: list[int], rank: int, world_size: int) -> list[int]:
-    """Rank r's dialogues of a global batch (may be empty for a short last batch)."""
-    return global_batch[rank::world_size]
+def weighted_share(global_batch: list[int], sizes: list[int], rank: int, world_size: int) -> tuple[list[int], float]:
+    """Rank r's dialogues of a global batch and the factor its mean loss is scaled by before backward.
+
+    sizes[i]: utterances of global_batch[i]. DDP averages gradients over the W ranks, so the factor
+    n_local * W / n_global turns that average into the utterance-weighted sum of the ranks' mean
+    losses. A rank with an empty share (short last batch) must still run forward and backward, as
+    DDP's all-reduce needs every rank: it runs the batch's first dialogue with factor 0.
+    """
+    idx = range(rank, len(global_batch), world_size)
+    if not idx:
+        return [global_batch[0]], 0.0
+    return [global_batch[i] for i in idx], sum(sizes[i] for i in idx) * world_size / sum(sizes)
 
 
-def all_reduce_gradients(params, weight: float) -> None:
-    """grad <- sum over ranks (weight_r * grad_r); weights are local share of the global batch."""
-    params = [p for p in params if p.requires_grad]
-    grads = []
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        grads.append(p.grad)
-    flat = torch.cat([g.reshape(-1) for g in grads]) * weight
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    offset = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(flat[offset:offset + n].view_as(g))
-        offset += n
+def wrap(model: torch.nn.Module, device: torch.device):
+    """`model` in DistributedDataParallel (device_ids for CUDA, none on CPU / gloo).
+
+    static_graph=True because parameters receive gradients outside `forward` (alpha_logit and the
+    `orthogonal` reconstruction layers in `model.loss`) and some variants leave parameters unused
+    (alpha_logit without L_AAC): without it DDP waits for the unused ones ("Expected to have
+    finished reduction"), and find_unused_parameters=True marks the loss-only ones ready at the end
+    of forward, then fails when their gradient arrives ("mark a variable ready only once"). The set
+    of parameters that get gradients is the same every step (it depends on the config only), which
+    is what static_graph needs; unused parameters keep grad None, so AdamW skips them as in one process.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids, static_graph=True)

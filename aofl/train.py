@@ -130,6 +130,9 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             first_epoch, resumed_at = state.epoch + 1, prog["resumed_at"] + [state.epoch]
     elif resume:
         raise ValueError("resume=True needs state_path")
+    # under torchrun the forward runs through DDP, whose reducer averages the gradients; the loss,
+    # evaluation, checkpoints and resume state use the bare model (no `module.` prefix)
+    forward = distributed.wrap(model, device) if dinfo.enabled else model
     start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     bar = None
     if tc.progress and dinfo.is_main:
@@ -151,23 +154,20 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             steps = 0
             for gbatch in distributed.global_batches(order, tc.batch_size, dinfo.world_size):
                 opt.zero_grad(set_to_none=True)
-                local = distributed.local_share(gbatch, dinfo.rank, dinfo.world_size)
-                parts = {}
-                if local:
-                    batch = collate([train_set[j] for j in local], model.modalities, config.max_speakers).to(device)
-                    loss, parts = model.loss(model(batch), batch)
-                    loss.backward()
-                if dinfo.enabled:
-                    # each rank's mean loss weighted by its share of the global batch's utterances
-                    n_local = sum(len(train_set[j]) for j in local)
-                    n_global = sum(len(train_set[j]) for j in gbatch)
-                    distributed.all_reduce_gradients(model.parameters(), n_local / n_global)
+                local, scale = gbatch, 1.0
+                if dinfo.enabled:  # scale 0: an empty share's stand-in dialogue (see weighted_share)
+                    local, scale = distributed.weighted_share(gbatch, [len(train_set[j]) for j in gbatch],
+                                                              dinfo.rank, dinfo.world_size)
+                batch = collate([train_set[j] for j in local], model.modalities, config.max_speakers).to(device)
+                loss, parts = model.loss(forward(batch), batch)
+                (loss * scale if dinfo.enabled else loss).backward()
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                steps += 1
+                if scale:  # an empty share's stand-in step is not logged
+                    for k, v in parts.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    steps += 1
             y, p = predict_labels(model, valid_set, tc.eval_batch_size)
             row = {"epoch": epoch, **{f"loss_{k}": v / steps for k, v in sums.items()},
                    "valid_weighted_f1": weighted_f1(y, p), "valid_accuracy": accuracy(y, p),
