@@ -78,16 +78,21 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
     for i in chunks:
         batch = collate(dialogues[i:i + batch_size], mods, model.config.max_speakers, replace).to(model.device)
         out = model(batch)
-        mask = batch.mask
-        probs.append(torch.softmax(out["logits"][mask].float(), -1).cpu())
-        for k in keys:
-            if k in out:
-                for m in mods:
-                    arrays[k][m].append(out[k][m][mask].float().cpu())
-        if "shared" in out:
-            g = {m: out["shared"][m][mask].float() for m in mods}
+        # the valid turns' rows, found once: index_select is cheaper than a boolean mask per output
+        rows_of = batch.mask.reshape(-1).nonzero().squeeze(1)
+
+        def valid(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(-1, t.shape[-1]).index_select(0, rows_of).float()
+
+        probs.append(torch.softmax(valid(out["logits"]), -1).cpu())
+        valid_out = {k: {m: valid(out[k][m]) for m in mods} for k in keys if k in out}
+        for k, per_mod in valid_out.items():
             for m in mods:
-                thetas[m].append(angles.to_degrees(angles.theta(g[m], out["specific"][m][mask].float())).cpu())
+                arrays[k][m].append(per_mod[m].cpu())
+        if "shared" in out:
+            g = valid_out["shared"]
+            for m in mods:
+                thetas[m].append(angles.to_degrees(angles.theta(g[m], valid_out["specific"][m])).cpu())
             for pair, a in angles.phi_pairs(g).items():
                 pair_phis.setdefault(pair, []).append(angles.to_degrees(a).cpu())
     p = _joined(probs).numpy()
