@@ -73,6 +73,12 @@ def alpha_frame(alpha_deg: dict[str, float], theta_mean: dict[str, float] | None
     return out
 
 
+def alpha_vs_theta(long: pd.DataFrame, alpha_deg: tuple[tuple[str, float], ...]) -> pd.DataFrame:
+    """`alpha_frame` with each modality's mean theta from the long angle table (`angles_long`);
+    alpha_deg as (modality, degrees) pairs so it can be a cache key."""
+    return alpha_frame(dict(alpha_deg), long.groupby("modality")["theta"].mean().to_dict())
+
+
 def per_class_frame(metrics: dict) -> pd.DataFrame:
     """emotion, f1, support from an `evaluate()` dict."""
     f1 = metrics["per_class_f1"]

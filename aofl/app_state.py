@@ -14,6 +14,8 @@ transformation), so revisiting a page with the same selection rebuilds no plotly
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import hashlib
 import json
 import os
@@ -32,7 +34,7 @@ from .errors import AOFLError
 from .inference import InferenceResult, run_inference
 from .registry import CheckpointEntry, RegistryError
 
-__all__ = ["Context", "set_context", "context", "require_checkpoint", "require_checkpoints", "user_errors",
+__all__ = ["Context", "set_context", "context", "require_checkpoint", "require_checkpoints", "user_errors", "split_frame",
            "get_dataset", "dataset_fingerprint", "checkpoint_sha", "get_model", "get_inference", "get_evaluation",
            "show_figure", "download_csv", "start_up", "drop_key", "USER_ERRORS", "checkpoint_data_warning",
            "check_data", "inference_key", "cached_figure", "cached_frame", "derived_key", "embedding_key",
@@ -137,7 +139,9 @@ def dataset_fingerprint(name: str) -> str:
     return get_dataset(name).fingerprint()
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+# keyed by the file's identity, so never stale; a plain lru_cache because pages ask for it several
+# times per rerun and Streamlit's cache lookup (argument hashing) costs more than the stat
+@functools.lru_cache(maxsize=256)
 def _sha_of(path: str, mtime_ns: int, size: int) -> str:
     return file_sha256(path)
 
@@ -332,11 +336,24 @@ def _frame(func_name: str, data_key: str, args: tuple, kwargs: tuple, _df):
 
 
 def cached_frame(func_name: str, data_key: str, df, *args, **kwargs):
-    """`aofl.analysis.<func_name>(df, *args, **kwargs)`, computed once per (data_key, arguments);
+    """`aofl.analysis.<func_name>(df, *args, **kwargs)` (a frame, dict, ...), computed once per (data_key, arguments);
     df is not hashed, `data_key` must identify it exactly (as for `cached_figure`)."""
     _check_key(data_key)
-    # the cached frame is shared by every session; a shallow copy keeps callers' edits off it
-    return _frame(func_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df).copy(deep=False)
+    # the cached value is shared by every session; a shallow copy keeps callers' edits off it
+    out = _frame(func_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df)
+    return out.copy(deep=False) if isinstance(out, pd.DataFrame) else copy.copy(out)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _groups(data_key: str, column: str, _df: pd.DataFrame) -> dict:
+    return {k: g for k, g in _df.groupby(column, sort=False)}
+
+
+def split_frame(df: pd.DataFrame, column: str, data_key: str) -> dict:
+    """{value: rows of df with that value in `column`} (rows in df's order), made once per data_key
+    (which must identify df exactly); shallow copies, so callers' edits stay theirs."""
+    _check_key(data_key)
+    return {k: g.copy(deep=False) for k, g in _groups(data_key, column, df).items()}
 
 
 def derived_key(data_key: str, func_name: str, *args, **kwargs) -> str:
@@ -345,16 +362,12 @@ def derived_key(data_key: str, func_name: str, *args, **kwargs) -> str:
     return f"{func_name}:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)  # bytes are immutable: share, don't copy
-def _csv_bytes(data_key: str, index: bool, _df: pd.DataFrame) -> bytes:
-    return _df.to_csv(index=index).encode()
-
-
 def download_csv(df: pd.DataFrame, name: str, key: str | None = None, label: str = "Download CSV",
                  index: bool = False, data_key: str | None = None) -> None:
-    """A CSV download of df; with data_key (identifying df exactly) the CSV is made once."""
-    data = _csv_bytes(data_key, index, df) if data_key else df.to_csv(index=index).encode()
-    st.download_button(label, data, file_name=f"{name}.csv", mime="text/csv",
+    """A CSV download of df, made only when the button is clicked (Streamlit calls `data` then, on
+    another thread), so a rerun never serialises or registers the file. data_key is accepted for
+    the callers that identify df exactly; the CSV no longer needs it."""
+    st.download_button(label, lambda: df.to_csv(index=index).encode(), file_name=f"{name}.csv", mime="text/csv",
                        key=key or f"dl_{name}", on_click="ignore")
 
 

@@ -241,11 +241,15 @@ def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None 
     d = df.copy()
     if color == "correct" and "correct" in d:
         d["correct"] = np.where(d["correct"].astype(bool), "correct", "wrong")
-    hover = [c for c in ("label", "prediction", "speaker", "modality", "kind") if c in d]
+    # "kind" is the panel's title, not hover data: every string per point is serialised on each rerun
+    hover = [c for c in ("label", "prediction", "speaker", "modality") if c in d]
     fig = px.scatter(d, x="x", y="y", color=color, symbol=symbol, custom_data=["utterance_id"],
-                     hover_name="utterance_id", hover_data=hover, render_mode="svg", opacity=0.7,
+                     hover_data=hover, render_mode="svg", opacity=0.7,
                      color_discrete_map=OUTCOME_COLORS if color == "correct" else color_map(d[color]),
                      category_orders=_orders(d))
+    # the utterance id heads the hover from customdata[0] (no second copy of the ids as hover_name)
+    for trace in fig.data:
+        trace.hovertemplate = "<b>%{customdata[0]}</b><br><br>" + trace.hovertemplate
     fig.update_traces(marker=dict(size=5))
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None)

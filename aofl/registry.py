@@ -9,6 +9,7 @@ freshly trained checkpoint shows up without editing JSON.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -98,6 +99,18 @@ def read_manifest(directory: Path | str | None = None) -> list[CheckpointEntry]:
     if not path.exists():
         return _scan(directory)
     try:
+        stat = path.stat()
+    except OSError as e:
+        raise RegistryError(f"{path} cannot be read ({e})") from e
+    # the app reads the manifest on every rerun: parse it again only when the file changed
+    return list(_parsed_manifest(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_manifest(path_str: str, mtime_ns: int, size: int) -> tuple[CheckpointEntry, ...]:
+    path = Path(path_str)
+    directory = path.parent
+    try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise RegistryError(f"{path} is not valid JSON ({e}); fix or delete it") from e
@@ -110,7 +123,7 @@ def read_manifest(directory: Path | str | None = None) -> list[CheckpointEntry]:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise RegistryError(f"{path}: duplicate checkpoint names {dup}")
-    return entries
+    return tuple(entries)
 
 
 def list_checkpoints(dataset: str | None = None, directory: Path | str | None = None,

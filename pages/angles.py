@@ -1,7 +1,7 @@
 """Angles: theta (shared vs specific) and phi (shared vs shared across modalities), alpha, what-if."""
 import streamlit as st
 
-from aofl import analysis, app_state
+from aofl import app_state
 
 ctx = app_state.context()
 st.title("Angles")
@@ -38,7 +38,7 @@ else:
                                                   kind=kind), summary, "phi_summary", table_key=summary_key)
 
     st.subheader("theta vs phi")
-    shares = analysis.csr_share(result.table, result.modalities)
+    shares = app_state.cached_frame("csr_share", key, result.table, result.modalities)
     cols = st.columns(len(shares))
     for c, (m, s) in zip(cols, shares.items()):
         c.metric(f"theta > phi, {m}", f"{100 * s:.1f}%")
@@ -48,11 +48,11 @@ else:
                           "angles_per_utterance", table_key=long_key)
 
     st.subheader("Learned alpha")
-    theta_mean = long.groupby("modality")["theta"].mean().to_dict()
-    alpha = analysis.alpha_frame(result.alpha_deg, theta_mean)
+    alpha_args = (tuple(sorted(result.alpha_deg.items())),)  # alpha_deg comes with the result
+    alpha = app_state.cached_frame("alpha_vs_theta", long_key, long, *alpha_args)
     left, right = st.columns([2, 3])
     with left:
-        alpha_key = app_state.derived_key(long_key, "alpha_frame")  # alpha_deg comes with the result too
+        alpha_key = app_state.derived_key(long_key, "alpha_vs_theta", *alpha_args)
         app_state.show_figure(app_state.cached_figure("alpha_bars", alpha_key, alpha), alpha, "alpha",
                               table_key=alpha_key)
     with right:

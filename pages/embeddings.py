@@ -68,9 +68,10 @@ color = st.radio("Colour by", ["label", "modality", "speaker", "correct"], horiz
                               "correct": "correct / wrong"}.get)
 selected = []
 cols = st.columns(min(2, len(settings["kinds"])))
+panels = app_state.split_frame(coords, "kind", coords_key)
 for i, kind in enumerate(settings["kinds"]):
     with cols[i % len(cols)]:
-        panel = coords[coords["kind"] == kind]
+        panel = panels.get(kind, coords.iloc[:0])
         panel_key = app_state.derived_key(coords_key, "kind", kind)
         event = app_state.show_figure(app_state.cached_figure("embedding_scatter", panel_key, panel, color=color,
                                                               title=kind),
