@@ -84,7 +84,7 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
     model = AOFL(model_config_for(ds, "full")).eval()
     lengths = [len(d) for d in ds.split("test")]
     flops = model_flops(model.config, lengths)
-    old = torch.get_num_threads()
+    old = torch.get_num_threads()  # the thread policy's default (aofl.device.configure_threads)
     out = {"threads": {}}
     try:
         for t in threads:
@@ -98,10 +98,13 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
     finally:
         torch.set_num_threads(old)
     best_t = min(out["threads"], key=lambda t: out["threads"][t]["inference_s"])
-    return {"inference_gemm_fraction": out["threads"][best_t]["fraction"],
+    # reported at the default thread count, the configuration the app and CLI run with; the peak
+    # GEMM rate grows with threads much faster than small per-step GRU GEMMs do (see details)
+    at = old if old in out["threads"] else best_t
+    return {"inference_gemm_fraction": out["threads"][at]["fraction"],
             "inference_details": {"utterances": int(sum(lengths)), "dialogues": len(lengths),
                                   "dims": ds.modality_dims, "model_gflop": r(flops / 1e9, 4),
-                                  "best_threads": best_t, **out}}
+                                  "reported_threads": at, "fastest_threads": best_t, **out}}
 
 
 if __name__ == "__main__":
