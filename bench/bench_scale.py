@@ -13,7 +13,7 @@ SIZES = (12_500, 25_000, 50_000, 100_000)
 SMALL_DIMS = {"audio": 32, "text": 48, "visual": 64}
 
 
-def one_size(n_utterances: int, seed: int = 0) -> dict:
+def one_size(n_utterances: int, seed: int = 0, repeats: int = 2) -> dict:
     import torch
 
     from aofl import embed as E
@@ -33,19 +33,23 @@ def one_size(n_utterances: int, seed: int = 0) -> dict:
     gen_s = time.perf_counter() - t0
     torch.manual_seed(0)
     model = AOFL(model_config_for(ds, "full", width=64)).eval()
-    t = time.perf_counter()
-    res = run_inference(model, ds, "test", batch_size=256)
-    inf_s = time.perf_counter() - t
-    X = res.shared[ds.modalities[0]]
-    t = time.perf_counter()
-    P = E.pca(X, 50 if X.shape[1] > 50 else X.shape[1])
-    pca_s = time.perf_counter() - t
-    t = time.perf_counter()
-    E.embed(P, "umap", pca_dims=None)
-    umap_s = time.perf_counter() - t
+    runs = []
+    for _ in range(repeats):  # the same deterministic work again: the best run is the least disturbed one
+        t = time.perf_counter()
+        res = run_inference(model, ds, "test", batch_size=256)
+        inf_s = time.perf_counter() - t
+        X = res.shared[ds.modalities[0]]
+        t = time.perf_counter()
+        P = E.pca(X, 50 if X.shape[1] > 50 else X.shape[1])
+        pca_s = time.perf_counter() - t
+        t = time.perf_counter()
+        E.embed(P, "umap", pca_dims=None)
+        umap_s = time.perf_counter() - t
+        runs.append((inf_s + pca_s + umap_s, inf_s, pca_s, umap_s))
+    total, inf_s, pca_s, umap_s = min(runs)
     return {"utterances": int(len(res.table)), "generate_s": r(gen_s, 2), "inference_s": r(inf_s, 2),
-            "pca_s": r(pca_s, 2), "umap_s": r(umap_s, 2), "total_s": r(inf_s + pca_s + umap_s, 2),
-            "peak_rss_mb": r(peak_rss_mb(), 1)}
+            "pca_s": r(pca_s, 2), "umap_s": r(umap_s, 2), "total_s": r(total, 2),
+            "runs_total_s": [r(x[0], 2) for x in runs], "peak_rss_mb": r(peak_rss_mb(), 1)}
 
 
 def run(quick: bool = False, log=print, sizes=None) -> dict:
@@ -62,7 +66,8 @@ def run(quick: bool = False, log=print, sizes=None) -> dict:
                       "peak_rss_mb_max": max(x["peak_rss_mb"] for x in rows),
                       "note": f"small input dims {SMALL_DIMS}, width 64, untrained model; UMAP of one modality's "
                               f"shared features (one point per utterance), kNN exact up to 20k points then Annoy; "
-                              f"times exclude data generation; peak RSS per size measured in its own process"}}
+                              f"times exclude data generation and are the best of 2 runs of the same work; peak RSS per size "
+                              f"measured in its own process"}}
 
 
 if __name__ == "__main__":
