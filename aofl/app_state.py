@@ -214,12 +214,13 @@ def _disk_load(directory: Path) -> InferenceResult | None:
         table = pd.read_parquet(directory / "table.parquet")
         meta = json.loads((directory / "meta.json").read_text())
         groups: dict[str, dict] = {g: {} for g in _ARRAY_GROUPS}
-        with np.load(directory / "arrays.npz", allow_pickle=False) as z:
-            probabilities = z["probabilities"]
-            for k in z.files:
-                if "/" in k:
-                    g, m = k.split("/", 1)
-                    groups[g][m] = z[k]
+        from .file_checks import load_npz
+        z = load_npz(directory / "arrays.npz")  # sizes checked, allow_pickle=False; a bad entry is rebuilt
+        probabilities = z["probabilities"]
+        for k in z:
+            if "/" in k:
+                g, m = k.split("/", 1)
+                groups[g][m] = z[k]
     except (OSError, ValueError, KeyError):
         return None
     return InferenceResult(table=table, probabilities=probabilities, alpha_deg=meta["alpha_deg"],

@@ -391,8 +391,8 @@ def _describe_dir(p: Path) -> dict:
 
 
 def _inference_arrays_of(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return _inference_arrays({k: z[k] for k in z.files})
+    from .file_checks import load_npz
+    return _inference_arrays(load_npz(path, DescribeError))
 
 
 # ------------------------------------------------------------------------------------- text

@@ -134,6 +134,8 @@ def load_state(path, identity: dict) -> TrainState:
                              f"{p.with_name('model.safetensors')} holds a finished run's result)" if done else ")")
                           + "; train without --resume to start")
     try:
+        from .file_checks import safetensors_header
+        safetensors_header(p, ResumeError)  # sizes and offsets checked before any tensor is read
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get(_META_KEY)
             tensors = {k: f.get_tensor(k) for k in f.keys()}

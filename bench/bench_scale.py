@@ -5,7 +5,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 
 from .common import peak_rss_mb, r, run_json_subprocess
 
@@ -23,7 +22,7 @@ def one_size(n_utterances: int, seed: int = 0, repeats: int = 2) -> dict:
     from aofl.train import model_config_for
 
     torch.set_num_threads(1)
-    E.embed(np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32), "umap", n_epochs=5)  # compile first
+    E.warm_up_umap(background=False)  # compile first, as the app does at start
     turns = (20, 40)
     n_dialogues = int(round(n_utterances / 30))
     t0 = time.perf_counter()
@@ -65,7 +64,7 @@ def run(quick: bool = False, log=print, sizes=None) -> dict:
                       "max_time_ratio_per_doubling": r(max(ratios), 2) if ratios else None,
                       "peak_rss_mb_max": max(x["peak_rss_mb"] for x in rows),
                       "note": f"small input dims {SMALL_DIMS}, width 64, untrained model; UMAP of one modality's "
-                              f"shared features (one point per utterance), kNN exact up to 20k points then Annoy; "
+                              f"shared features (one point per utterance), kNN exact up to 20k points then NN-descent; "
                               f"times exclude data generation and are the best of 2 runs of the same work; peak RSS per size "
                               f"measured in its own process"}}
 

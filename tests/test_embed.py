@@ -220,3 +220,16 @@ def test_trustworthiness_wrapper():
     assert E.trustworthiness(X, X, k=5, n=200) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         E.trustworthiness(X, X[:10])
+
+
+def test_nndescent_knn_matches_exact_on_clusters():
+    X, _ = _blobs(n=400, d=20)
+    exact_i, exact_d = E.knn(X, 6, include_self=True, method="exact")
+    ind, dist = E.knn(X, 6, include_self=True, method="nndescent", seed=0)
+    assert ind.shape == (400, 6) and (ind[:, 0] == np.arange(400)).all() and (dist[:, 0] == 0).all()
+    recall = np.mean([len(set(a) & set(b)) / 6 for a, b in zip(ind, exact_i)])
+    assert recall > 0.95
+    assert (np.diff(dist, axis=1) >= -1e-5).all()  # sorted by distance
+    ind2, _ = E.knn(X, 5, include_self=False, method="nndescent", seed=0)
+    assert ind2.shape == (400, 5) and not (ind2 == np.arange(400)[:, None]).any()
+    np.testing.assert_array_equal(ind, E.knn(X, 6, include_self=True, method="nndescent", seed=0)[0])  # seeded
