@@ -242,7 +242,8 @@ def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None 
     if color == "correct" and "correct" in d:
         d["correct"] = np.where(d["correct"].astype(bool), "correct", "wrong")
     # "kind" is the panel's title, not hover data: every string per point is serialised on each rerun
-    hover = [c for c in ("label", "prediction", "speaker", "modality") if c in d]
+    # the colour column is constant within each trace: px prints it in the hover without per-point data
+    hover = [c for c in ("label", "prediction", "speaker", "modality") if c in d and c != color]
     fig = px.scatter(d, x="x", y="y", color=color, symbol=symbol, custom_data=["utterance_id"],
                      hover_data=hover, render_mode="svg", opacity=0.7,
                      color_discrete_map=OUTCOME_COLORS if color == "correct" else color_map(d[color]),
