@@ -13,29 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import _tiny
+from test_app import _navigation_like_the_server  # noqa: F401 (the same autouse fixture as test_app.py)
 from aofl.checkpoint import save_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
 PATH_KEY = "user_ckpt_path"  # aofl.app_files.PATH_KEY
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _navigation_like_the_server():
-    """As in test_app.py: after st.navigation, AppTest must not re-detect the pages/ directory."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
-    yield
-    PagesManager.__init__ = original
 
 
 class _Payload:
