@@ -364,7 +364,6 @@ COMMANDS = {"train": cmd_train, "compare": cmd_compare, "evaluate": cmd_evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -380,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[ALLOW_UNSAFE_ENV] = "1"
     try:
         return int(func(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (`... | head`): stop quietly, as cat does, instead of a traceback
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail again
+        except (OSError, ValueError):  # stdout is not a real file (captured, redirected in-process)
+            pass
+        return 1
     except (AOFLError, FileNotFoundError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -53,3 +53,22 @@ def test_compare_json(checkpoint, tmp_path):
     assert [m["diff_vs_first"] for m in res["metrics"]] == [0.0, 0.0]
     assert res["n_flips"] == 0 and flips.exists()
     assert set(res["disentanglement"]) == {"full-seed0", "full-seed0-1"}
+
+
+def test_closed_pipe_ends_quietly(monkeypatch, capsys):
+    """`python -m aofl ... | head`: the reader leaves, the command stops with status 1 and no traceback."""
+    import os
+
+    from aofl import cli
+
+    def raises(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli.COMMANDS, "evaluate", raises)
+    saved = os.dup(1)
+    try:
+        assert cli.main(["evaluate", "anything"]) == 1
+    finally:
+        os.dup2(saved, 1)  # main() pointed stdout at /dev/null for the exit-time flush
+        os.close(saved)
+    assert "Traceback" not in capsys.readouterr().err
