@@ -77,7 +77,9 @@ def _as_2d_float(X) -> np.ndarray:
         raise ValueError(f"expected a 2-D array [points, features], got shape {X.shape}")
     if not np.isfinite(X).all():
         raise ValueError("the features contain NaN or infinite values")
-    return np.ascontiguousarray(X)
+    X = np.ascontiguousarray(X)
+    # the app shares read-only result arrays; torch.from_numpy must not wrap those
+    return X if X.flags.writeable else X.copy()
 
 
 def pca(X: np.ndarray, n_components: int = 2) -> np.ndarray:

@@ -233,3 +233,14 @@ def test_nndescent_knn_matches_exact_on_clusters():
     ind2, _ = E.knn(X, 5, include_self=False, method="nndescent", seed=0)
     assert ind2.shape == (400, 5) and not (ind2 == np.arange(400)[:, None]).any()
     np.testing.assert_array_equal(ind, E.knn(X, 6, include_self=True, method="nndescent", seed=0)[0])  # seeded
+
+
+def test_read_only_features_embed_without_warnings():
+    """The app shares inference arrays read-only; embedding them must not warn or write."""
+    import warnings
+    X, _ = _blobs(n=120)
+    X.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert E.knn(X, 5)[0].shape == (120, 5)
+        assert E.embed(X, "pca").shape == (120, 2)
