@@ -81,8 +81,24 @@ def _saved_upload(upload) -> Path:
     out = Path(tempfile.gettempdir()) / "aofl-uploads" / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
+        _forget_old_uploads(out.parent)
         atomic_write_bytes(out, data)
     return out
+
+
+UPLOAD_MAX_AGE_S = 7 * 24 * 3600  # a week: long enough for any session that still shows the file
+
+
+def _forget_old_uploads(directory: Path, now: float | None = None) -> None:
+    """Delete uploads nobody touched for UPLOAD_MAX_AGE_S, so the temp directory does not grow forever."""
+    import time
+    now = time.time() if now is None else now
+    for f in directory.iterdir():
+        try:
+            if f.is_file() and now - f.stat().st_mtime > UPLOAD_MAX_AGE_S:
+                f.unlink()
+        except OSError:  # another server process removed it first, or it is not ours to remove
+            pass
 
 
 def sidebar_loader(dataset: str, device: str) -> FileEntry | None:

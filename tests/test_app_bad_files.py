@@ -162,3 +162,17 @@ def test_manifest_json_is_not_a_checkpoint(app_env, tmp_path):
     (tmp_path / "MANIFEST.json").write_text(json.dumps([]))
     at = load(new_app(), tmp_path / "MANIFEST.json")
     assert at.error and "checkpoint manifest" in at.error[0].value
+
+
+def test_old_uploads_are_forgotten(tmp_path):
+    import os
+    import time
+
+    from aofl.app_files import UPLOAD_MAX_AGE_S, _forget_old_uploads
+    old, fresh = tmp_path / "old.safetensors", tmp_path / "fresh.safetensors"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    week_ago = time.time() - UPLOAD_MAX_AGE_S - 60
+    os.utime(old, (week_ago, week_ago))
+    _forget_old_uploads(tmp_path)
+    assert not old.exists() and fresh.exists()
