@@ -79,7 +79,9 @@ def _saved_upload(upload) -> Path:
     data = upload.getvalue()
     suffix = re.sub(r"[^a-z0-9.]", "", Path(upload.name).suffix.lower())[:16]
     out = Path(tempfile.gettempdir()) / "aofl-uploads" / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
-    if not out.is_file():
+    if out.is_file():
+        out.touch()  # in use again: not old
+    else:
         out.parent.mkdir(parents=True, exist_ok=True)
         _forget_old_uploads(out.parent)
         atomic_write_bytes(out, data)
