@@ -18,7 +18,6 @@ import streamlit as st
 from . import app_state
 from .checkpoint import CHECKPOINT_FILENAME, CheckpointError
 from .describe import describe_file
-from .errors import AOFLError
 from .registry import CheckpointEntry
 from .validate import check_compatible
 
@@ -126,7 +125,7 @@ def sidebar_loader(dataset: str, device: str) -> FileEntry | None:
         entry, _ = user_checkpoint(source, dataset, device, allow_unsafe=bool(trust),
                                    display=upload.name if upload is not None else None)
     except Exception as e:  # noqa: BLE001 - a user's file can make any parser raise; the app must stay up
-        reason = str(e) if isinstance(e, (AOFLError, *app_state.USER_ERRORS)) else f"{type(e).__name__}: {e}"
+        reason = str(e) if isinstance(e, app_state.USER_ERRORS) else f"{type(e).__name__}: {e}"
         st.error(f"Cannot use {shown}: {reason}")
         return None
     st.caption(f"Loaded **{entry.name}** ({entry.variant}, seed {entry.seed})")

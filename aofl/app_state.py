@@ -8,7 +8,7 @@ keyed by (checkpoint sha256, dataset fingerprint, split, dropped modalities). Pa
 mutate what these functions return.
 
 Figures and the frames derived from a result are cached too (`cached_figure`, `cached_frame`,
-`st.cache_data` keyed by a `data_key` that names the data exactly, e.g. `inference_key` plus the
+`st.cache_resource` keyed by a `data_key` that names the data exactly, e.g. `inference_key` plus the
 transformation), so revisiting a page with the same selection rebuilds no plotly figure.
 """
 from __future__ import annotations
@@ -32,16 +32,16 @@ from .checkpoint import CheckpointError, file_sha256, load_checkpoint
 from .data import DataError, available_datasets, cache_dir, load_dataset
 from .errors import AOFLError
 from .inference import InferenceResult, run_inference
-from .registry import CheckpointEntry, RegistryError
+from .registry import CheckpointEntry
 
 __all__ = ["Context", "set_context", "context", "require_checkpoint", "require_checkpoints", "user_errors", "split_frame",
            "get_dataset", "dataset_fingerprint", "checkpoint_sha", "get_model", "get_inference", "get_evaluation",
            "show_figure", "download_csv", "start_up", "drop_key", "USER_ERRORS", "checkpoint_data_warning",
            "check_data", "inference_key", "cached_figure", "cached_frame", "derived_key", "embedding_key",
-           "get_whatif_deltas", "unsafe_kwargs"]
+           "get_whatif_deltas"]
 
 # AOFLError covers every project error (UnsafePickleError is no ValueError); OSError: unreadable paths
-USER_ERRORS = (AOFLError, DataError, CheckpointError, RegistryError, ValueError, OSError)
+USER_ERRORS = (AOFLError, ValueError, OSError)
 _CTX_KEY = "aofl_context"
 
 
@@ -159,16 +159,10 @@ def checkpoint_sha(entry: CheckpointEntry) -> str:
     return sha
 
 
-def unsafe_kwargs(loader, allow_unsafe: bool | None) -> dict:
-    """{"allow_unsafe": ...} for a loader that takes it (the opt-in of issue #6), else {}."""
-    import inspect
-    return {"allow_unsafe": allow_unsafe} if "allow_unsafe" in inspect.signature(loader).parameters else {}
-
-
 @st.cache_resource(show_spinner="Loading the checkpoint ...", max_entries=16)
 def _load_model(sha256: str, path: str, device: str, _allow_unsafe: bool | None = None):
     # _allow_unsafe is not part of the key: a model that loaded is the same model either way
-    return load_checkpoint(path, device=device, **unsafe_kwargs(load_checkpoint, _allow_unsafe))
+    return load_checkpoint(path, device=device, allow_unsafe=_allow_unsafe)
 
 
 def get_model(entry: CheckpointEntry, device: str = "cpu"):
@@ -364,20 +358,17 @@ def derived_key(data_key: str, func_name: str, *args, **kwargs) -> str:
 
 
 def download_csv(df: pd.DataFrame, name: str, key: str | None = None, label: str = "Download CSV",
-                 index: bool = False, data_key: str | None = None) -> None:
+                 index: bool = False) -> None:
     """A CSV download of df, made only when the button is clicked (Streamlit calls `data` then, on
-    another thread), so a rerun never serialises or registers the file. data_key is accepted for
-    the callers that identify df exactly; the CSV no longer needs it."""
+    another thread), so a rerun never serialises or registers the file."""
     st.download_button(label, lambda: df.to_csv(index=index).encode(), file_name=f"{name}.csv", mime="text/csv",
                        key=key or f"dl_{name}", on_click="ignore")
 
 
-def show_figure(fig, table: pd.DataFrame, name: str, key: str | None = None, index: bool = False,
-                table_key: str | None = None, **kwargs):
-    """st.plotly_chart plus a CSV download of the table behind it; returns the chart's selection.
-    table_key: the data key of `table` (its CSV is then cached)."""
+def show_figure(fig, table: pd.DataFrame, name: str, key: str | None = None, index: bool = False, **kwargs):
+    """st.plotly_chart plus a CSV download of the table behind it; returns the chart's selection."""
     event = st.plotly_chart(fig, key=key or f"fig_{name}", **kwargs)
-    download_csv(table, name, key=f"dl_{key or name}", index=index, data_key=table_key)
+    download_csv(table, name, key=f"dl_{key or name}", index=index)
     return event
 
 
@@ -438,10 +429,10 @@ def whatif_section(ctx: Context, entry: CheckpointEntry, base: InferenceResult, 
     left, right = st.columns(2)
     with left:
         show_figure(cached_figure("whatif_confidence", dkey, deltas, f"{dropped} ({mode})"), deltas,
-                    f"whatif_{key}_confidence", key=f"{key}_fig_conf", table_key=dkey)
+                    f"whatif_{key}_confidence", key=f"{key}_fig_conf")
     with right:
         show_figure(cached_figure("whatif_theta_shift", dkey, deltas), deltas, f"whatif_{key}_theta",
-                    key=f"{key}_fig_theta", table_key=dkey)
+                    key=f"{key}_fig_theta")
     st.dataframe(summary, hide_index=True, key=f"{key}_summary")
     st.markdown("**Per utterance** (flipped predictions first)")
     shown = deltas.sort_values(["flipped", "confidence_delta"], ascending=[False, True])

@@ -28,14 +28,13 @@ else:
         x = "label"
     by = ["label", "outcome"] if grouping == "emotion and outcome" else x
     summary = app_state.cached_frame("angle_summary_by", long_key, long, by)
-    summary_key = app_state.derived_key(long_key, "angle_summary_by", by)
 
     st.subheader("theta per modality")
     app_state.show_figure(app_state.cached_figure("angle_distribution", long_key, long, "theta", x=x, color=color,
-                                                  kind=kind), summary, "theta_summary", table_key=summary_key)
+                                                  kind=kind), summary, "theta_summary")
     st.subheader("phi per modality")
     app_state.show_figure(app_state.cached_figure("angle_distribution", long_key, long, "phi", x=x, color=color,
-                                                  kind=kind), summary, "phi_summary", table_key=summary_key)
+                                                  kind=kind), summary, "phi_summary")
 
     st.subheader("theta vs phi")
     shares = app_state.cached_frame("csr_share", key, result.table, result.modalities)
@@ -45,7 +44,7 @@ else:
     scatter_color = st.radio("Colour by", ["label", "outcome"], horizontal=True, key="angles_scatter_color",
                              format_func=lambda v: {"label": "emotion", "outcome": "correct / wrong"}[v])
     app_state.show_figure(app_state.cached_figure("theta_phi_scatter", long_key, long, color=scatter_color), long,
-                          "angles_per_utterance", table_key=long_key)
+                          "angles_per_utterance")
 
     st.subheader("Learned alpha")
     alpha_args = (tuple(sorted(result.alpha_deg.items())),)  # alpha_deg comes with the result
@@ -53,8 +52,7 @@ else:
     left, right = st.columns([2, 3])
     with left:
         alpha_key = app_state.derived_key(long_key, "alpha_vs_theta", *alpha_args)
-        app_state.show_figure(app_state.cached_figure("alpha_bars", alpha_key, alpha), alpha, "alpha",
-                              table_key=alpha_key)
+        app_state.show_figure(app_state.cached_figure("alpha_bars", alpha_key, alpha), alpha, "alpha")
     with right:
         st.dataframe(summary, hide_index=True, key="angles_summary_table", column_config={
             c: st.column_config.NumberColumn(format="%.2f") for c in summary.columns if c not in ("modality", "n")})

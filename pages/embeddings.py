@@ -76,7 +76,7 @@ for i, kind in enumerate(settings["kinds"]):
         event = app_state.show_figure(app_state.cached_figure("embedding_scatter", panel_key, panel, color=color,
                                                               title=kind),
                                       panel, f"embedding_{kind}", key=f"emb_fig_{kind}", on_select="rerun",
-                                      selection_mode=("points", "box", "lasso"), table_key=panel_key)
+                                      selection_mode=("points", "box", "lasso"))
         selected += app_state.selected_ids(event)
 
 st.subheader("Selected utterances")
