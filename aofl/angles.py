@@ -14,7 +14,8 @@ import math
 
 import torch
 
-__all__ = ["angle", "cosine", "theta", "phi", "phi_pairs", "phi_from_pairs", "to_degrees", "EPS"]
+__all__ = ["angle", "angle_of_units", "cosine", "theta", "phi", "phi_pairs", "phi_from_pairs", "phi_stacked",
+           "to_degrees", "EPS"]
 
 EPS = 1e-12
 
@@ -35,7 +36,11 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Angle in radians in [0, pi] between a and b along the last dimension."""
-    u, v = _unit(a), _unit(b)
+    return angle_of_units(_unit(a), _unit(b))
+
+
+def angle_of_units(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """`angle` of vectors already made unit by `_unit` (the training loss normalises once)."""
     return 2.0 * torch.atan2(_norm(u - v), _norm(u + v))
 
 
@@ -64,6 +69,19 @@ def phi_from_pairs(pairs: dict[tuple[str, str], torch.Tensor], modalities: list[
             raise ValueError("phi needs at least two modalities")
         out[m] = torch.stack(vals).mean(0)
     return out
+
+
+def phi_stacked(units: torch.Tensor) -> torch.Tensor:
+    """`phi` of the modalities' unit shared features stacked [M, N, d] -> [M, N], in one pass."""
+    m = units.shape[0]
+    if m < 2:
+        raise ValueError("phi needs at least two modalities")
+    a, b = torch.triu_indices(m, m, 1, device=units.device)
+    pairs = angle_of_units(units[a], units[b])  # [P, N]
+    # phi_m = mean of the pair angles that involve m: an [M, P] incidence matrix times the pairs
+    incidence = ((torch.arange(m, device=units.device)[:, None] == a) |
+                 (torch.arange(m, device=units.device)[:, None] == b)).to(units.dtype)
+    return incidence @ pairs / (m - 1)
 
 
 def to_degrees(x):

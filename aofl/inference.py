@@ -85,7 +85,9 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
             return t.reshape(-1, t.shape[-1]).index_select(0, rows_of).float()
 
         probs.append(torch.softmax(valid(out["logits"]), -1).cpu())
-        valid_out = {k: {m: valid(out[k][m]) for m in mods} for k in keys if k in out}
+        # the split's outputs are already the valid turns ([N, w], model.forward); context is padded
+        valid_out = {k: {m: (valid(out[k][m]) if k == "context" else out[k][m].float()) for m in mods}
+                     for k in keys if k in out}
         for k, per_mod in valid_out.items():
             for m in mods:
                 arrays[k][m].append(per_mod[m].cpu())
