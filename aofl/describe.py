@@ -192,7 +192,15 @@ def _state_dict(p: Path) -> dict:
     if not _head(p).startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip (or, before 1.6, a pickle)
         raise DescribeError(f"{p} is not a PyTorch checkpoint: neither a zip archive nor a pickle "
                             f"(corrupt, or another format with a .pt name?)")
-    return {"kind": "foreign-state-dict", **_tensor_summary(load_foreign_state_dict(p, allow_unsafe=False))}
+    from .checkpoint import _clean_key
+    state = load_foreign_state_dict(p, allow_unsafe=False)
+    # names as loading sees them: DataParallel/DDP's `module.` and torch.compile's `_orig_mod.` stripped
+    clean = {_clean_key(k): v for k, v in state.items()}
+    out = {"kind": "foreign-state-dict", **_tensor_summary(clean if len(clean) == len(state) else state)}
+    stripped = sorted({k[:len(k) - len(_clean_key(k))] for k in state if _clean_key(k) != k})
+    if stripped:
+        out["prefixes_stripped"] = stripped
+    return out
 
 
 # ------------------------------------------------------------------------------------- pickles

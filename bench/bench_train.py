@@ -7,21 +7,28 @@ import json
 import numpy as np
 import torch
 
-from .common import r, timed
+from .common import r
 
 
-EPOCHS = 4
+EPOCHS = 4  # per run; epochs 2..EPOCHS are timed
+ROUNDS = 2  # baseline and full alternate, so a slow spell of the machine hits both
 
 
-def _epoch_seconds(ds, variant: str, epochs: int = EPOCHS) -> float:
-    """Median seconds of epochs 2..`epochs` of one run: a run's first epoch also pays first-touch
-    costs (allocator growth, kernel setup for new shapes) that the other epochs of a run do not."""
+def _epoch_times(ds, variant: str, epochs: int = EPOCHS) -> list[float]:
+    """Seconds of epochs 2..`epochs` of one run: a run's first epoch also pays first-touch costs
+    (allocator growth, kernel setup for new shapes) that its other epochs do not."""
     from aofl.train import TrainConfig, train
     tc = TrainConfig(epochs=epochs, patience=epochs, progress=False, device="cpu", seed=0)
     ends = [row["seconds"] for row in train(ds, train_config=tc, variant=variant).history]
-    if len(ends) < 2:
-        return ends[0]
-    return float(np.median(np.diff(ends)))
+    return ends[:1] if len(ends) < 2 else np.diff(ends).tolist()
+
+
+def _median_epoch(ds, variants: list[str], rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for v in variants:
+            times[v] += _epoch_times(ds, v)
+    return {v: float(np.median(t)) for v, t in times.items()}
 
 
 def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
@@ -33,12 +40,12 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
     try:
         for t in threads:
             torch.set_num_threads(t)
-            _epoch_seconds(ds, "baseline")  # warm-up (allocator, kernels)
-            base = _epoch_seconds(ds, "baseline")
-            full = _epoch_seconds(ds, "full")
+            _epoch_times(ds, "baseline", epochs=1)  # warm-up (allocator, kernels)
+            med = _median_epoch(ds, ["baseline", "full"], 1 if quick else ROUNDS)
+            base, full = med["baseline"], med["full"]
             # where full's extra time goes: without L_CEN's similarity matrix, without OPR's attention
-            no_cen = _epoch_seconds(ds, "no_cen")
-            no_opr = _epoch_seconds(ds, "no_opr")
+            parts = _median_epoch(ds, ["no_cen", "no_opr"], 1)
+            no_cen, no_opr = parts["no_cen"], parts["no_opr"]
             out[t] = {"full_s": r(full), "baseline_s": r(base), "ratio": r(full / base),
                       "no_cen_s": r(no_cen), "no_opr_s": r(no_opr),
                       "cen_share_of_extra": r((full - no_cen) / max(full - base, 1e-9)),
@@ -51,7 +58,8 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
     return {"train_epoch_ratio": out[at]["ratio"],
             "train_details": {"dialogues_train": len(ds.split("train")), "utterances_train": ds.num_utterances("train"),
                               "reported_threads": at, "fastest_threads": best, "threads": out,
-                              "note": f"epoch = train steps + validation pass, as train() runs it; median of epochs 2-{EPOCHS} of a run"}}
+                              "note": f"epoch = train steps + validation pass, as train() runs it; median over epochs 2-{EPOCHS} "
+                                      f"of {ROUNDS} alternating runs of baseline and full (one run of no_cen, no_opr)"}}
 
 
 if __name__ == "__main__":

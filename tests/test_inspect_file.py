@@ -62,7 +62,8 @@ def test_foreign_weights(tmp_path, capsys):
     torch.save({"state_dict": {f"module.{k}": v for k, v in layer.state_dict().items()}}, tmp_path / "w.pt")
     info = describe(tmp_path / "w.pt", capsys)
     assert info["kind"] == "foreign-state-dict" and info["tensors"] == 2 and info["parameters"] == 15
-    assert info["shapes"]["module.weight"] == [3, 4]  # the wrapper dict unwrapped, names as stored
+    # the wrapper dict unwrapped, names as loading sees them (DDP's `module.` stripped)
+    assert info["shapes"]["weight"] == [3, 4] and info["prefixes_stripped"] == ["module."]
     save_file({"encoder.w": torch.zeros(2, 5)}, tmp_path / "w.safetensors", metadata={"format": "pt"})
     info = describe(tmp_path / "w.safetensors", capsys)
     assert info["kind"] == "foreign-safetensors" and info["header_metadata_keys"] == ["format"]

@@ -120,3 +120,29 @@ def test_cen_gradcheck_small_doubles():
     feats = {k: v.requires_grad_(True) for k, v in feats.items()}
     fn = lambda a, t: losses.cen_loss({"a": a, "t": t}, labels, 0.5)
     assert torch.autograd.gradcheck(fn, (feats["a"], feats["t"]))
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5, 0.02])  # 0.02: below the fast path's range, the reference runs
+def test_fast_cen_matches_autograd_reference_in_value_and_gradient(tau):
+    gen = torch.Generator().manual_seed(3)
+    feats = {k: torch.randn(40, 8, generator=gen, dtype=torch.float64, requires_grad=True) for k in "atv"}
+    labels = torch.randint(0, 4, (40,), generator=gen)
+    labels[:5] = 0  # some anchors share a label with several others
+    fast = losses.cen_loss(feats, labels, tau)
+    ref = losses.cen_loss_reference(feats, labels, tau)
+    assert fast.item() == pytest.approx(ref.item(), rel=1e-10)
+    g_fast = torch.autograd.grad(fast, list(feats.values()))
+    g_ref = torch.autograd.grad(ref, list(feats.values()))
+    for a, b in zip(g_fast, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_fast_cen_float32_stays_finite_at_both_ends():
+    # identical shared features (every similarity at +1/tau) and opposite ones (-1/tau)
+    g = torch.ones(6, 4)
+    labels = torch.tensor([0, 1, 0, 1, 2, 2])
+    for other in (g, -g):
+        feats = {"a": g.clone().requires_grad_(True), "t": other.clone().requires_grad_(True)}
+        loss = losses.cen_loss(feats, labels, 0.05)
+        loss.backward()
+        assert torch.isfinite(loss) and all(torch.isfinite(f.grad).all() for f in feats.values())

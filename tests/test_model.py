@@ -115,3 +115,36 @@ def test_eval_attention_matches_multihead_attention():
         ref = att.attn(q, q, q, key_padding_mask=~mask, need_weights=False)[0] * mask.unsqueeze(-1)
     torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-5)
     assert (fast[~mask] == 0).all()
+
+
+def test_stacked_split_equals_each_modality_module(ds):
+    """The batched heads and OPR compute what each modality's own modules compute."""
+    model = tiny_model(ds, "full")
+    batch = collate(ds.split("train")[:3], model.modalities)
+    with torch.no_grad():
+        out = model(batch)
+        mask = batch.mask
+        for m in model.modalities:
+            ctx = out["context"][m][mask]  # [N, w], the valid turns in order
+            g = model.shared_head[m](ctx)
+            h = model.specific_head[m](ctx)
+            torch.testing.assert_close(out["shared"][m], g, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(out["specific"][m], h, atol=1e-5, rtol=1e-5)
+            padded = torch.zeros(*mask.shape, g.shape[-1])
+            padded[mask] = g
+            q = model.refine[m].norm(padded)
+            att = model.refine[m].attn(q, q, q, key_padding_mask=~mask, need_weights=False)[0]
+            torch.testing.assert_close(out["refined_shared"][m], g + att[mask], atol=1e-5, rtol=1e-5)
+        assert out["rows"].tolist() == mask.reshape(-1).nonzero().squeeze(1).tolist()
+
+
+def test_dropout_keeps_the_mean_and_drops_p():
+    from aofl.model import Dropout
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    d = Dropout(0.3).train()
+    y = d(x)
+    assert float((y == 0).float().mean()) == pytest.approx(0.3, abs=0.01)
+    assert float(y.mean()) == pytest.approx(1.0, abs=0.02)
+    assert torch.equal(d.eval()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
