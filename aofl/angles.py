@@ -14,7 +14,7 @@ import math
 
 import torch
 
-__all__ = ["angle", "angle_of_units", "cosine", "theta", "phi", "phi_pairs", "phi_from_pairs", "phi_stacked",
+__all__ = ["angle", "angle_of_units", "unit", "cosine", "theta", "phi", "phi_pairs", "phi_from_pairs", "phi_stacked",
            "to_degrees", "EPS"]
 
 EPS = 1e-12
@@ -25,8 +25,12 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((x * x).sum(-1) + EPS * EPS)
 
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """x scaled to length 1 along the last dimension (a zero vector stays finite)."""
     return x / _norm(x).clamp_min(1e-8).unsqueeze(-1)
+
+
+_unit = unit
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -40,7 +44,7 @@ def angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def angle_of_units(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """`angle` of vectors already made unit by `_unit` (the training loss normalises once)."""
+    """`angle` of vectors already made unit by `unit` (the training loss normalises once)."""
     return 2.0 * torch.atan2(_norm(u - v), _norm(u + v))
 
 

@@ -150,12 +150,8 @@ class ContextAttention(nn.Module):
         """Padded [B, T, w] in and out (padded turns give zeros)."""
         B, T, w = g.shape
         rows = mask.reshape(-1).nonzero().squeeze(1)
-        out = self.rows(g.reshape(B * T, w).index_select(0, rows), rows, mask)
+        out = stacked_context_attention([self], g.reshape(1, B * T, w).index_select(1, rows), rows, mask)[0]
         return g.new_zeros(B * T, w).index_copy(0, rows, out).view(B, T, w)
-
-    def rows(self, g: torch.Tensor, rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The valid turns only: g [N, w] is the padded [B, T] layout's flat `rows`; returns [N, w]."""
-        return stacked_context_attention([self], g.unsqueeze(0), rows, mask)[0]
 
 
 def stacked_context_attention(modules: list[ContextAttention], g: torch.Tensor, rows: torch.Tensor,
@@ -332,8 +328,8 @@ class AOFL(nn.Module):
             else:  # a forward pass without autograd keeps the modalities apart
                 g = torch.stack([out["shared"][m] for m in self.modalities])
                 h = torch.stack([out["specific"][m] for m in self.modalities])
-            ug = angles._unit(g)
-            th = angles.angle_of_units(ug, angles._unit(h))  # [M, N]
+            ug = angles.unit(g)
+            th = angles.angle_of_units(ug, angles.unit(h))  # [M, N]
             if sw["cen"] and c.lambda_cen:
                 l_cen = losses.cen_loss_of_units(ug, labels, c.tau)
                 total = total + c.lambda_cen * l_cen
