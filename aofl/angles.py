@@ -30,17 +30,15 @@ def unit(x: torch.Tensor) -> torch.Tensor:
     return x / _norm(x).clamp_min(1e-8).unsqueeze(-1)
 
 
-_unit = unit
-
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity along the last dimension."""
-    return (_unit(a) * _unit(b)).sum(-1).clamp(-1.0, 1.0)
+    return (unit(a) * unit(b)).sum(-1).clamp(-1.0, 1.0)
 
 
 def angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Angle in radians in [0, pi] between a and b along the last dimension."""
-    return angle_of_units(_unit(a), _unit(b))
+    return angle_of_units(unit(a), unit(b))
 
 
 def angle_of_units(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .angles import unit as _unit
+from .angles import unit
 
 __all__ = ["class_loss", "cen_loss", "cen_loss_of_units", "cen_loss_reference", "aac_loss", "csr_loss", "orthogonal_loss", "reconstruction_loss"]
 
@@ -36,7 +36,7 @@ def cen_loss(shared: dict[str, torch.Tensor], labels: torch.Tensor, tau: float =
     """
     if len(shared) < 2:
         raise ValueError("L_CEN needs at least two modalities")
-    return cen_loss_of_units(_unit(torch.stack(list(shared.values()))), labels, tau)
+    return cen_loss_of_units(unit(torch.stack(list(shared.values()))), labels, tau)
 
 
 def cen_loss_of_units(z: torch.Tensor, labels: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
@@ -83,7 +83,7 @@ class _NegativeLogSumExp(torch.autograd.Function):
         blocks = {}
         for a in range(m):
             for k in range(a, m):
-                # |S| <= 1/tau <= 20: exp(S) needs no shift in float32 (cen_loss casts halves up)
+                # |S| <= 1/tau <= 20: exp(S) needs no shift in float32 (cen_loss_of_units casts halves up)
                 e = torch.mm(zs[a], zs[k].T).exp_().mul_(neg)
                 sums[a] += e.sum(1)
                 if k != a:
@@ -114,7 +114,7 @@ def cen_loss_reference(shared: dict[str, torch.Tensor], labels: torch.Tensor, ta
     if len(names) < 2:
         raise ValueError("L_CEN needs at least two modalities")
     n = labels.shape[0]
-    z = torch.cat([_unit(shared[m]) for m in names], 0)  # [M*N, d]
+    z = torch.cat([unit(shared[m]) for m in names], 0)  # [M*N, d]
     sim = (z @ z.T) / tau  # [M*N, M*N]
     diff_label = labels.unsqueeze(1) != labels.unsqueeze(0)  # [N, N]; implies j != i
     neg_mask = diff_label.repeat(1, len(names))  # [N, M*N]
