@@ -109,10 +109,10 @@ def selected_inference(ctx: Context):
 
 @st.cache_resource(show_spinner=False)
 def start_up() -> dict:
-    """Once per process: thread policy, and a background UMAP warm-up (numba JIT) if available
+    """Once per process: thread and allocator policy, and a background UMAP warm-up (numba JIT) if available
     (skipped when $AOFL_NO_WARMUP is set)."""
-    from .device import configure_threads
-    info = {"threads": configure_threads()}
+    from .device import configure_runtime
+    info = configure_runtime()
     if os.environ.get("AOFL_NO_WARMUP"):  # tests: no background JIT competing for the CPU
         info["umap_warm_up"] = "disabled by AOFL_NO_WARMUP"
         return info

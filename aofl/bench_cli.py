@@ -33,15 +33,16 @@ def run_bench(quick: bool = False, only: list[str] | None = None, log=None) -> d
 
     import torch
 
-    from .device import configure_threads
+    from .device import configure_runtime, configure_threads
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     only = list(only or SECTIONS)
     unknown = [s for s in only if s not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown bench sections {unknown}; choose from {', '.join(SECTIONS)}")
-    configure_threads()
+    runtime = configure_runtime()
     start = time.perf_counter()
-    out: dict = {"quick": quick, "torch_threads_default": torch.get_num_threads(), "cpu_count": _cpus()}
+    out: dict = {"quick": quick, "torch_threads_default": torch.get_num_threads(), "cpu_count": _cpus(),
+                 "allocator": runtime["allocator"]}
     threads = {}
     for name in only:
         t = time.perf_counter()

@@ -137,8 +137,8 @@ def _parse_drop(items: list[str]) -> dict[str, str] | None:
 
 
 def _setup(args):
-    from .device import configure_threads, resolve_device
-    configure_threads(args.threads)
+    from .device import configure_runtime, resolve_device
+    configure_runtime(args.threads)
     return resolve_device(args.device)
 
 
@@ -306,8 +306,8 @@ def cmd_inspect(args) -> int:
 
 def _describe_file(args) -> int:
     from .describe import describe_file, format_description
-    from .device import configure_threads
-    configure_threads(args.threads)
+    from .device import configure_runtime
+    configure_runtime(args.threads)
     info = describe_file(args.checkpoint)  # DescribeError (one line) for a missing, broken or hostile file
     print(json.dumps(info, indent=2) if args.json else format_description(info))
     return 0

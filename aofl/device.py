@@ -1,11 +1,18 @@
-"""Device and thread policy: CUDA when present, CPU otherwise."""
+"""Device, thread and allocator policy: CUDA when present, CPU otherwise."""
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
 import torch
 
-__all__ = ["resolve_device", "configure_threads"]
+__all__ = ["resolve_device", "configure_runtime", "configure_threads", "configure_allocator"]
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit
+TRIM_THRESHOLD = 256 << 20
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -31,3 +38,31 @@ def configure_threads(n: int | None = None) -> int:
     if n > 0 and torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+def configure_allocator() -> str:
+    """Let glibc's malloc keep freed blocks up to 32 MB (and up to 256 MB of free heap) for reuse.
+
+    With glibc's defaults, many of a forward pass's temporaries (0.1-30 MB) are mmap'ed fresh and
+    unmapped when freed, so every call pays page faults on new memory: about 5,000 (3 us each on
+    these VMs) per inference over IEMOCAP's test split, a sixth of its time. The cost is memory
+    that stays mapped after a peak. Returns "tuned", "off" ($AOFL_MALLOC_TUNING=0) or "default"
+    (not glibc: nothing to tune).
+    """
+    if os.environ.get("AOFL_MALLOC_TUNING", "1") == "0":
+        return "off"
+    if not sys.platform.startswith("linux"):
+        return "default"
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return "default"
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # mallopt returns 1 on success; musl's stub returns 0
+    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    return "tuned" if ok else "default"
+
+
+def configure_runtime(threads: int | None = None) -> dict:
+    """The process's performance policy, applied at start by the CLI, the app and the bench."""
+    return {"threads": configure_threads(threads), "allocator": configure_allocator()}

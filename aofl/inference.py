@@ -66,7 +66,8 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
             raise ValueError(f"cannot drop {bad}: modalities are {model.modalities}, modes {DROP_MODES}")
         means = dataset.modality_means("train") if "mean" in drop.values() else {}
         replace = {m: (means[m] if mode == "mean" else None) for m, mode in drop.items()}
-    model.eval()
+    if any(m.training for m in model.modules()):  # eval() walks every module; skip it when already set
+        model.eval()
     mods = model.modalities
     keys = ("shared", "specific", "refined_shared", "refined_specific", "context")
     arrays: dict[str, dict[str, list]] = {k: {m: [] for m in mods} for k in keys}

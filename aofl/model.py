@@ -168,21 +168,26 @@ def stacked_context_attention(modules: list[ContextAttention], g: torch.Tensor, 
     x = torch.addcmul(beta, F.layer_norm(g, (w,), eps=modules[0].norm.eps), gamma)
     w_in = torch.stack([c.attn.in_proj_weight for c in modules])  # [M, 3w, w]
     b_in = torch.stack([c.attn.in_proj_bias for c in modules]).unsqueeze(1)
-    qkv = torch.baddbmm(b_in, x, w_in.transpose(1, 2))  # [M, N, 3w]
-    qkv = qkv.new_zeros(M, B * T, 3 * w).index_copy(1, rows, qkv)
     d = w // heads
-    qkv = qkv.view(M * B, T, 3, heads, d).permute(2, 0, 3, 1, 4)  # [3, M*B, heads, T, d]
     # every query sees the dialogue's valid turns, as key_padding_mask does (dialogues are never empty)
     keep = mask.repeat(M, 1)
     if torch.is_grad_enabled() and g.requires_grad:
         # training: plain batched GEMMs with the key mask as an additive bias; at dialogue lengths
         # (T ~ 10-100, head dim 32) forward + backward beat SDPA's CPU flash kernel
-        q, k, v = qkv.reshape(3, M * B * heads, T, d).unbind(0)
+        qkv = torch.baddbmm(b_in, x, w_in.transpose(1, 2))  # [M, N, 3w]
+        qkv = qkv.new_zeros(M, B * T, 3 * w).index_copy(1, rows, qkv)
+        q, k, v = qkv.view(M * B, T, 3, heads, d).permute(2, 0, 3, 1, 4).reshape(3, M * B * heads, T, d).unbind(0)
         bias = torch.zeros(M * B, 1, T, dtype=q.dtype, device=q.device).masked_fill_(~keep.unsqueeze(1), float("-inf"))
         scores = torch.baddbmm(bias.repeat_interleave(heads, 0), q, k.transpose(1, 2), alpha=d ** -0.5)
         out = torch.bmm(scores.softmax(-1), v).view(M * B, heads, T, d)
-    else:  # inference: SDPA's forward alone is the faster one
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=keep[:, None, None, :])
+    else:
+        # inference: SDPA's forward alone is the faster one. Padding the w-wide input rather than
+        # the 3w-wide projection, and handing SDPA contiguous q, k, v, is 1.2x faster at
+        # IEMOCAP's test size (bench_inference).
+        x = x.new_zeros(M, B * T, w).index_copy(1, rows, x)
+        qkv = torch.baddbmm(b_in, x, w_in.transpose(1, 2))  # [M, B*T, 3w]
+        q, k, v = (t.contiguous() for t in qkv.view(M * B, T, 3, heads, d).permute(2, 0, 3, 1, 4))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :])
     out = out.view(M, B, heads, T, d).permute(0, 1, 3, 2, 4).reshape(M, B * T, w).index_select(1, rows)
     w_out = torch.stack([c.attn.out_proj.weight for c in modules])
     b_out = torch.stack([c.attn.out_proj.bias for c in modules]).unsqueeze(1)

@@ -65,6 +65,8 @@ def _first_vs_warm(n: int) -> dict:
     import time
     t0 = time.perf_counter()
     from aofl import embed as E
+    from aofl.device import configure_runtime
+    configure_runtime()  # as the app's start_up does
     E.warm_up_umap(background=True)
     X1, _ = shared_like(n=n, d=128, seed=1)
     X2, _ = shared_like(n=n, d=128, seed=2)

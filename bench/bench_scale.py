@@ -17,11 +17,12 @@ def one_size(n_utterances: int, seed: int = 0, repeats: int = 2) -> dict:
 
     from aofl import embed as E
     from aofl.data import make_synthetic
+    from aofl.device import configure_runtime
     from aofl.inference import run_inference
     from aofl.model import AOFL
     from aofl.train import model_config_for
 
-    torch.set_num_threads(1)
+    configure_runtime(1)  # the app's policy: one thread, allocator tuned
     E.warm_up_umap(background=False)  # compile first, as the app does at start
     turns = (20, 40)
     n_dialogues = int(round(n_utterances / 30))

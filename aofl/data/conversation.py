@@ -56,10 +56,8 @@ class Dialogue:
     def speaker_index(self, max_speakers: int) -> np.ndarray:
         """Speaker slot inside the dialogue, by order of first appearance (capped)."""
         order: dict[str, int] = {}
-        out = np.empty(len(self), dtype=np.int64)
-        for i, s in enumerate(self.speakers):
-            out[i] = min(order.setdefault(s, len(order)), max_speakers - 1)
-        return out
+        slots = np.array([order.setdefault(s, len(order)) for s in self.speakers], dtype=np.int64)
+        return np.minimum(slots, max_speakers - 1)
 
 
 @dataclass
