@@ -17,6 +17,7 @@ import contextlib
 import copy
 import functools
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -107,6 +108,20 @@ def selected_inference(ctx: Context):
     return entry, result
 
 
+def _keyword_call(cached):
+    """A Streamlit-cached function, called with keyword arguments: Streamlit looks up each
+    positional argument's name with inspect.signature on every call (tens of microseconds each,
+    dozens per page run), and needs no lookup for a keyword."""
+    names = list(inspect.signature(cached).parameters)
+
+    @functools.wraps(cached)
+    def call(*args, **kwargs):
+        return cached(**dict(zip(names, args)), **kwargs)
+
+    call.clear = cached.clear
+    return call
+
+
 @st.cache_resource(show_spinner=False)
 def start_up() -> dict:
     """Once per process: thread and allocator policy, and a background UMAP warm-up (numba JIT) if available
@@ -125,6 +140,7 @@ def start_up() -> dict:
     return info
 
 
+@_keyword_call
 @st.cache_resource(show_spinner="Loading the dataset ...", max_entries=4)
 def get_dataset(name: str):
     if name not in available_datasets():
@@ -134,6 +150,7 @@ def get_dataset(name: str):
     return load_dataset(name)
 
 
+@_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=4)
 def dataset_fingerprint(name: str) -> str:
     return get_dataset(name).fingerprint()
@@ -159,6 +176,7 @@ def checkpoint_sha(entry: CheckpointEntry) -> str:
     return sha
 
 
+@_keyword_call
 @st.cache_resource(show_spinner="Loading the checkpoint ...", max_entries=16)
 def _load_model(sha256: str, path: str, device: str, _allow_unsafe: bool | None = None):
     # _allow_unsafe is not part of the key: a model that loaded is the same model either way
@@ -232,6 +250,7 @@ def _read_only(result: InferenceResult) -> InferenceResult:
 
 # cache_resource, not cache_data: one shared object per process, where cache_data would unpickle a
 # copy of the whole result (table + feature arrays) on every rerun of every page
+@_keyword_call
 @st.cache_resource(show_spinner="Running the model over the split ...", max_entries=64)
 def _inference(sha: str, fingerprint: str, split: str, drop: tuple, path: str, dataset: str,
                device: str) -> InferenceResult:
@@ -259,6 +278,7 @@ def get_inference(entry: CheckpointEntry, dataset: str, split: str, drop: dict[s
                       dataset, device)
 
 
+@_keyword_call
 @st.cache_data(show_spinner="Scoring ...", max_entries=64)
 def _evaluation(sha: str, fingerprint: str, split: str, path: str, dataset: str, device: str) -> dict:
     from .evaluate import evaluate
@@ -306,6 +326,7 @@ def _check_key(data_key: str) -> None:
         raise TypeError("data_key must be a non-empty string that identifies the data exactly")
 
 
+@_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _figure_dict(builder_name: str, data_key: str, args: tuple, kwargs: tuple, _df) -> dict:
     from . import plots
@@ -324,6 +345,7 @@ def cached_figure(builder_name: str, data_key: str, df, *args, **kwargs):
     return ReadyFigure(_figure_dict(builder_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df))
 
 
+@_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _frame(func_name: str, data_key: str, args: tuple, kwargs: tuple, _df):
     from . import analysis
@@ -339,6 +361,7 @@ def cached_frame(func_name: str, data_key: str, df, *args, **kwargs):
     return out.copy(deep=False) if isinstance(out, pd.DataFrame) else copy.copy(out)
 
 
+@_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _groups(data_key: str, column: str, _df: pd.DataFrame) -> dict:
     return {k: g for k, g in _df.groupby(column, sort=False)}
@@ -384,6 +407,7 @@ def whatif_controls(modalities: list[str], key: str) -> dict[str, str] | None:
     return {dropped: mode}
 
 
+@_keyword_call
 @st.cache_data(show_spinner=False, max_entries=64)
 def _whatif_deltas(data_key: str, _base: pd.DataFrame, _after: pd.DataFrame, _ids) -> pd.DataFrame:
     from .analysis import whatif_deltas
@@ -442,6 +466,7 @@ def whatif_section(ctx: Context, entry: CheckpointEntry, base: InferenceResult, 
     download_csv(shown, f"whatif_{key}_per_utterance", key=f"dl_{key}_whatif_table")
 
 
+@_keyword_call
 @st.cache_data(show_spinner="Bootstrapping confidence intervals ...", max_entries=32)
 def _ablation_metrics(shas: tuple, fingerprint: str, split: str, n_boot: int, _tables: dict) -> pd.DataFrame:
     from .analysis import ablation_metrics
@@ -465,6 +490,7 @@ def embed_module():
         return None
 
 
+@_keyword_call
 @st.cache_data(show_spinner="Embedding the features ...", max_entries=32)
 def _embedding(sha: str, fingerprint: str, split: str, settings: tuple, _result: InferenceResult):
     from . import embed
@@ -511,6 +537,7 @@ def selected_ids(event) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@_keyword_call
 @st.cache_data(show_spinner="Embedding the checkpoints ...", max_entries=16)
 def _aligned_embeddings(shas: tuple, fingerprint: str, split: str, settings: tuple, _results: dict):
     from . import embed

@@ -136,7 +136,7 @@ def _one_page(page: str, cache: Path, warm_runs: int) -> tuple[float, list[float
 
 
 def run(quick: bool = False, log=print) -> dict:
-    rounds, warm_runs = (1, 3) if quick else (2, 5)
+    rounds, warm_runs = (1, 3) if quick else (3, 8)
     tmp = Path(tempfile.mkdtemp(prefix="aofl-bench-pages-"))
     out = {}
     try:
