@@ -7,6 +7,9 @@ headless browsers and screenshots too. Angles are in degrees.
 from __future__ import annotations
 
 import copy
+import functools
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -302,6 +305,7 @@ class ReadyFigure(go.Figure):
 
     def __init__(self, spec: dict):  # noqa: D107 - deliberately skips go.Figure's validation
         self._ready_spec = spec
+        _remember_spec(spec)
 
     def to_dict(self) -> dict:
         return self._ready_spec
@@ -322,3 +326,41 @@ class ReadyFigure(go.Figure):
 
     def __repr__(self) -> str:
         return f"ReadyFigure({len(self._ready_spec.get('data', []))} traces)"
+
+
+# st.plotly_chart encodes its figure with plotly.io.to_json(spec, validate=False) on every rerun,
+# a third of a warm page run (bench/bench_pages.py). A ReadyFigure's spec never changes, so its
+# JSON is made once: plotly.io.to_json gets a fast path for the spec dicts of ReadyFigures (the
+# same dict objects on every rerun, as the app caches them) and calls plotly's own for anything else.
+_SPEC_JSON: OrderedDict = OrderedDict()  # id(spec) -> [spec, its JSON or None]; the spec is held, so ids stay unique
+_SPEC_JSON_MAX = 512
+_SPEC_LOCK = threading.Lock()
+
+
+def _remember_spec(spec: dict) -> None:
+    _install_json_reuse()
+    with _SPEC_LOCK:
+        if id(spec) not in _SPEC_JSON:
+            _SPEC_JSON[id(spec)] = [spec, None]
+            while len(_SPEC_JSON) > _SPEC_JSON_MAX:
+                _SPEC_JSON.popitem(last=False)
+        _SPEC_JSON.move_to_end(id(spec))
+
+
+def _install_json_reuse() -> None:
+    import plotly.io as pio
+    original = pio.to_json
+    if getattr(original, "reuses_ready_json", False):
+        return
+
+    @functools.wraps(original)
+    def to_json(fig, *args, **kwargs):
+        entry = _SPEC_JSON.get(id(fig))
+        if entry is None or entry[0] is not fig or args or kwargs != {"validate": False}:
+            return original(fig, *args, **kwargs)
+        if entry[1] is None:
+            entry[1] = original(fig, validate=False)
+        return entry[1]
+
+    to_json.reuses_ready_json = True
+    pio.to_json = to_json

@@ -1,6 +1,7 @@
 """aofl.plots: every builder returns a figure with the expected traces from a small frame."""
 import numpy as np
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 
 from aofl import analysis, plots
@@ -79,3 +80,20 @@ def test_embedding_and_ablation_figures():
     dis = analysis.disentanglement_frame({"a": {"shared_recovers_shared": 0.9}, "b": {"shared_recovers_shared": 0.3}})
     assert len(plots.disentanglement_bars(dis).data) == 2
     assert "no disentanglement" in plots.disentanglement_bars(dis.iloc[:0]).layout.annotations[0].text
+
+
+def test_ready_figure_json_is_encoded_once_and_equals_plotlys():
+    import plotly.io as pio
+
+    from aofl.plots import ReadyFigure
+    fig = px.scatter(x=np.arange(50.0), y=np.arange(50.0) ** 2, hover_name=[f"u{i}" for i in range(50)])
+    spec = fig.to_dict()
+    expected = pio.to_json(fig.to_dict(), validate=False)  # plotly's own encoding of an equal dict
+    ready = ReadyFigure(spec)
+    # st.plotly_chart hands plotly.io.to_json the spec dict that ReadyFigure.to_dict() returns
+    first = pio.to_json(ready.to_dict(), validate=False)
+    assert first == expected
+    assert pio.to_json(spec, validate=False) is first  # reused, not re-encoded
+    assert pio.to_json(spec, validate=False, pretty=True) != first  # other arguments: plotly's own
+    other = fig.to_dict()  # an equal dict that is not a ReadyFigure's spec: encoded afresh
+    assert pio.to_json(other, validate=False) == expected and pio.to_json(other, validate=False) is not first
