@@ -95,7 +95,7 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
             # interleaved: each round times one inference and one GEMM, so a noisy spell on this
             # shared machine slows both; the best of each over the rounds is the least disturbed
             times, peaks = [], []
-            for _ in range(3 if quick else 11):
+            for _ in range(3 if quick else 21):
                 times.append(timed(run_inference, model, ds, "test", batch_size=64)[0])
                 peaks.append(gemm_flops_per_s(512 if quick else 1024, repeats=1))
             secs, peak = min(times), max(peaks)
