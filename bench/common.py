@@ -42,15 +42,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_json_subprocess(args: list[str], timeout: float = 600, env: dict | None = None) -> dict:
-    """Run `python -m <args>` from the repo root, parse the last stdout line as JSON."""
+def run_json_subprocess(args: list[str], timeout: float = 600, env: dict | None = None) -> dict | list:
+    """Run `python -m <args>` from the repo root, parse its last JSON line (an object or a list)."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(("{", "["))]
     if not lines:
         raise RuntimeError(f"{' '.join(args)} printed no JSON: {proc.stdout[-500:]} {proc.stderr[-1000:]}")
     return json.loads(lines[-1])
