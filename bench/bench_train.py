@@ -3,7 +3,6 @@ extra time goes (epochs of `no_cen` and `no_opr`)."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import torch
@@ -12,70 +11,25 @@ from .common import r
 
 
 EPOCHS = 4  # per run; epochs 2..EPOCHS are timed
-ROUNDS = 2  # runs per variant
+ROUNDS = 3  # baseline and full alternate, so a slow spell of the machine hits both
 
 
-def _alternating_epochs(ds, variants: list[str], epochs: int = EPOCHS) -> dict[str, list[float]]:
-    """Seconds of epochs 2..`epochs` of one run of each variant, the runs taking turns epoch by
-    epoch: each run is a thread that hands a baton to the next in train()'s per-epoch callback, so
-    exactly one computes at a time and a slow spell of this shared machine falls on all variants
-    alike. (A run's first epoch also pays first-touch costs, so it is not timed.)"""
-    import threading
-
+def _epoch_times(ds, variant: str, epochs: int = EPOCHS) -> list[float]:
+    """Seconds of epochs 2..`epochs` of one run: a run's first epoch also pays first-touch costs
+    (allocator growth, kernel setup for new shapes) that its other epochs do not."""
     from aofl.train import TrainConfig, train
     tc = TrainConfig(epochs=epochs, patience=epochs, progress=False, device="cpu", seed=0)
-    baton = threading.Condition()
-    state = {"turn": 0, "done": set()}
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    errors: list[BaseException] = []
-
-    def pass_baton(i: int) -> None:
-        with baton:
-            live = [j for j in range(len(variants)) if j not in state["done"]]
-            state["turn"] = min((j for j in live if j > i), default=min(live, default=i))
-            baton.notify_all()
-
-    def wait_turn(i: int) -> float:
-        with baton:
-            baton.wait_for(lambda: state["turn"] == i)
-        return time.perf_counter()
-
-    def one_run(i: int, variant: str) -> None:
-        resumed = [wait_turn(i)]
-
-        def after_epoch(row: dict) -> None:
-            times[variant].append(time.perf_counter() - resumed[0])
-            if row["epoch"] < epochs:
-                pass_baton(i)
-                resumed[0] = wait_turn(i)
-
-        try:
-            train(ds, train_config=tc, variant=variant, callback=after_epoch)
-        except BaseException as e:  # re-raised below, after the other runs were released
-            errors.append(e)
-        finally:
-            with baton:
-                state["done"].add(i)
-            pass_baton(i)
-
-    threads = [threading.Thread(target=one_run, args=(i, v), daemon=True) for i, v in enumerate(variants)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return {v: t[1:] for v, t in times.items()}
+    ends = [row["seconds"] for row in train(ds, train_config=tc, variant=variant).history]
+    return ends[:1] if len(ends) < 2 else np.diff(ends).tolist()
 
 
 def _best_epoch(ds, variants: list[str], rounds: int) -> dict[str, float]:
-    """The fastest timed epoch of each variant over `rounds` alternating runs: noise on this
-    shared machine only ever adds time, so the least disturbed epoch is the closest to the
-    variant's own cost."""
+    """The fastest timed epoch of each variant: noise on this shared machine only ever adds time,
+    so the least disturbed epoch is the closest to the variant's own cost."""
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(rounds):
-        for v, t in _alternating_epochs(ds, variants).items():
-            times[v] += t
+        for v in variants:
+            times[v] += _epoch_times(ds, v)
     return {v: float(np.min(t)) for v, t in times.items()}
 
 
@@ -88,7 +42,7 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
     try:
         for t in threads:
             torch.set_num_threads(t)
-            _alternating_epochs(ds, ["baseline"], epochs=1)  # warm-up (allocator, kernels)
+            _epoch_times(ds, "baseline", epochs=1)  # warm-up (allocator, kernels)
             med = _best_epoch(ds, ["baseline", "full"], 1 if quick else ROUNDS)
             base, full = med["baseline"], med["full"]
             # where full's extra time goes: without L_CEN's similarity matrix, without OPR's attention
@@ -107,8 +61,7 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
             "train_details": {"dialogues_train": len(ds.split("train")), "utterances_train": ds.num_utterances("train"),
                               "reported_threads": at, "fastest_threads": best, "threads": out,
                               "note": f"epoch = train steps + validation pass, as train() runs it; fastest of epochs 2-{EPOCHS} "
-                                      f"of {ROUNDS} runs per variant, baseline and full taking turns epoch by epoch "
-                                      f"(one run of no_cen and no_opr, taking turns likewise)"}}
+                                      f"of {ROUNDS} alternating runs of baseline and full (one run of no_cen, no_opr)"}}
 
 
 if __name__ == "__main__":
