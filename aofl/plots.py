@@ -333,18 +333,24 @@ class ReadyFigure(go.Figure):
 # JSON is made once: plotly.io.to_json gets a fast path for the spec dicts of ReadyFigures (the
 # same dict objects on every rerun, as the app caches them) and calls plotly's own for anything else.
 _SPEC_JSON: OrderedDict = OrderedDict()  # id(spec) -> [spec, its JSON or None]; the spec is held, so ids stay unique
-_SPEC_JSON_MAX = 512
+_SPEC_JSON_MAX = 64  # figures kept, least recently shown dropped first
+_SPEC_JSON_MAX_CHARS = 128 << 20  # and characters of JSON kept (a 100k-point scatter is ~10 MB)
 _SPEC_LOCK = threading.Lock()
 
 
 def _remember_spec(spec: dict) -> None:
     _install_json_reuse()
     with _SPEC_LOCK:
-        if id(spec) not in _SPEC_JSON:
-            _SPEC_JSON[id(spec)] = [spec, None]
-            while len(_SPEC_JSON) > _SPEC_JSON_MAX:
-                _SPEC_JSON.popitem(last=False)
+        _SPEC_JSON.setdefault(id(spec), [spec, None])
         _SPEC_JSON.move_to_end(id(spec))
+        _trim_spec_json()
+
+
+def _trim_spec_json() -> None:
+    """Drop the least recently shown figures beyond the bounds (call with _SPEC_LOCK held)."""
+    while len(_SPEC_JSON) > 1 and (len(_SPEC_JSON) > _SPEC_JSON_MAX or
+                                   sum(len(e[1] or "") for e in _SPEC_JSON.values()) > _SPEC_JSON_MAX_CHARS):
+        _SPEC_JSON.popitem(last=False)
 
 
 def _install_json_reuse() -> None:
@@ -360,6 +366,8 @@ def _install_json_reuse() -> None:
             return original(fig, *args, **kwargs)
         if entry[1] is None:
             entry[1] = original(fig, validate=False)
+            with _SPEC_LOCK:
+                _trim_spec_json()
         return entry[1]
 
     to_json.reuses_ready_json = True

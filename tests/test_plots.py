@@ -97,3 +97,18 @@ def test_ready_figure_json_is_encoded_once_and_equals_plotlys():
     assert pio.to_json(spec, validate=False, pretty=True) != first  # other arguments: plotly's own
     other = fig.to_dict()  # an equal dict that is not a ReadyFigure's spec: encoded afresh
     assert pio.to_json(other, validate=False) == expected and pio.to_json(other, validate=False) is not first
+
+
+def test_ready_figure_json_cache_is_bounded(monkeypatch):
+    import plotly.io as pio
+
+    from aofl import plots as P
+    monkeypatch.setattr(P, "_SPEC_JSON_MAX", 3)
+    specs = [{"data": [{"type": "bar", "y": [i]}], "layout": {}} for i in range(5)]
+    for spec in specs:
+        pio.to_json(P.ReadyFigure(spec).to_dict(), validate=False)
+    kept = [e[0] for e in P._SPEC_JSON.values()]
+    assert len(kept) == 3 and all(any(k is s for k in kept) for s in specs[2:])
+    monkeypatch.setattr(P, "_SPEC_JSON_MAX_CHARS", 1)  # one JSON is already over: only the newest stays
+    pio.to_json(P.ReadyFigure(specs[0]).to_dict(), validate=False)
+    assert [e[0] for e in P._SPEC_JSON.values()] == [specs[0]]
