@@ -48,10 +48,11 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
             # where full's extra time goes: without L_CEN's similarity matrix, without OPR's attention
             parts = _best_epoch(ds, ["no_cen", "no_opr"], 1)
             no_cen, no_opr = parts["no_cen"], parts["no_opr"]
+            extra = full - base  # shares of it are meaningless when noise made full the faster one
             out[t] = {"full_s": r(full), "baseline_s": r(base), "ratio": r(full / base),
                       "no_cen_s": r(no_cen), "no_opr_s": r(no_opr),
-                      "cen_share_of_extra": r((full - no_cen) / max(full - base, 1e-9)),
-                      "opr_share_of_extra": r((full - no_opr) / max(full - base, 1e-9))}
+                      "cen_share_of_extra": r((full - no_cen) / extra) if extra > 0 else None,
+                      "opr_share_of_extra": r((full - no_opr) / extra) if extra > 0 else None}
             log(f"train: {t} thread(s) full {full:.2f} s, baseline {base:.2f} s")
     finally:
         torch.set_num_threads(old)
