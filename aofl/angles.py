@@ -30,7 +30,6 @@ def unit(x: torch.Tensor) -> torch.Tensor:
     return x / _norm(x).clamp_min(1e-8).unsqueeze(-1)
 
 
-
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity along the last dimension."""
     return (unit(a) * unit(b)).sum(-1).clamp(-1.0, 1.0)

@@ -67,12 +67,16 @@ def model_flops(config, lengths) -> float:
     return float(per_utt * n + pair * (lengths ** 2).sum())
 
 
-def gemm_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
-    """Best fp32 GEMM rate of `repeats` n x n products (torch.mm at the current thread count)."""
+def gemm_operands(n: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two n x n fp32 matrices, multiplied once (warm) for `gemm_flops_per_s`."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
-    best = min(timed(torch.mm, a, b)[0] for _ in range(repeats))
-    return 2.0 * n ** 3 / best
+    return a, b
+
+
+def gemm_flops_per_s(a: torch.Tensor, b: torch.Tensor) -> float:
+    """fp32 GEMM rate of one a @ b (torch.mm at the current thread count)."""
+    return 2.0 * a.shape[0] * a.shape[1] * b.shape[1] / timed(torch.mm, a, b)[0]
 
 
 def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
@@ -91,13 +95,13 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
         for t in threads:
             torch.set_num_threads(t)
             run_inference(model, ds, "test", batch_size=64)  # warm
-            gemm_flops_per_s(512 if quick else 1024, repeats=1)
+            operands = gemm_operands(512 if quick else 1024)
             # interleaved: each round times one inference and one GEMM, so a noisy spell on this
             # shared machine slows both; the best of each over the rounds is the least disturbed
             times, peaks = [], []
             for _ in range(3 if quick else 21):
                 times.append(timed(run_inference, model, ds, "test", batch_size=64)[0])
-                peaks.append(gemm_flops_per_s(512 if quick else 1024, repeats=1))
+                peaks.append(gemm_flops_per_s(*operands))
             secs, peak = min(times), max(peaks)
             out["threads"][t] = {"inference_s": r(secs, 4), "gemm_gflops": r(peak / 1e9, 2),
                                  "achieved_gflops": r(flops / secs / 1e9, 2), "fraction": r(flops / secs / peak, 4)}

@@ -58,6 +58,8 @@ def all_sizes(sizes) -> list[dict]:
     about 40 s here), smallest first, so a size's peak RSS (the process's high-water mark when it
     ends) is an upper bound of its own."""
     from aofl import embed as E
+    from aofl.device import configure_runtime
+    configure_runtime(1)  # before the warm-up, as the app's start-up does
     E.warm_up_umap(background=False)
     return [one_size(n, warm_up=False) for n in sorted(sizes)]
 
@@ -81,11 +83,7 @@ def run(quick: bool = False, log=print, sizes=None) -> dict:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--one", type=int, default=None)
     ap.add_argument("--sizes", default=None, help="comma-separated sizes, all in this process")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    if a.sizes:
-        print(json.dumps(all_sizes([int(n) for n in a.sizes.split(",")])))
-    else:
-        print(json.dumps(one_size(a.one) if a.one else run(a.quick)))
+    print(json.dumps(all_sizes([int(n) for n in a.sizes.split(",")]) if a.sizes else run(a.quick)))

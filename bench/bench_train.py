@@ -43,8 +43,8 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
         for t in threads:
             torch.set_num_threads(t)
             _epoch_times(ds, "baseline", epochs=1)  # warm-up (allocator, kernels)
-            med = _best_epoch(ds, ["baseline", "full"], 1 if quick else ROUNDS)
-            base, full = med["baseline"], med["full"]
+            fastest = _best_epoch(ds, ["baseline", "full"], 1 if quick else ROUNDS)
+            base, full = fastest["baseline"], fastest["full"]
             # where full's extra time goes: without L_CEN's similarity matrix, without OPR's attention
             parts = _best_epoch(ds, ["no_cen", "no_opr"], 1)
             no_cen, no_opr = parts["no_cen"], parts["no_opr"]
