@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["DistInfo", "env_world", "setup", "is_main_process", "global_batches", "weighted_share", "wrap",
-           "cleanup"]
+           "gather", "cleanup"]
 
 
 @dataclass
@@ -67,6 +67,13 @@ def setup(device: torch.device | None = None, quiet: bool = True) -> DistInfo:
 
 def is_main_process() -> bool:
     return env_world().rank == 0 if not dist.is_initialized() else dist.get_rank() == 0
+
+
+def gather(obj) -> list:
+    """Every rank's `obj` (picklable), in rank order, on every rank (a collective)."""
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def cleanup() -> None:

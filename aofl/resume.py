@@ -9,6 +9,8 @@ Layout of OUT/resume.safetensors (written atomically after every epoch, deleted 
     optim/NAME/KEY        AdamW state per parameter: exp_avg, exp_avg_sq, step
     rng/torch, rng/shuffle, rng/cuda   torch generator states (uint8)
     rng/numpy, rng/python              numpy / Python `random` state words
+    rng/rankR/...                      under torchrun: rank R's own torch/cuda/numpy/python states
+                                       (R >= 1; rank 0's are the rng/ ones, the shuffle is shared)
     __metadata__["aofl_resume"]        JSON: format, epoch, best epoch / valid metrics, patience
                                        counter, history, and the run identity (model config,
                                        train config, data fingerprint, world size)
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +34,8 @@ from safetensors.torch import save
 from .atomic import atomic_write_bytes
 from .checkpoint import CheckpointError
 
-__all__ = ["ResumeError", "TrainState", "RESUME_FILENAME", "FORMAT", "run_identity", "save_state", "load_state"]
+__all__ = ["ResumeError", "TrainState", "RESUME_FILENAME", "FORMAT", "run_identity", "rng_snapshot", "save_state",
+           "load_state"]
 
 FORMAT = "aofl-resume/1"
 RESUME_FILENAME = "resume.safetensors"
@@ -66,8 +70,11 @@ class TrainState:
     rng_meta: dict = field(default_factory=dict)
 
     def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
-                device: torch.device) -> None:
-        """Load weights, optimizer state and every RNG into a freshly built model/optimizer."""
+                device: torch.device, rank: int = 0) -> None:
+        """Load weights, optimizer state and every RNG into a freshly built model/optimizer.
+
+        Under torchrun each rank takes back its own RNG states: the ranks draw dropout masks for
+        local batches of different sizes, so their generators part after the first step."""
         model.load_state_dict(self.model)
         names = [n for n, _ in model.named_parameters()]
         unknown = sorted(set(self.optimizer) - set(names))
@@ -76,13 +83,37 @@ class TrainState:
         sd = optimizer.state_dict()  # keeps this run's param_groups (same settings, checked)
         sd["state"] = {i: dict(self.optimizer[n]) for i, n in enumerate(names) if n in self.optimizer}
         optimizer.load_state_dict(sd)
-        torch.set_rng_state(self.rng["torch"])
         shuffle.set_state(self.rng["shuffle"])
-        if "cuda" in self.rng and device.type == "cuda":
-            torch.cuda.set_rng_state(self.rng["cuda"], device)
-        np.random.set_state(("MT19937", self.rng["numpy"].numpy().astype(np.uint32), *self.rng_meta["numpy"]))
-        random.setstate((self.rng_meta["python_version"], tuple(int(x) for x in self.rng["python"].tolist()),
-                         self.rng_meta["python_gauss"]))
+        rng, meta = self.rng, self.rng_meta
+        if rank:
+            prefix = f"rank{rank}/"
+            ranks = self.rng_meta.get("ranks", {})
+            if f"{prefix}torch" in self.rng and str(rank) in ranks:
+                rng, meta = {k[len(prefix):]: v for k, v in self.rng.items() if k.startswith(prefix)}, ranks[str(rank)]
+            else:  # written before states were kept per rank: this rank continues from rank 0's
+                warnings.warn(f"the resume state holds no RNG state for rank {rank}; it continues from rank 0's, "
+                              "so dropout on this rank differs from an uninterrupted run", stacklevel=2)
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], device)
+        np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), *meta["numpy"]))
+        random.setstate((meta["python_version"], tuple(int(x) for x in rng["python"].tolist()),
+                         meta["python_gauss"]))
+
+
+def rng_snapshot(device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
+    """This process's torch (and CUDA), numpy and Python RNG states: (tensors, JSON metadata).
+    Under torchrun `train()` gathers every rank's snapshot for `save_state(rank_rngs=...)`."""
+    tensors = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        tensors["cuda"] = torch.cuda.get_rng_state(device)
+    np_state = np.random.get_state()
+    tensors["numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+    py_version, py_words, py_gauss = random.getstate()
+    tensors["python"] = torch.tensor(py_words, dtype=torch.int64)
+    meta = {"numpy": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python_version": py_version, "python_gauss": py_gauss}
+    return tensors, meta
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -91,7 +122,8 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
 
 def save_state(path, *, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                best_state: dict | None, shuffle: torch.Generator, device: torch.device, progress: dict,
-               identity: dict) -> Path:
+               identity: dict, rank_rngs: list[tuple[dict, dict]] | None = None) -> Path:
+    """rank_rngs: every rank's `rng_snapshot`, in rank order (torchrun); this process's alone without it."""
     tensors = {f"model/{k}": _cpu(v) for k, v in model.state_dict().items()}
     for k, v in (best_state or {}).items():
         tensors[f"best/{k}"] = _cpu(v)
@@ -101,17 +133,15 @@ def save_state(path, *, epoch: int, model: torch.nn.Module, optimizer: torch.opt
             if not isinstance(v, torch.Tensor):  # AdamW keeps only tensors; anything else: as a 0-d tensor
                 v = torch.tensor(v)
             tensors[f"optim/{names[i]}/{key}"] = _cpu(v)
-    tensors["rng/torch"] = torch.get_rng_state()
     tensors["rng/shuffle"] = shuffle.get_state()
-    if device.type == "cuda":
-        tensors["rng/cuda"] = torch.cuda.get_rng_state(device)
-    np_state = np.random.get_state()
-    tensors["rng/numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
-    py_version, py_words, py_gauss = random.getstate()
-    tensors["rng/python"] = torch.tensor(py_words, dtype=torch.int64)
-    meta = {"format": FORMAT, "epoch": epoch, "progress": progress, "identity": identity,
-            "rng": {"numpy": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
-                    "python_version": py_version, "python_gauss": py_gauss}}
+    rank_rngs = rank_rngs or [rng_snapshot(device)]
+    rng_meta = dict(rank_rngs[0][1])
+    for rank, (rng, meta) in enumerate(rank_rngs):
+        prefix = f"rng/rank{rank}/" if rank else "rng/"
+        tensors.update({prefix + k: _cpu(v) for k, v in rng.items()})
+        if rank:
+            rng_meta.setdefault("ranks", {})[str(rank)] = meta
+    meta = {"format": FORMAT, "epoch": epoch, "progress": progress, "identity": identity, "rng": rng_meta}
     return atomic_write_bytes(Path(path), save(tensors, metadata={_META_KEY: json.dumps(meta)}))
 
 
@@ -163,5 +193,4 @@ def load_state(path, identity: dict) -> TrainState:
             groups[group][rest] = v
     return TrainState(epoch=int(meta["epoch"]), progress=meta["progress"], model=groups["model"],
                       best=groups["best"] or None, optimizer=groups["optim"], rng=groups["rng"],
-                      rng_meta={"numpy": meta["rng"]["numpy"], "python_version": meta["rng"]["python_version"],
-                                "python_gauss": meta["rng"]["python_gauss"]})
+                      rng_meta=meta["rng"])

@@ -122,7 +122,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
         if resume:
             # after the fresh init above (which used the seeded RNG), every state is overwritten
             state = load_state(state_path, identity)
-            state.restore(model, opt, shuffle, device)
+            state.restore(model, opt, shuffle, device, rank=dinfo.rank)
             prog = state.progress
             history, best_wf1, best_epoch = prog["history"], prog["best_wf1"], prog["best_epoch"]
             best_valid, bad, stopped = prog["best_valid"], prog["bad"], prog["stopped"]
@@ -189,11 +189,14 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 callback({**row, "epochs": tc.epochs})
             if improved and on_best is not None:
                 on_best(snapshot())
-            if identity is not None and dinfo.is_main:
+            if identity is not None:
                 # after the best checkpoint: a kill between the two redoes this epoch, identically
-                from .resume import save_state
+                from .resume import rng_snapshot, save_state
+                # every rank's own RNG states (a collective: all ranks call it), written by rank 0
+                rngs = distributed.gather(rng_snapshot(device)) if dinfo.enabled else None
+            if identity is not None and dinfo.is_main:
                 save_state(state_path, epoch=epoch, model=model, optimizer=opt, best_state=best_state,
-                           shuffle=shuffle, device=device, identity=identity,
+                           shuffle=shuffle, device=device, identity=identity, rank_rngs=rngs,
                            progress={"best_wf1": best_wf1, "best_epoch": best_epoch, "best_valid": best_valid,
                                      "bad": bad, "stopped": stopped, "history": history,
                                      "resumed_at": resumed_at})

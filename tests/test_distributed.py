@@ -37,6 +37,33 @@ def _train(batch_size: int, variant: str):
     return train(ds, cfg, tc)
 
 
+class _Stop(Exception):
+    pass
+
+
+def _resume_runs(out_dir: str) -> dict:
+    """`baseline` with dropout for 3 epochs: once straight through, once stopped at epoch 2 (its state
+    holds epoch 1) and resumed. The ranks' dropout masks come from their own generators, which part
+    after the first step (local batches of other sizes), so rank 1 must get its own states back."""
+    from _tiny import tiny_dataset
+
+    from aofl.train import TrainConfig, model_config_for, train
+    ds = tiny_dataset(n_dialogues=N_DIALOGUES)
+    cfg = model_config_for(ds, "baseline", width=16, dropout=0.3)
+    tc = TrainConfig(epochs=3, batch_size=BATCH, patience=99, progress=False, device="cpu", seed=0)
+    whole = train(ds, cfg, tc, state_path=Path(out_dir) / "whole.safetensors")
+
+    def stop(info):
+        if info["epoch"] == 2:
+            raise _Stop
+
+    cut = Path(out_dir) / "cut.safetensors"
+    with pytest.raises(_Stop):
+        train(ds, cfg, tc, callback=stop, state_path=cut)
+    resumed = train(ds, cfg, tc, state_path=cut, resume=True)
+    return {"whole": whole.model.state_dict(), "resumed": resumed.model.state_dict(), "resumed_at": resumed.resumed_at}
+
+
 def _worker(rank: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD), RANK=str(rank),
                       LOCAL_RANK=str(rank))
@@ -59,13 +86,15 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
                         "valid_wf1": [r["valid_weighted_f1"] for r in res.history], "best_epoch": res.best_epoch,
                         "wrapper": wrappers[-1], "forwards": len(forwards)},
                        Path(out_dir) / f"{variant}_rank{rank}.pt")
+        torch.save(_resume_runs(out_dir), Path(out_dir) / f"resume_rank{rank}.pt")
     finally:
         distributed.cleanup()
 
 
 @pytest.fixture(scope="module")
-def two_process_runs(tmp_path_factory):
-    """Every variant trained once by 2 processes (one spawn for all: start-up dominates)."""
+def spawned(tmp_path_factory):
+    """Every variant trained once by 2 processes, and a resumed run (one spawn for all: start-up
+    dominates); the folder of their results."""
     out = tmp_path_factory.mktemp("ddp")
     port = _free_port()
     ctx = mp.get_context("spawn")
@@ -75,7 +104,20 @@ def two_process_runs(tmp_path_factory):
     for p in procs:
         p.join(120)
         assert p.exitcode == 0, f"worker failed with exit code {p.exitcode}"
-    return {v: [torch.load(out / f"{v}_rank{r}.pt", weights_only=True) for r in range(WORLD)] for v in VARIANTS}
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(spawned):
+    return {v: [torch.load(spawned / f"{v}_rank{r}.pt", weights_only=True) for r in range(WORLD)] for v in VARIANTS}
+
+
+def test_resumed_run_equals_an_uninterrupted_one(spawned):
+    for r in range(WORLD):
+        run = torch.load(spawned / f"resume_rank{r}.pt", weights_only=True)
+        assert run["resumed_at"] == [1]
+        for k, v in run["whole"].items():
+            assert torch.equal(run["resumed"][k], v), (r, k)
 
 
 def test_sharding_is_deterministic_and_complete():

@@ -86,6 +86,33 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(ds, cfg, uninterrupt
     _same_run(uninterrupted, again)
 
 
+def test_each_rank_gets_its_own_rng_states_back(ds, cfg, tmp_path):
+    """torchrun's ranks draw their own dropout masks: every rank's RNG states are kept (the 2-process
+    resume itself is in test_distributed); a state without them falls back to rank 0's, with a warning."""
+    import numpy as np
+
+    from aofl.model import AOFL
+    from aofl.resume import load_state, rng_snapshot, save_state
+    model = AOFL(cfg)
+    opt = torch.optim.AdamW(model.parameters())
+    cpu = torch.device("cpu")
+    states = []
+    for seed in (11, 12):  # two "ranks"
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        states.append(rng_snapshot(cpu))
+    kw = dict(epoch=1, model=model, optimizer=opt, best_state=None, shuffle=torch.Generator(), device=cpu,
+              progress={}, identity={"x": 1})
+    save_state(tmp_path / "two.safetensors", rank_rngs=states, **kw)
+    save_state(tmp_path / "one.safetensors", **kw)
+    for rank in (0, 1):
+        load_state(tmp_path / "two.safetensors", {"x": 1}).restore(model, opt, torch.Generator(), cpu, rank=rank)
+        assert torch.equal(torch.get_rng_state(), states[rank][0]["torch"])
+        assert np.random.get_state()[1].tolist() == states[rank][0]["numpy"].tolist()
+    with pytest.warns(UserWarning, match="no RNG state for rank 1"):
+        load_state(tmp_path / "one.safetensors", {"x": 1}).restore(model, opt, torch.Generator(), cpu, rank=1)
+
+
 def test_resume_refuses_other_settings_or_data(ds, cfg, tmp_path):
     state = tmp_path / RESUME_FILENAME
     with pytest.raises(Interrupt):
