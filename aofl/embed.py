@@ -60,15 +60,64 @@ TSNE_SCHEDULES = {"fast": {"early_exaggeration_iter": 60, "n_iter": 100},
 # --------------------------------------------------------------------------------------------- helpers
 
 def _numba_cache_setup() -> None:
-    """A persistent numba cache so compiled umap / pynndescent code survives app restarts."""
+    """A persistent numba cache so compiled umap / pynndescent code survives app restarts.
+
+    One folder per numba, umap-learn and pynndescent version: numba checks a cached function
+    against its own source file only, not against the other modules' functions it compiled in."""
     if "NUMBA_CACHE_DIR" not in os.environ:
         from .data import cache_dir
-        path = cache_dir() / "numba"
+        path = cache_dir() / "numba" / _numba_versions()
         try:
             path.mkdir(parents=True, exist_ok=True)
             os.environ["NUMBA_CACHE_DIR"] = str(path)
         except OSError:  # read-only home: numba falls back to its default
             pass
+
+
+def _numba_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    out = []
+    for pkg in ("numba", "umap-learn", "pynndescent"):
+        try:
+            out.append(f"{pkg}-{version(pkg)}")
+        except PackageNotFoundError:
+            out.append(f"{pkg}-none")
+    return "_".join(out)
+
+
+_CACHED_PACKAGES = ("umap", "pynndescent")
+_caching_lock = threading.Lock()
+_caching_on: list[bool] = []  # filled once the dispatchers cache
+
+
+def _import_umap():
+    """umap, with numba's on-disk cache switched on for umap's and pynndescent's compiled functions.
+
+    Most of them are declared without cache=True, so every new process compiled them again
+    (~30 s). enable_caching() on each module-level dispatcher before its first call cuts a fresh
+    process's warm-up to ~11 s once the cache is filled; what is left are the NN-descent functions
+    that take the metric as a function argument, which numba cannot cache."""
+    _numba_cache_setup()
+    import sys
+    import warnings
+
+    import umap
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+    from numba.core.errors import NumbaWarning
+    with _caching_lock:
+        if _caching_on:
+            return umap
+        for name, module in list(sys.modules.items()):
+            if module is None or name.split(".")[0] not in _CACHED_PACKAGES:
+                continue
+            for obj in list(vars(module).values()):
+                if isinstance(obj, Dispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
+                    obj.enable_caching()
+        # the uncacheable ones (function-typed arguments) would warn at every compile
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+        _caching_on.append(True)
+    return umap
 
 
 def _as_2d_float(X) -> np.ndarray:
@@ -162,7 +211,7 @@ def knn(X: np.ndarray, k: int, include_self: bool = True, seed: int = 0, n_jobs:
 def _nndescent(X: np.ndarray, k: int, include_self: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Approximate kNN by NN-descent (pynndescent, umap's own; numba, compiled by the warm-up).
     Seeded and single-threaded, so deterministic; self is neighbour 0 or absent, as asked."""
-    _numba_cache_setup()
+    _import_umap()  # pynndescent's functions cached on disk too
     from pynndescent import NNDescent
     n = X.shape[0]
     kk = min(n, k + 1)  # one spare: self is dropped or moved to the front below
@@ -233,10 +282,9 @@ def embed(X: np.ndarray, method: str = "umap", n_components: int = 2, seed: int 
 
 
 def _umap(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarray:
-    _numba_cache_setup()
     import warnings
 
-    import umap
+    umap = _import_umap()
     p = {**DEFAULT_PARAMS["umap"], **params}
     n = X.shape[0]
     k = int(min(p.pop("n_neighbors"), n - 1))
@@ -497,10 +545,9 @@ _warm_lock = threading.Lock()
 def _warm_up_work() -> None:
     start = time.perf_counter()
     try:
-        _numba_cache_setup()
         import warnings
 
-        import umap
+        umap = _import_umap()
         rng = np.random.default_rng(0)
         X = rng.normal(size=(300, 8)).astype(np.float32)
         with warnings.catch_warnings():

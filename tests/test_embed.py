@@ -1,4 +1,6 @@
 """aofl.embed: shapes, determinism, subsampling, aligned init, disk cache, baseline errors."""
+import os
+
 import numpy as np
 import pytest
 
@@ -210,8 +212,20 @@ def test_warm_up_runs_once_and_sets_numba_cache(monkeypatch):
     t.join(5)
     assert E.warm_up_umap(background=True) is t and calls == [1]
     assert E.wait_for_warm_up(1)
-    import os
-    assert os.environ["NUMBA_CACHE_DIR"].endswith("numba")
+    from pathlib import Path
+    cache = Path(os.environ["NUMBA_CACHE_DIR"])
+    # one folder per library versions: numba does not notice a change in another module it compiled in
+    assert cache.parent.name == "numba" and cache.name.startswith("numba-") and "umap-learn-" in cache.name
+
+
+def test_umap_and_pynndescent_functions_cache_on_disk():
+    """Most of umap's numba functions are declared without cache=True: `_import_umap` switches the
+    disk cache on for them, so a new process loads them instead of compiling for ~30 s."""
+    umap = E._import_umap()
+    from numba.core.caching import NullCache
+    import pynndescent.utils
+    for fn in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths, pynndescent.utils.deheap_sort):
+        assert not isinstance(fn._cache, NullCache), fn
 
 
 def test_trustworthiness_wrapper():
