@@ -108,12 +108,18 @@ def _import_umap():
     with _caching_lock:
         if _caching_on:
             return umap
+        found: dict[int, Dispatcher] = {}
         for name, module in list(sys.modules.items()):
-            if module is None or name.split(".")[0] not in _CACHED_PACKAGES:
-                continue
-            for obj in list(vars(module).values()):
-                if isinstance(obj, Dispatcher) and isinstance(getattr(obj, "_cache", None), NullCache):
-                    obj.enable_caching()
+            if module is not None and name.split(".")[0] in _CACHED_PACKAGES:
+                found.update((id(obj), obj) for obj in list(vars(module).values()) if isinstance(obj, Dispatcher))
+        by_function: dict[object, list[Dispatcher]] = {}
+        for d in found.values():
+            by_function.setdefault(d.py_func, []).append(d)
+        for twins in by_function.values():
+            # numba's cache key has no compile flags: two dispatchers of one function (umap's serial
+            # and parallel layout epoch) would load each other's code, so those stay uncached
+            if len(twins) == 1 and isinstance(getattr(twins[0], "_cache", None), NullCache):
+                twins[0].enable_caching()
         # the uncacheable ones (function-typed arguments) would warn at every compile
         warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
         _caching_on.append(True)
