@@ -228,7 +228,7 @@ def test_umap_and_pynndescent_functions_cache_on_disk():
         assert not isinstance(fn._cache, NullCache), fn
     # numba's cache key has no compile flags: the serial and parallel twins of one function stay uncached
     twins = [getattr(umap.layouts, f"_nb_optimize_layout_euclidean_single_epoch{s}", None) for s in ("", "_parallel")]
-    for fn in twins if all(twins) else []:  # umap >= 0.5.8 holds both at module level
+    for fn in twins if all(twins) else []:  # where umap holds both at module level (0.5.12 does)
         assert isinstance(fn._cache, NullCache)
 
 
