@@ -95,8 +95,9 @@ def _import_umap():
 
     Most of them are declared without cache=True, so every new process compiled them again
     (~30 s). enable_caching() on each module-level dispatcher before its first call cuts a fresh
-    process's warm-up to ~11 s once the cache is filled; what is left are the NN-descent functions
-    that take the metric as a function argument, which numba cannot cache."""
+    process's warm-up to ~14 s once the cache is filled; what is left are the NN-descent functions
+    that take the metric as a function argument, which numba cannot cache, and umap's layout epoch
+    (see below). Caching changes no result: the same machine code is loaded instead of rebuilt."""
     _numba_cache_setup()
     import sys
     import warnings
