@@ -194,12 +194,12 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 from .resume import rng_snapshot, save_state
                 # every rank's own RNG states (a collective: all ranks call it), written by rank 0
                 rngs = distributed.gather(rng_snapshot(device)) if dinfo.enabled else None
-            if identity is not None and dinfo.is_main:
-                save_state(state_path, epoch=epoch, model=model, optimizer=opt, best_state=best_state,
-                           shuffle=shuffle, device=device, identity=identity, rank_rngs=rngs,
-                           progress={"best_wf1": best_wf1, "best_epoch": best_epoch, "best_valid": best_valid,
-                                     "bad": bad, "stopped": stopped, "history": history,
-                                     "resumed_at": resumed_at})
+                if dinfo.is_main:
+                    save_state(state_path, epoch=epoch, model=model, optimizer=opt, best_state=best_state,
+                               shuffle=shuffle, device=device, identity=identity, rank_rngs=rngs,
+                               progress={"best_wf1": best_wf1, "best_epoch": best_epoch, "best_valid": best_valid,
+                                         "bad": bad, "stopped": stopped, "history": history,
+                                         "resumed_at": resumed_at})
             if stopped:
                 break
     finally:
