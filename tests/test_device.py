@@ -51,7 +51,7 @@ def test_tuned_allocator_reuses_memory_between_inferences():
     assert mode == "tuned"
     off_mode, untuned = _faults("0")
     assert off_mode == "off"
-    if untuned < 1000:
-        pytest.skip(f"this libc's defaults already reuse the memory ({untuned} page faults)")
     # glibc's defaults return the forward pass's large temporaries to the OS and fault them back in
-    assert tuned < untuned / 10, (tuned, untuned)
+    # (~5,000 faults a call; some runs only ~300, as glibc's dynamic mmap threshold happened to rise
+    # early): the tuned policy stays near 0 either way
+    assert tuned < max(untuned / 10, 100), (tuned, untuned)
