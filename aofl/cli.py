@@ -33,6 +33,24 @@ def _add_data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
 
 
+def _add_schedule_args(p: argparse.ArgumentParser) -> None:
+    """The training-recipe options of issue #13 (aofl/train.py TrainConfig documents each)."""
+    from .train import CLIP_MODES, LR_SCHEDULES, SELECT_MODES
+    p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clipping threshold (0: none)")
+    p.add_argument("--clip-mode", default="total", choices=list(CLIP_MODES),
+                   help="what is clipped: the summed gradient (total), CE's gradient alone (ce), each loss "
+                        "term's gradient on its own (per_term), or nothing (off)")
+    p.add_argument("--warmup-epochs", type=int, default=0,
+                   help="ramp the auxiliary loss weights linearly from 0 over this many epochs")
+    p.add_argument("--patience-after-warmup", action="store_true",
+                   help="early stopping's patience counts only epochs after the warm-up")
+    p.add_argument("--lr-schedule", default="constant", choices=list(LR_SCHEDULES),
+                   help="per-epoch learning-rate schedule (cosine: down to lr/100 at the last epoch)")
+    p.add_argument("--select", default="best_valid", choices=list(SELECT_MODES),
+                   help="keep the epoch with the best valid WF1 (best_valid) or train all --epochs and keep the "
+                        "last (last: for an epoch count chosen by cross-validation)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .model import VARIANTS
 
@@ -58,7 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-init", type=float, default=45.0, help="initial target angle alpha (degrees)")
     for name in ("cen", "aac", "csr", "rec"):
         p.add_argument(f"--lambda-{name}", type=float, default=1.0)
+    p.add_argument("--tau", type=float, default=0.1, help="L_CEN temperature")
+    p.add_argument("--delta", type=float, default=0.1, help="L_CSR margin on cosines")
     p.add_argument("--class-weights", action="store_true", help="inverse-frequency class weights")
+    _add_schedule_args(p)
+    p.add_argument("--no-dynamics", action="store_true",
+                   help="skip the per-epoch training-dynamics probe (gradient norms and cosines per loss term)")
     p.add_argument("--half", action="store_true", help="store weights as fp16")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -112,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_data_subcommands(sub)
     except ImportError:
         pass
-    for optional in ("embed", "bench"):
+    for optional in ("embed", "bench", "tune"):
         try:
             mod = __import__(f"aofl.{optional}_cli", fromlist=["add_subcommand"])
             mod.add_subcommand(sub)
@@ -182,11 +205,13 @@ def cmd_train(args) -> int:
     config = model_config_for(
         dataset, args.variant, width=args.width, dropout=args.dropout, context=args.context, fusion=args.fusion,
         alpha_init_deg=args.alpha_init, lambda_cen=args.lambda_cen, lambda_aac=args.lambda_aac,
-        lambda_csr=args.lambda_csr, lambda_rec=args.lambda_rec,
+        lambda_csr=args.lambda_csr, lambda_rec=args.lambda_rec, tau=args.tau, delta=args.delta,
         class_weights=class_weights(dataset) if args.class_weights else None)
     tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                      patience=args.patience, min_epochs=args.min_epochs, seed=args.seed, device=str(device),
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, grad_clip=args.grad_clip, clip_mode=args.clip_mode,
+                     warmup_epochs=args.warmup_epochs, patience_after_warmup=args.patience_after_warmup,
+                     lr_schedule=args.lr_schedule, select=args.select, dynamics=not args.no_dynamics)
     out = Path(args.out)
     state_path = out / RESUME_FILENAME
     if is_main_process():  # files a killed run left half-written
@@ -248,6 +273,9 @@ def cmd_evaluate(args) -> int:
     out["checkpoint_sha256"] = meta["sha256"]
     fp = (meta.get("data") or {}).get("fingerprint")
     out["data_fingerprint_matches"] = fp == dataset.fingerprint() if fp else None
+    # how the checkpoint was trained: per-epoch losses, clip factor and dynamics (aofl/dynamics.py)
+    out["training"] = {"best_epoch": meta.get("best_epoch"), "train_config": meta.get("train_config"),
+                       "history": meta.get("history") or []}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

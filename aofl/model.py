@@ -318,14 +318,31 @@ class AOFL(nn.Module):
         out["logits"] = self.classifier(self.fusion(self.drop(fused), mask, lengths))  # [B, T, C]
         return out
 
-    def loss(self, out: dict, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total training loss and its parts (floats, for logging)."""
+    def loss(self, out: dict, batch: Batch, aux_scale: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total training loss and its parts (floats, for logging). aux_scale multiplies every
+        auxiliary weight (the warm-up ramp of `TrainConfig.warmup_epochs`)."""
+        terms, parts = self.loss_terms(out, batch, aux_scale)
+        total = terms["class"]
+        for k, t in terms.items():
+            if k != "class":
+                total = total + t
+        parts["total"] = total.item()
+        return total, parts
+
+    def loss_terms(self, out: dict, batch: Batch,
+                   aux_scale: float = 1.0) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """(terms, logged): each term of the loss as a weighted tensor (lambda * aux_scale * L), CE
+        under "class", and each term's unweighted value as a float (the history's loss_* columns).
+
+        The terms' sum, in this order, is `loss`. They are kept apart for per-term gradient clipping
+        and for the training-dynamics probe (aofl/dynamics.py)."""
         c, sw = self.config, self.config.switches
         mask = batch.mask
         labels = batch.labels[mask]  # [N]
         weight = None if c.class_weights is None else torch.tensor(c.class_weights, device=labels.device)
-        total = losses.class_loss(out["logits"][mask], labels, weight)
-        parts = {"class": total.item()}
+        ce = losses.class_loss(out["logits"][mask], labels, weight)
+        terms = {"class": ce}
+        logged = {"class": ce.item()}
         if sw["split"]:
             # all modalities at once: [M, N, w] stacks, each normalised once for every angle and L_CEN
             if "stacked" in out:  # [M, N, w]
@@ -337,23 +354,23 @@ class AOFL(nn.Module):
             th = angles.angle_of_units(ug, angles.unit(h))  # [M, N]
             if sw["cen"] and c.lambda_cen:
                 l_cen = losses.cen_loss_of_units(ug, labels, c.tau)
-                total = total + c.lambda_cen * l_cen
-                parts["cen"] = l_cen.item()
+                terms["cen"] = (aux_scale * c.lambda_cen) * l_cen
+                logged["cen"] = l_cen.item()
             if sw["aac"] and c.lambda_aac:
                 # the mean over [M, N] is the mean of the modalities' means: every modality has N turns
                 l_aac = losses.aac_loss(th, self.alpha().unsqueeze(1))
-                total = total + c.lambda_aac * l_aac
-                parts["aac"] = l_aac.item()
+                terms["aac"] = (aux_scale * c.lambda_aac) * l_aac
+                logged["aac"] = l_aac.item()
             if sw["csr"] and c.lambda_csr:
                 l_csr = losses.csr_loss(th, angles.phi_stacked(ug), c.delta)
-                total = total + c.lambda_csr * l_csr
-                parts["csr"] = l_csr.item()
+                terms["csr"] = (aux_scale * c.lambda_csr) * l_csr
+                logged["csr"] = l_csr.item()
             if sw["orthogonal"]:
                 l_orth = losses.orthogonal_loss(th)
                 l_rec = torch.stack([
                     losses.reconstruction_loss(self.reconstruct[m](torch.cat([g[k], h[k]], -1)),
                                                out["context"][m][mask]) for k, m in enumerate(self.modalities)]).mean()
-                total = total + c.lambda_aac * l_orth + c.lambda_rec * l_rec
-                parts["orthogonal"], parts["reconstruction"] = l_orth.item(), l_rec.item()
-        parts["total"] = total.item()
-        return total, parts
+                terms["orthogonal"] = (aux_scale * c.lambda_aac) * l_orth
+                terms["reconstruction"] = (aux_scale * c.lambda_rec) * l_rec
+                logged["orthogonal"], logged["reconstruction"] = l_orth.item(), l_rec.item()
+        return terms, logged

@@ -24,7 +24,38 @@ from .metrics import accuracy, weighted_f1
 from .model import AOFL, AOFLConfig
 
 __all__ = ["TrainConfig", "TrainResult", "train", "model_config_for", "predict_labels", "seed_everything",
-           "class_weights"]
+           "class_weights", "aux_scale_at", "lr_factor_at", "CLIP_MODES", "LR_SCHEDULES", "SELECT_MODES"]
+
+CLIP_MODES = ("total", "ce", "per_term", "off")
+LR_SCHEDULES = ("constant", "cosine")
+SELECT_MODES = ("best_valid", "last")
+
+
+def aux_scale_at(epoch: int, warmup_epochs: int) -> float:
+    """The factor on every auxiliary weight at `epoch` (1-based): 0, 1/W, ..., 1 from epoch W+1."""
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, (epoch - 1) / warmup_epochs)
+
+
+def lr_factor_at(epoch: int, epochs: int, schedule: str) -> float:
+    """The learning rate's factor at `epoch` (1-based) of `epochs`."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        import math
+        t = (epoch - 1) / max(epochs - 1, 1)
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+    raise ValueError(f"unknown lr schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+
+
+def _check(tc: "TrainConfig") -> None:
+    for name, value, allowed in (("clip_mode", tc.clip_mode, CLIP_MODES), ("lr_schedule", tc.lr_schedule, LR_SCHEDULES),
+                                 ("select", tc.select, SELECT_MODES)):
+        if value not in allowed:
+            raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+    if tc.warmup_epochs < 0:
+        raise ValueError("warmup_epochs must be >= 0")
 
 
 @dataclass
@@ -38,6 +69,20 @@ class TrainConfig:
     # slow-starting run (seen on IEMOCAP: full seed 1 and orthogonal seed 0 stopped at epoch 13-14)
     min_epochs: int = 0
     grad_clip: float = 1.0
+    # what grad_clip clips: "total" the summed gradient (the original recipe), "ce" CE's gradient
+    # alone (the auxiliary terms' gradients are added unclipped), "per_term" each term's gradient
+    # on its own, "off" nothing. With "total", a large L_CEN shrinks CE's step (see docs/method.md).
+    clip_mode: str = "total"
+    # the auxiliary loss weights ramp linearly from 0 (epoch 1) to their full value (epoch warmup+1)
+    warmup_epochs: int = 0
+    # early stopping's patience only counts epochs after the warm-up
+    patience_after_warmup: bool = False
+    lr_schedule: str = "constant"  # constant | cosine (per epoch, from lr down to lr/100 at `epochs`)
+    # "best_valid": keep the epoch with the best valid WF1 (early stopping); "last": train all
+    # `epochs` and keep the last (for a number of epochs chosen by cross-validation, aofl/tune.py)
+    select: str = "best_valid"
+    dynamics: bool = True  # measure the training dynamics on a probe batch every epoch (aofl/dynamics.py)
+    probe_dialogues: int = 8
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -101,6 +146,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     on_best(result) is called when validation improves, with the model at that epoch.
     """
     tc = train_config or TrainConfig()
+    _check(tc)
     config = config or model_config_for(dataset, variant)
     device = resolve_device(tc.device)
     from . import distributed
@@ -130,6 +176,13 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             first_epoch, resumed_at = state.epoch + 1, prog["resumed_at"] + [state.epoch]
     elif resume:
         raise ValueError("resume=True needs state_path")
+    if dinfo.enabled and tc.clip_mode in ("ce", "per_term"):
+        raise ValueError(f"clip_mode {tc.clip_mode!r} takes per-term gradients, which DDP's reducer does not "
+                         "average; use total or off under torchrun")
+    probe = None
+    if tc.dynamics and dinfo.is_main:  # a fixed batch: the first training dialogues, in dataset order
+        probe = collate(train_set[:tc.probe_dialogues], model.modalities, config.max_speakers).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
     # under torchrun the forward runs through DDP, whose reducer averages the gradients; the loss,
     # evaluation, checkpoints and resume state use the bare model (no `module.` prefix)
     forward = distributed.wrap(model, device) if dinfo.enabled else model
@@ -149,9 +202,13 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             if stopped:  # the resumed run had already stopped early
                 break
             model.train()
+            aux_scale = aux_scale_at(epoch, tc.warmup_epochs)
+            lr_now = tc.lr * lr_factor_at(epoch, tc.epochs, tc.lr_schedule)
+            for group in opt.param_groups:
+                group["lr"] = lr_now
             order = torch.randperm(len(train_set), generator=shuffle).tolist()
             sums: dict[str, float] = {}
-            steps = 0
+            steps, clip_sum = 0, 0.0
             for gbatch in distributed.global_batches(order, tc.batch_size, dinfo.world_size):
                 opt.zero_grad(set_to_none=True)
                 local, scale = gbatch, 1.0
@@ -159,27 +216,44 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                     local, scale = distributed.weighted_share(gbatch, [len(train_set[j]) for j in gbatch],
                                                               dinfo.rank, dinfo.world_size)
                 batch = collate([train_set[j] for j in local], model.modalities, config.max_speakers).to(device)
-                loss, parts = model.loss(forward(batch), batch)
-                (loss * scale if dinfo.enabled else loss).backward()
-                if tc.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                out = forward(batch)
+                if tc.clip_mode in ("ce", "per_term") and tc.grad_clip:
+                    terms, parts = model.loss_terms(out, batch, aux_scale)
+                    parts["total"] = float(sum(t.item() for t in terms.values()))
+                    ce_factor = _clipped_backward(terms, params, tc.grad_clip, tc.clip_mode)
+                else:
+                    loss, parts = model.loss(out, batch, aux_scale)
+                    (loss * scale if dinfo.enabled else loss).backward()
+                    ce_factor = 1.0
+                    if tc.grad_clip and tc.clip_mode == "total":
+                        norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip))
+                        ce_factor = min(1.0, tc.grad_clip / (norm + 1e-6))
                 opt.step()
                 if scale:  # an empty share's stand-in step is not logged
                     for k, v in parts.items():
                         sums[k] = sums.get(k, 0.0) + v
                     steps += 1
+                    clip_sum += ce_factor
             y, p = predict_labels(model, valid_set, tc.eval_batch_size)
             row = {"epoch": epoch, **{f"loss_{k}": v / steps for k, v in sums.items()},
                    "valid_weighted_f1": weighted_f1(y, p), "valid_accuracy": accuracy(y, p),
                    "alpha_deg": [round(float(a), 3) for a in torch.rad2deg(model.alpha().detach().cpu())],
-                   "seconds": round(time.perf_counter() - start, 3)}
+                   # the factor clipping put on CE's gradient, mean over the epoch's steps (1 = unclipped)
+                   "clip_factor": round(clip_sum / max(steps, 1), 6), "aux_scale": aux_scale, "lr": lr_now}
+            if probe is not None:
+                from .dynamics import probe_dynamics
+                row["dynamics"] = probe_dynamics(model, probe, aux_scale)
+            row["seconds"] = round(time.perf_counter() - start, 3)
             history.append(row)
-            improved = row["valid_weighted_f1"] > best_wf1
+            if tc.select == "last":  # every epoch replaces the last: the run ends with the final weights
+                improved = True
+            else:
+                improved = row["valid_weighted_f1"] > best_wf1
             if improved:
                 best_wf1, best_epoch, bad = row["valid_weighted_f1"], epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
                 best_valid = {"weighted_f1": row["valid_weighted_f1"], "accuracy": row["valid_accuracy"]}
-            else:
+            elif not tc.patience_after_warmup or epoch > tc.warmup_epochs:
                 bad += 1
             stopped = bad >= tc.patience and epoch >= tc.min_epochs
             if bar is not None:
@@ -211,3 +285,32 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch, best_valid=best_valid,
                        seconds=time.perf_counter() - start, train_config=asdict(tc), resumed_at=resumed_at)
+
+
+def _clipped_backward(terms: dict[str, torch.Tensor], params: list[torch.Tensor], max_norm: float, mode: str) -> float:
+    """Set each parameter's .grad to the sum of the terms' gradients, clipped per `mode`:
+    "ce" clips CE's gradient alone to max_norm (the others add unclipped), "per_term" clips each
+    term's gradient on its own. Returns the factor applied to CE's gradient."""
+    names = list(terms)
+    summed: list[torch.Tensor | None] = [None] * len(params)
+    ce_factor = 1.0
+    for i, name in enumerate(names):
+        t = terms[name]
+        if not t.requires_grad:
+            continue
+        grads = torch.autograd.grad(t, params, retain_graph=i < len(names) - 1, allow_unused=True)
+        factor = 1.0
+        if name == "class" or mode == "per_term":
+            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads
+                                                               if g is not None])))
+            factor = min(1.0, max_norm / (norm + 1e-6))
+        if name == "class":
+            ce_factor = factor
+        for k, g in enumerate(grads):
+            if g is None:
+                continue
+            g = g * factor if factor < 1.0 else g
+            summed[k] = g if summed[k] is None else summed[k] + g
+    for p, g in zip(params, summed):
+        p.grad = g
+    return ce_factor

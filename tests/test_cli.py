@@ -30,6 +30,11 @@ def test_train_then_evaluate_json(checkpoint):
     assert meta["command"].startswith("python -m aofl train --data synthetic")
     assert meta["metrics"]["test"]["weighted_f1"] == pytest.approx(res["weighted_f1"], abs=1e-9)
     assert meta["data"]["fingerprint"] and meta["package_version"]
+    # the training dynamics travel with evaluate --json (issue #13)
+    row = res["training"]["history"][0]
+    assert {"loss_class", "loss_cen", "clip_factor", "aux_scale", "lr"} <= set(row)
+    assert set(row["dynamics"]["grad"]["heads"]) >= {"class", "cen", "aac", "csr"}
+    assert set(row["dynamics"]["theta_deg"]) == {"audio", "text", "visual"}
 
 
 def test_inspect_json_lists_a_dialogue(checkpoint):
