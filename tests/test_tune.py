@@ -1,0 +1,168 @@
+"""Grouped cross-validation and the Optuna search (`python -m aofl tune`)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _tiny import tiny_dataset
+
+from aofl.cv import default_folds, fold_dataset, group_of, grouped_folds
+from aofl.data.conversation import ConversationSet, Dialogue
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _fake_iemocap() -> ConversationSet:
+    """IEMOCAP-like ids: 4 sessions x 3 dialogues, one feature view, 2 "modalities"."""
+    rng = np.random.default_rng(0)
+    dialogues = []
+    for s in range(1, 5):
+        for j, kind in enumerate(("impro01", "script02_1", "impro05")):
+            n = 3 + j
+            feats = {"a": rng.normal(size=(n, 4)).astype("float32"), "b": rng.normal(size=(n, 3)).astype("float32")}
+            dialogues.append(Dialogue(f"Ses0{s}{'FM'[j % 2]}_{kind}", ["A", "B"] * 2 + ["A"] * (n - 4) if n > 4
+                                      else ["A", "B", "A", "B"][:n], rng.integers(0, 3, n), feats))
+    return ConversationSet("iemocap", ["x", "y", "z"], ["a", "b"], {"train": dialogues, "valid": dialogues[:1],
+                                                                    "test": dialogues[:1]})
+
+
+def test_iemocap_folds_are_sessions():
+    data = _fake_iemocap()
+    folds = grouped_folds(data, 4)
+    train = data.split("train")
+    assert [sorted({group_of("iemocap", train[i]) for i in f}) for f in folds] == [["Ses01"], ["Ses02"], ["Ses03"],
+                                                                                   ["Ses04"]]
+    assert default_folds("iemocap") == 4 and default_folds("meld") == 5
+    # two folds: whole sessions on each side, never one split across
+    for f in grouped_folds(data, 2):
+        sessions = {group_of("iemocap", train[i]) for i in f}
+        others = {group_of("iemocap", train[i]) for i in range(len(train)) if i not in f}
+        assert sessions and not sessions & others
+
+
+def test_folds_partition_the_dialogues_and_never_mix():
+    data = tiny_dataset(n_dialogues=30)
+    n = len(data.split("train"))
+    folds = grouped_folds(data, 5, seed=3)
+    flat = sorted(i for f in folds for i in f)
+    assert flat == list(range(n))  # every training dialogue held out exactly once
+    sizes = [sum(len(data.split("train")[i]) for i in f) for f in folds]
+    assert max(sizes) - min(sizes) <= max(len(d) for d in data.split("train"))  # balanced by utterances
+    for f in folds:
+        fold = fold_dataset(data, f)
+        train_ids = {d.dialogue_id for d in fold.split("train")}
+        held_ids = {d.dialogue_id for d in fold.split("valid")}
+        assert not train_ids & held_ids
+        assert train_ids | held_ids == {d.dialogue_id for d in data.split("train")}
+        assert {d.dialogue_id for d in fold.split("test")} == held_ids
+        # the dataset's own valid and test dialogues are never used
+        assert not (train_ids | held_ids) & {d.dialogue_id for d in data.split("test") + data.split("valid")}
+    assert grouped_folds(data, 5, seed=3) == folds  # deterministic
+
+
+def test_too_many_folds_is_an_error():
+    from aofl.data.conversation import DataError
+    with pytest.raises(DataError):
+        grouped_folds(_fake_iemocap(), 5)
+
+
+def test_train_args_round_trip_through_the_cli_parser():
+    from aofl.cli import build_parser
+    from aofl.tune import default_params, train_args
+    params = default_params("full")[1]
+    ns = build_parser().parse_args(["train", "--out", "x", *train_args({**params, "class_weights": True}, 17)])
+    assert (ns.epochs, ns.select, ns.lambda_cen, ns.clip_mode, ns.class_weights) == (17, "last", 0.1, "total", True)
+
+
+@pytest.fixture()
+def tiny_tune(monkeypatch):
+    """`tune` on a tiny synthetic corpus (the CLI loads the real generator's 150 dialogues otherwise)."""
+    from aofl import tune_cli
+    monkeypatch.setattr(tune_cli, "_load", lambda args: tiny_dataset(n_dialogues=16))
+
+
+def test_tune_command_end_to_end(tmp_path, tiny_tune, capsys):
+    from aofl.cli import main
+    out, export = tmp_path / "study", tmp_path / "export.json"
+    argv = ["tune", "--data", "synthetic", "--variant", "full", "--trials", "2", "--folds", "2", "--out", str(out),
+            "--epochs", "2", "--no-progress", "--export", str(export), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_trials"] == 2 and report["states"] == {"COMPLETE": 2}
+    assert (out / "study.db").exists()
+    exported = json.loads(export.read_text())
+    assert len(exported["trials"]) == 2
+    for t in exported["trials"]:
+        assert len(t["fold_scores"]) == 2 and t["state"] == "COMPLETE" and "lambda_cen" in t["params"]
+    # the first trials are the seeded defaults: the shipped recipe, then the lead of the LOSO probe
+    assert [t["params"]["lambda_cen"] for t in exported["trials"]] == [1.0, 0.1]
+    best = report["best"]
+    assert best["cv_mean"] == pytest.approx(np.mean(best["fold_scores"]))
+    assert "--select" in best["train_args"] and best["final_epochs"] <= 2
+    # a second call with the same target runs nothing more
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["n_trials"] == 2
+    # a study is not reused with other folds
+    assert main(argv[:8] + ["3"] + argv[9:]) == 2
+
+
+def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
+    from aofl.cli import main
+    assert main(["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "1", "--folds", "2",
+                 "--out", str(tmp_path), "--epochs", "1", "--no-progress", "--export", "-", "--json"]) == 0
+    params = json.loads(capsys.readouterr().out)["best"]["params"]
+    assert "lambda_cen" not in params and {"lr", "dropout", "width", "weight_decay"} <= set(params)
+
+
+_WORKER = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from _tiny import tiny_dataset
+from aofl.tune import TuneSpec, optimize
+spec = TuneSpec(data="synthetic", variant="baseline", trials={trials}, folds=2, out=Path({out!r}), epochs=2)
+optimize(spec, tiny_dataset(n_dialogues=16), progress=False, grace_period={grace})
+"""
+
+
+def test_a_killed_study_resumes(tmp_path):
+    import optuna
+    from optuna.trial import TrialState
+    out = tmp_path / "study"
+    env = {**os.environ, "AOFL_THREADS": "1"}
+    code = _WORKER.format(tests=str(TESTS), out=str(out), trials=4, grace=2)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    url = f"sqlite:///{(out / 'study.db').resolve()}"
+    deadline = time.time() + 300
+    done = []
+    try:
+        while time.time() < deadline:  # kill it once a trial has finished and another has started
+            time.sleep(0.5)
+            if proc.poll() is not None:
+                break
+            try:
+                study = optuna.load_study(study_name="synthetic-baseline", storage=url)
+                trials = study.get_trials(deepcopy=False)
+            except Exception:  # not created yet
+                continue
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
+            if done and any(t.state == TrialState.RUNNING for t in trials):
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert done, "the worker finished no trial before the deadline"
+    first = {t.number: t.value for t in done}
+    time.sleep(3)  # past the grace period: the killed worker's trial is stale
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600)
+    study = optuna.load_study(study_name="synthetic-baseline", storage=url)
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) >= 4
+    assert {t.number: t.value for t in trials if t.number in first} == first  # nothing finished was lost
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
