@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-__all__ = ["classification_metrics", "weighted_f1", "accuracy", "bootstrap_ci", "paired_bootstrap"]
+__all__ = ["classification_metrics", "weighted_f1", "accuracy", "bootstrap_ci", "paired_bootstrap",
+           "paired_seed_comparison"]
 
 
 def weighted_f1(y_true, y_pred) -> float:
@@ -86,3 +87,33 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric: str = "weighted_f1", n_boot
     p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
     return {"difference": fn(y_true, pred_a) - fn(y_true, pred_b), "low": float(lo), "high": float(hi),
             "p_value": float(min(1.0, p))}
+
+
+def paired_seed_comparison(y_true, preds_a: list, preds_b: list, metric: str = "weighted_f1", n_boot: int = 1000,
+                           level: float = 0.95, seed: int = 0) -> dict:
+    """Model a against model b over paired seeds (seed s of a with seed s of b, same test utterances).
+
+    difference: the mean over seeds of metric(a_s) - metric(b_s); per_seed: each seed's difference;
+    wins: seeds where a scored higher. low/high/p_bootstrap: percentile bootstrap of the seed-mean
+    difference over resampled test utterances (test-sampling noise of the averaged models).
+    t_p_value: two-sided paired t-test over the seeds' differences (seed-to-seed noise; None for < 2 seeds).
+    """
+    y_true = np.asarray(y_true)
+    if len(preds_a) != len(preds_b) or not preds_a:
+        raise ValueError("paired_seed_comparison needs the same number (>= 1) of seeds on both sides")
+    fn = _METRICS[metric]
+    per_seed = [fn(y_true, np.asarray(a)) - fn(y_true, np.asarray(b)) for a, b in zip(preds_a, preds_b)]
+    idx = _resample_indices(len(y_true), n_boot, seed)
+    yt = y_true[idx]
+    diffs = np.mean([_batched(yt, np.asarray(a)[idx], metric) - _batched(yt, np.asarray(b)[idx], metric)
+                     for a, b in zip(preds_a, preds_b)], axis=0)
+    lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
+    p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
+    t_p = None
+    if len(per_seed) > 1:
+        from scipy.stats import ttest_1samp
+        d = np.asarray(per_seed)
+        t_p = 1.0 if np.allclose(d, d[0]) and d[0] == 0 else float(ttest_1samp(d, 0.0).pvalue)
+    return {"difference": float(np.mean(per_seed)), "per_seed": [float(x) for x in per_seed],
+            "wins": int(sum(x > 0 for x in per_seed)), "n_seeds": len(per_seed), "low": float(lo), "high": float(hi),
+            "p_bootstrap": float(min(1.0, p)), "t_p_value": t_p}

@@ -38,3 +38,22 @@ def test_classification_metrics_hand_case():
     assert m["confusion"] == [[1, 1], [0, 2]]
     with pytest.raises(ValueError):
         classification_metrics([], [], ["a"])
+
+
+def test_paired_seed_comparison_by_hand():
+    import numpy as np
+    from aofl.metrics import paired_seed_comparison, weighted_f1
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    good = [np.where(rng.random(300) < 0.8, y, rng.integers(0, 3, 300)) for _ in range(3)]
+    bad = [np.where(rng.random(300) < 0.5, y, rng.integers(0, 3, 300)) for _ in range(3)]
+    r = paired_seed_comparison(y, good, bad, n_boot=300)
+    expect = np.mean([weighted_f1(y, g) - weighted_f1(y, b) for g, b in zip(good, bad)])
+    assert r["difference"] == pytest.approx(expect)
+    assert r["wins"] == 3 and r["n_seeds"] == 3
+    assert 0 < r["low"] < r["difference"] < r["high"]
+    assert r["p_bootstrap"] < 0.01 and r["t_p_value"] < 0.05
+    same = paired_seed_comparison(y, good, good, n_boot=100)
+    assert same["difference"] == 0.0 and same["wins"] == 0 and same["t_p_value"] == 1.0
+    with pytest.raises(ValueError):
+        paired_seed_comparison(y, good, bad[:2])
