@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 __all__ = ["ReadyFigure", "color_map", "per_class_f1_bar", "confusion_heatmap", "training_curves", "angle_distribution",
            "theta_phi_scatter", "alpha_bars", "whatif_confidence", "whatif_theta_shift", "dialogue_timeline",
            "probability_bar", "embedding_scatter", "ablation_metrics_plot", "angle_overlay",
-           "disentanglement_bars", "empty_figure"]
+           "disentanglement_bars", "training_dynamics", "empty_figure"]
 
 PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
 OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", True: "#2ca02c", False: "#d62728"}
@@ -295,6 +295,105 @@ def disentanglement_bars(df: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(range=[0, 1], title="linear CKA")
     fig.update_xaxes(title=None)
     return _style(fig, "Disentanglement: which factor do g (shared) and h (specific) recover?", 380)
+
+
+_TERM_PALETTE = px.colors.qualitative.Dark2  # loss terms: apart from the modalities' PALETTE colours
+_TERM_LABELS = {"class": "CE (class)", "cen": "L_CEN", "aac": "L_AAC", "csr": "L_CSR", "orthogonal": "L_orth",
+                "reconstruction": "L_rec"}
+_ANGLE_STYLE = {"theta": ("θ", "solid"), "phi": ("φ", "dash"), "alpha": ("α", "dot")}
+
+
+def _term_label(term: str) -> str:
+    return _TERM_LABELS.get(term, term)
+
+
+def _panel_note(fig: go.Figure, row: int, col: int, text: str) -> None:
+    """A grey note in the middle of an empty subplot."""
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="x domain", yref="y domain",
+                       font={"color": "#7f7f7f"}, row=row, col=col)
+
+
+def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe batch, once an epoch)") -> go.Figure:
+    """df: epoch, group, name, params, value from `aofl.dynamics_frame.dynamics_frame`.
+
+    Five panels: the unweighted loss terms (log scale); the clip factor on CE's gradient and the warm-up factor
+    on the auxiliary weights; each term's share of the heads' gradient (the encoders' when the
+    model has no heads) and its cosine with CE's gradient there; mean theta, phi and the learned
+    alpha per modality. A panel without data says so."""
+    if df.empty:
+        return empty_figure("no training history in this checkpoint")
+    from .dynamics_frame import gradient_part
+    part = gradient_part(df)
+    where = {"heads": "heads'", "encoders": "encoders'"}.get(part, f"{part}'") if part else "heads'"
+    fig = make_subplots(
+        rows=3, cols=2, specs=[[{}, {}], [{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.1,
+        horizontal_spacing=0.08,
+        subplot_titles=("loss terms (unweighted, log scale)", "clip factor on CE's gradient (1 = not clipped), warm-up",
+                        f"each term's share of the {where} gradient",
+                        "cos with CE gradient (< 0: fights the classifier)",
+                        "mean θ, φ per modality and the learned α (degrees)"))
+    terms = list(dict.fromkeys(df.loc[df["group"].isin(["loss", "grad_share", "grad_cos"]), "name"]))
+    tcolors = {t: _TERM_PALETTE[i % len(_TERM_PALETTE)] for i, t in enumerate(terms)}
+    shown: set[str] = set()
+
+    def term_trace(g: pd.DataFrame, term: str, **kw) -> go.Scatter:
+        first = term not in shown
+        shown.add(term)
+        return go.Scatter(x=g["epoch"], y=g["value"], name=_term_label(term), legendgroup=f"term {term}",
+                          showlegend=first, line={"color": tcolors[term]}, **kw)
+
+    # (a) loss terms
+    loss = df[df["group"] == "loss"]
+    for term, g in loss.groupby("name", sort=False):
+        fig.add_trace(term_trace(g, term, mode="lines+markers"), row=1, col=1)
+    if loss.empty:
+        _panel_note(fig, 1, 1, "no loss terms recorded")
+    else:  # the terms differ by orders of magnitude (L_CEN ~ 3, L_CSR ~ 0.005); a term at exactly 0 is not drawn
+        fig.update_yaxes(type="log", row=1, col=1)
+    # clip factor and warm-up
+    clip = df[(df["group"] == "clip") | ((df["group"] == "schedule") & (df["name"] == "aux_scale"))]
+    for (group, name), g in clip.groupby(["group", "name"], sort=False):
+        label = "clip factor on CE" if group == "clip" else "warm-up factor on the aux. weights"
+        style = {"color": "#444444", "dash": "solid" if group == "clip" else "dash"}
+        fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=label, line=style),
+                      row=1, col=2)
+    if clip.empty:
+        _panel_note(fig, 1, 2, "not recorded (older checkpoint)")
+    else:
+        fig.update_yaxes(range=[0, 1.05], row=1, col=2)
+    # (b) gradient shares (stacked: they add up to 1) and cosines with CE's gradient
+    grads = df[df["group"].str.startswith("grad_") & (df["params"] == part)] if part else df.iloc[:0]
+    share = grads[grads["group"] == "grad_share"]
+    for term, g in share.groupby("name", sort=False):
+        fig.add_trace(term_trace(g, term, mode="lines", stackgroup="share",
+                                 hovertemplate="%{y:.1%}"), row=2, col=1)
+    cos = grads[(grads["group"] == "grad_cos") & (grads["name"] != "class")]  # CE with itself: always 1
+    for term, g in cos.groupby("name", sort=False):
+        fig.add_trace(term_trace(g, term, mode="lines+markers"), row=2, col=2)
+    if share.empty:
+        _panel_note(fig, 2, 1, "not recorded (older checkpoint)")
+    else:
+        fig.update_yaxes(range=[0, 1], tickformat=".0%", row=2, col=1)
+    if cos.empty:
+        _panel_note(fig, 2, 2, "not recorded (older checkpoint)" if grads.empty else "CE is the only term")
+    else:
+        fig.add_hline(y=0, line_dash="dot", line_color="#d62728", row=2, col=2)
+        fig.update_yaxes(range=[-1.05, 1.05], row=2, col=2)
+    # (c) angles
+    ang = df[df["group"].isin(list(_ANGLE_STYLE))]
+    mcolors = color_map(ang["name"])
+    for (group, m), g in ang.groupby(["group", "name"], sort=False):
+        symbol, dash = _ANGLE_STYLE[group]
+        fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=f"{symbol} {m}",
+                                 legendgroup=f"modality {m}", line={"color": mcolors[m], "dash": dash}), row=3, col=1)
+    if ang.empty:
+        _panel_note(fig, 3, 1, "no angles: this checkpoint has no shared/specific split")
+    else:
+        fig.update_yaxes(title="degrees", row=3, col=1)
+    fig.update_xaxes(title="epoch", row=3, col=1)
+    fig.update_xaxes(title="epoch", row=2)
+    fig.update_xaxes(dtick=1 if df["epoch"].nunique() <= 12 else None)
+    return _style(fig, title, 900)
 
 
 class ReadyFigure(go.Figure):

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from aofl import analysis, app_state, plots
+from aofl.dynamics_frame import dynamics_frame, gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
 
 ctx = app_state.context()
@@ -39,6 +40,27 @@ else:
     app_state.show_figure(plots.training_curves(history), history, "training_history")
     st.caption(f"Command: `{meta.get('command') or entry.command or '?'}` · "
                f"{meta.get('train_seconds', '?')} s of training")
+
+st.subheader("Training dynamics")
+dynamics = dynamics_frame(meta.get("history") or [], list(meta.get("modality_dims") or model.modalities))
+if not has_dynamics(dynamics):
+    st.info("This checkpoint was trained before training dynamics were recorded (or with `--no-dynamics`). "
+            f"Retrain it to see them: `python -m aofl train --data {ctx.dataset} --variant {entry.variant} "
+            "--out DIR` records them every epoch by default.")
+else:
+    heads = "the shared/specific heads" if gradient_part(dynamics) == "heads" else "the encoders (no heads here)"
+    st.caption("Measured once an epoch on a fixed batch of training dialogues. **Top left**: each loss term, "
+               "unweighted. **Top right**: how much gradient clipping scaled the classifier's (CE) gradient "
+               "(1 = untouched) and the warm-up factor on the auxiliary terms' weights. **Middle left**: each "
+               f"term's share of the gradient on {heads} (the norms of the weighted terms' gradients, added up): "
+               "when the auxiliary terms take most of it, the classifier barely steers that part of the model. "
+               "**Middle right**: the cosine between a term's gradient and CE's; below 0 the term fights the "
+               "classifier, pushing where classification gets worse. **Bottom**: per modality, the mean angle θ "
+               "between its shared and specific features, the mean angle φ between its shared features and the "
+               "other modalities', and the learned target α that L_AAC pulls θ towards (all in degrees).")
+    # the history is in the checkpoint file: its sha256 identifies the frame exactly
+    app_state.show_figure(app_state.cached_figure("training_dynamics", f"{app_state.checkpoint_sha(entry)}|dynamics",
+                                                  dynamics), dynamics, "training_dynamics")
 
 if metrics.get("angles"):
     st.subheader("Angles at a glance")
