@@ -186,12 +186,14 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
     storage = storages.RDBStorage(spec.storage_url, engine_kwargs=engine, heartbeat_interval=max(1, grace_period // 3),
                                   grace_period=grace_period, **retry)
-    # every worker its own sampler seed: two workers must not draw the same random start-up trials
-    sampler = optuna.samplers.TPESampler(seed=spec.seed * 1000 + spec.worker, n_startup_trials=8, multivariate=True,
-                                         constant_liar=True)
+    study = optuna.create_study(study_name=spec.study_name, storage=storage, direction="maximize", load_if_exists=True)
+    # every worker, and every restart of one, its own sampler seed: a seeded sampler replays its draws,
+    # so two workers (or a resumed one) would otherwise repeat the same random start-up trials
+    started = len(study.get_trials(deepcopy=False))
+    sampler = optuna.samplers.TPESampler(seed=(spec.seed * 1000 + spec.worker) * 100_003 + started, n_startup_trials=8,
+                                         multivariate=True, constant_liar=True)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
-    study = optuna.create_study(study_name=spec.study_name, storage=storage, sampler=sampler, pruner=pruner,
-                                direction="maximize", load_if_exists=True)
+    study = optuna.load_study(study_name=spec.study_name, storage=storage, sampler=sampler, pruner=pruner)
     if not study.user_attrs.get("seeded"):
         study.set_user_attr("seeded", True)
         study.set_user_attr("data", spec.data)
@@ -264,10 +266,13 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
     states: dict[str, int] = {}
     for t in trials:
         states[t["state"]] = states.get(t["state"], 0) + 1
+    # a retried trial repeats a failed one's parameters; count each finished setting once
+    distinct = {json.dumps(t["params"], sort_keys=True) for t in trials if t["state"] in ("COMPLETE", "PRUNED")}
     report = {"study": spec.study_name, "dataset": spec.data, "variant": spec.variant, "folds": spec.folds,
               "metric": "mean over folds of the held-out fold's weighted F1 at its best epoch",
               "search_epochs": spec.epochs, "patience": PATIENCE,
-              "n_trials": len(trials), "states": states, "trials": trials, "best": None}
+              "n_trials": len(trials), "n_distinct_finished": len(distinct), "states": states, "trials": trials,
+              "best": None}
     if dataset is not None:
         folds = grouped_folds(dataset, spec.folds, seed=spec.seed)
         from .cv import group_of

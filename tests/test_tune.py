@@ -166,3 +166,6 @@ def test_a_killed_study_resumes(tmp_path):
     assert len(finished) >= 4
     assert {t.number: t.value for t in trials if t.number in first} == first  # nothing finished was lost
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+    # the resumed worker draws new settings instead of replaying the killed one's random draws
+    params = [json.dumps(t.params, sort_keys=True) for t in finished]
+    assert len(set(params)) == len(params)
