@@ -13,7 +13,7 @@ import pandas as pd
 
 from .dynamics import gradient_shares
 
-__all__ = ["DYNAMICS_GROUPS", "FRAME_COLUMNS", "dynamics_frame", "gradient_part", "has_dynamics"]
+__all__ = ["DYNAMICS_GROUPS", "FRAME_COLUMNS", "dynamics_frame", "dynamics_summary", "gradient_part", "has_dynamics"]
 
 FRAME_COLUMNS = ["epoch", "group", "name", "params", "value"]
 # groups that only histories recorded with the probe have (losses and alpha are older)
@@ -93,3 +93,39 @@ def gradient_part(frame: pd.DataFrame) -> str | None:
         if p in parts:
             return p
     return min(parts) if parts else None
+
+
+def dynamics_summary(history: list[dict], early_epochs: int = 5) -> dict:
+    """A few numbers that say who drove a run (RESULTS.md's dynamics table; CLI-free, pure).
+
+    epochs, clip_factor_early / clip_factor_mean (the factor on CE's gradient; 1 = unclipped),
+    ce_share_heads_first / ce_share_heads_median (CE's share of the heads' summed gradient norms),
+    cos_ce_heads_median {term: median cosine of its gradient with CE's on the heads},
+    theta_last / phi_last / alpha_last (mean over modalities at the last epoch, degrees).
+    Keys whose inputs a history lacks (older checkpoints, baseline) are None."""
+    import statistics
+
+    rows = [r for r in history or [] if isinstance(r, dict)]
+    out: dict = {"epochs": len(rows)}
+
+    def med(xs):
+        xs = [x for x in xs if x is not None and math.isfinite(x)]
+        return statistics.median(xs) if xs else None
+
+    clips = [_number(r.get("clip_factor")) for r in rows]
+    out["clip_factor_early"] = med(clips[:early_epochs])
+    out["clip_factor_mean"] = (lambda xs: sum(xs) / len(xs) if xs else None)([c for c in clips if c is not None])
+    heads = [((r.get("dynamics") or {}).get("grad") or {}).get("heads") for r in rows]
+    shares = [gradient_shares(h).get("class") if h else None for h in heads]
+    out["ce_share_heads_first"] = shares[0] if shares else None
+    out["ce_share_heads_median"] = med(shares)
+    terms = sorted({t for h in heads if h for t in h if t != "class"})
+    out["cos_ce_heads_median"] = {t: med([_number((h or {}).get(t, {}).get("cos_ce")) for h in heads]) for t in terms}
+    last = rows[-1] if rows else {}
+    dyn = last.get("dynamics") or {}
+    for key, src in (("theta_last", dyn.get("theta_deg")), ("phi_last", dyn.get("phi_deg"))):
+        vals = [v for v in (src or {}).values() if _number(v) is not None]
+        out[key] = sum(vals) / len(vals) if vals else None
+    alphas = [a for a in (last.get("alpha_deg") or []) if _number(a) is not None and math.isfinite(a)]
+    out["alpha_last"] = sum(alphas) / len(alphas) if alphas else None
+    return out

@@ -168,3 +168,23 @@ def test_overview_new_checkpoint_shows_the_figure(app_env, fresh_checkpoint_dir,
     assert any("fights the classifier" in c.value for c in at.caption)
     assert n_charts(at) == 5  # per-class F1, confusion, training curves, dynamics, disentanglement
     assert any("dl_training_dynamics" in b.proto.id for b in at.get("download_button"))
+
+
+def test_dynamics_summary_by_hand():
+    from aofl.dynamics_frame import dynamics_summary
+
+    def row(epoch, clip, ce, cen, cos):
+        return {"epoch": epoch, "clip_factor": clip, "alpha_deg": [40.0, 50.0],
+                "dynamics": {"grad": {"heads": {"class": {"norm": ce, "cos_ce": 1.0},
+                                                "cen": {"norm": cen, "cos_ce": cos}}},
+                             "theta_deg": {"a": 30.0, "b": 50.0}, "phi_deg": {"a": 20.0, "b": 20.0}}}
+    s = dynamics_summary([row(1, 0.2, 1.0, 3.0, -0.5), row(2, 0.6, 1.0, 1.0, 0.1), row(3, 1.0, 2.0, 0.0, 0.3)],
+                         early_epochs=2)
+    assert s["epochs"] == 3
+    assert s["clip_factor_early"] == pytest.approx(0.4) and s["clip_factor_mean"] == pytest.approx(0.6)
+    assert s["ce_share_heads_first"] == pytest.approx(0.25)
+    assert s["ce_share_heads_median"] == pytest.approx(0.5)
+    assert s["cos_ce_heads_median"] == {"cen": pytest.approx(0.1)}
+    assert (s["theta_last"], s["phi_last"], s["alpha_last"]) == (40.0, 20.0, 45.0)
+    old = dynamics_summary([{"epoch": 1, "loss_class": 1.0, "alpha_deg": [float("nan")]}])
+    assert old["clip_factor_mean"] is None and old["ce_share_heads_first"] is None and old["alpha_last"] is None
