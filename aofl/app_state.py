@@ -39,7 +39,7 @@ __all__ = ["Context", "set_context", "context", "require_checkpoint", "require_c
            "get_dataset", "dataset_fingerprint", "checkpoint_sha", "get_model", "get_inference", "get_evaluation",
            "show_figure", "download_csv", "start_up", "drop_key", "USER_ERRORS", "checkpoint_data_warning",
            "check_data", "inference_key", "cached_figure", "cached_frame", "derived_key", "embedding_key",
-           "get_whatif_deltas"]
+           "get_whatif_deltas", "get_slice_metrics"]
 
 # AOFLError covers every project error (UnsafePickleError is no ValueError); OSError: unreadable paths
 USER_ERRORS = (AOFLError, ValueError, OSError)
@@ -478,6 +478,23 @@ def get_ablation_metrics(entries: list[CheckpointEntry], dataset: str, split: st
     """`analysis.ablation_metrics` cached by the checkpoints' hashes, data, split and n_boot."""
     shas = tuple((e.name, checkpoint_sha(e)) for e in entries)
     return _ablation_metrics(shas, dataset_fingerprint(dataset), split, n_boot, tables)
+
+
+@_keyword_call
+@st.cache_data(show_spinner="Scoring the slices ...", max_entries=32)
+def _slice_metrics(shas: tuple, fingerprint: str, split: str, n_boot: int, _tables: dict) -> pd.DataFrame:
+    from .slices import compare_slices
+    return compare_slices(_tables, n_boot=n_boot)
+
+
+def get_slice_metrics(entries: list[CheckpointEntry], dataset: str, split: str, tables: dict[str, pd.DataFrame],
+                      n_boot: int = 200) -> tuple[pd.DataFrame, str]:
+    """(`slices.compare_slices` of the checkpoints' inference tables {name: table}, its data key for
+    `cached_figure`), cached by the checkpoints' hashes, data, split and n_boot."""
+    shas = tuple((e.name, checkpoint_sha(e)) for e in entries)
+    fingerprint = dataset_fingerprint(dataset)
+    key = derived_key(json.dumps([[list(s) for s in shas], fingerprint, split]), "compare_slices", n_boot)
+    return _slice_metrics(shas, fingerprint, split, n_boot, tables), key
 
 
 def embed_module():

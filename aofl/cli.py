@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_data_subcommands(sub)
     except ImportError:
         pass
-    for optional in ("embed", "bench", "tune"):
+    for optional in ("embed", "bench", "tune", "slices"):
         try:
             mod = __import__(f"aofl.{optional}_cli", fromlist=["add_subcommand"])
             mod.add_subcommand(sub)

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 __all__ = ["ReadyFigure", "color_map", "per_class_f1_bar", "confusion_heatmap", "training_curves", "angle_distribution",
            "theta_phi_scatter", "alpha_bars", "whatif_confidence", "whatif_theta_shift", "dialogue_timeline",
            "probability_bar", "embedding_scatter", "ablation_metrics_plot", "angle_overlay",
-           "disentanglement_bars", "training_dynamics", "empty_figure"]
+           "disentanglement_bars", "training_dynamics", "slice_bars", "empty_figure"]
 
 PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
 OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", True: "#2ca02c", False: "#d62728"}
@@ -394,6 +394,36 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     fig.update_xaxes(title="epoch", row=2)
     fig.update_xaxes(dtick=1 if df["epoch"].nunique() <= 12 else None)
     return _style(fig, title, 900)
+
+
+def slice_bars(df: pd.DataFrame, slice_kind: str | None = None, metric: str = "weighted_f1",
+               title: str | None = None) -> go.Figure:
+    """Bars of a metric per slice value with its bootstrap interval as error bars (aofl.slices.slice_metrics
+    or compare_slices: slice, value, n, <metric>, <metric>_low, <metric>_high[, checkpoint]); one bar group
+    per checkpoint when df has a checkpoint column. slice_kind picks the rows of one slice kind."""
+    d = df if slice_kind is None or "slice" not in df else df[df["slice"] == slice_kind]
+    if d.empty:
+        return empty_figure("no utterances in this slice")
+    by = "checkpoint" if "checkpoint" in d and d["checkpoint"].nunique() > 1 else None
+    fig = go.Figure()
+    groups = list(d.groupby(by, sort=False)) if by else [(None, d)]
+    colors = color_map(d[by]) if by else {None: PALETTE[0]}
+    for name, g in groups:
+        fig.add_trace(go.Bar(
+            x=g["value"].astype(str), y=g[metric], name=str(name) if name is not None else metric.replace("_", " "),
+            marker_color=colors[name], customdata=g[["n", f"{metric}_low", f"{metric}_high"]].to_numpy(),
+            error_y=dict(type="data", symmetric=False, array=(g[f"{metric}_high"] - g[metric]).to_numpy(),
+                         arrayminus=(g[metric] - g[f"{metric}_low"]).to_numpy()),
+            text=g["n"].map(lambda n: f"n={n}"), textposition="inside", insidetextanchor="start",
+            hovertemplate="%{x}<br>" + metric.replace("_", " ") + " %{y:.3f} [%{customdata[1]:.3f}, "
+                          "%{customdata[2]:.3f}]<br>n=%{customdata[0]}<extra>%{fullData.name}</extra>"))
+    fig.update_layout(barmode="group", showlegend=by is not None)
+    fig.update_xaxes(title=(slice_kind or "slice").replace("_", " "), type="category",
+                     categoryorder="array", categoryarray=list(dict.fromkeys(d["value"].astype(str))))
+    fig.update_yaxes(range=[0, 1], title=f"{metric.replace('_', ' ')} (95% bootstrap CI)")
+    if title is None:
+        title = f"{metric.replace('_', ' ').capitalize()} per {(slice_kind or 'slice').replace('_', ' ')}"
+    return _style(fig, title, 380)
 
 
 class ReadyFigure(go.Figure):

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from aofl import analysis, app_state, plots
+from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
 ctx = app_state.context()
 st.title("Ablations")
@@ -62,6 +63,30 @@ if any(r.factors for r in results.values()):
             evaluations[e.name] = app_state.get_evaluation(e, ctx.dataset, ctx.split, ctx.device)
     dis = analysis.disentanglement_frame({n: ev.get("disentanglement") for n, ev in evaluations.items()})
     app_state.show_figure(plots.disentanglement_bars(dis), dis, "ablation_disentanglement")
+
+slices_box = st.expander("Slices side by side: weighted F1 per slice of the split, one bar per checkpoint",
+                         key="abl_slices", on_change="rerun")
+if slices_box.open:  # computed only while the expander is open
+    with slices_box:
+        slice_kind = st.selectbox("Slice by", SLICE_KINDS, format_func=SLICE_TITLES.get, key="abl_slice_kind")
+        with app_state.user_errors("Slices"):
+            slice_all, slice_key = app_state.get_slice_metrics(entries, ctx.dataset, ctx.split, tables, n_boot)
+        slice_part = slice_all[slice_all["slice"] == slice_kind]
+        if slice_part.empty:
+            why = skipped_slices(tables[names[0]], [slice_kind]).get(slice_kind, "no labelled utterances")
+            st.info(f"{SLICE_TITLES[slice_kind]}: {why}.")
+        else:
+            app_state.show_figure(app_state.cached_figure("slice_bars", slice_key, slice_all, slice_kind), slice_part,
+                                  f"ablation_slices_{slice_kind}", key="abl_slices_fig")
+            st.dataframe(slice_part, hide_index=True, key="abl_slices_table", column_config={
+                col: st.column_config.NumberColumn(format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f")
+                for col in slice_part.columns if col not in ("checkpoint", "slice", "value", "n")})
+        st.caption(f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; 95% "
+                   f"percentile bootstrap intervals over each slice's utterances ({n_boot} resamples, the "
+                   f"Metrics section's setting); angle columns are empty for checkpoints without the "
+                   f"shared/specific split. Definitions: `aofl.slices`.")
+        app_state.download_csv(slice_all, "ablation_slices_all", key="dl_abl_slices_all",
+                               label="Download CSV (all slices)")
 
 st.subheader("Embeddings side by side")
 embed = app_state.embed_module()

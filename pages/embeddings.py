@@ -1,7 +1,7 @@
 """Embeddings: PCA / t-SNE / UMAP of shared and specific features (the paper's Figure 5)."""
 import streamlit as st
 
-from aofl import app_state
+from aofl import app_state, export
 
 ctx = app_state.context()
 st.title("Embeddings")
@@ -78,6 +78,28 @@ for i, kind in enumerate(settings["kinds"]):
                                       panel, f"embedding_{kind}", key=f"emb_fig_{kind}", on_select="rerun",
                                       selection_mode=("points", "box", "lasso"))
         selected += app_state.selected_ids(event)
+
+# the same points as the panels, for other tools: the Projector gets the features they were embedded from
+projector_features = export.features_exportable(result, coords)
+vector_help = ("the high-dimensional features of the shown points (one row per point, the panels' rows), "
+               "for projector.tensorflow.org: Load, then the vectors and the metadata file" if projector_features
+               else "the feature kinds differ in width, so these are the 2-D coordinates of the shown points, "
+                    "not their features (choose kinds of one width for the features)")
+c = st.columns(3)
+c[0].download_button(
+    "Projector vectors (TSV)", lambda: export.projector_vectors_tsv(
+        export.feature_vectors(result, coords) if projector_features else coords[["x", "y"]].to_numpy()).encode(),
+    file_name="embedding_vectors.tsv", mime="text/tab-separated-values", key="dl_emb_projector_vectors",
+    on_click="ignore", help=vector_help)
+c[1].download_button(
+    "Projector metadata (TSV)", lambda: export.projector_metadata_tsv(export.point_metadata(result, coords)).encode(),
+    file_name="embedding_metadata.tsv", mime="text/tab-separated-values", key="dl_emb_projector_metadata",
+    on_click="ignore", help="one row per point in the vectors' order, with a header row (ids, emotion, "
+                            "prediction, modality, feature kind, text)")
+c[2].download_button(
+    "Parquet", lambda: export.to_parquet_bytes(export.point_metadata(result, coords, coordinates=True)),
+    file_name="embedding.parquet", mime="application/vnd.apache.parquet", key="dl_emb_parquet", on_click="ignore",
+    help="the 2-D coordinates and metadata of the shown points (every panel)")
 
 st.subheader("Selected utterances")
 selected = list(dict.fromkeys(selected))

@@ -4,6 +4,7 @@ import streamlit as st
 from aofl import analysis, app_state, plots
 from aofl.dynamics_frame import dynamics_frame, gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
+from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
 ctx = app_state.context()
 st.title("Overview")
@@ -83,3 +84,33 @@ if metrics.get("disentanglement"):
         c.metric(k.replace("_", " "), f"{dis[k]:.3f}")
     dframe = analysis.disentanglement_frame({entry.name: dis})
     app_state.show_figure(plots.disentanglement_bars(dframe), dframe, "disentanglement")
+
+slices_box = st.expander("Slices: weighted F1, accuracy and angles per slice of the split", key="ov_slices",
+                         on_change="rerun")
+if slices_box.open:  # computed only while the expander is open
+    with slices_box:
+        c = st.columns(2)
+        slice_kind = c[0].selectbox("Slice by", SLICE_KINDS, format_func=SLICE_TITLES.get, key="ov_slice_kind")
+        slice_boot = c[1].select_slider("Bootstrap resamples", [100, 200, 500, 1000, 2000], value=200,
+                                        key="ov_slice_nboot", help="more resamples: steadier intervals, slower")
+        with app_state.user_errors("Slices"):
+            slice_result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
+            slice_all, slice_key = app_state.get_slice_metrics([entry], ctx.dataset, ctx.split,
+                                                               {entry.name: slice_result.table}, slice_boot)
+        slice_fig = app_state.cached_figure("slice_bars", slice_key, slice_all, slice_kind)
+        slice_all = slice_all.drop(columns=["checkpoint"])
+        slice_part = slice_all[slice_all["slice"] == slice_kind]
+        slice_skipped = skipped_slices(slice_result.table, [slice_kind])
+        if slice_part.empty:
+            st.info(f"{SLICE_TITLES[slice_kind]}: {slice_skipped.get(slice_kind, 'no labelled utterances')}.")
+        else:
+            app_state.show_figure(slice_fig, slice_part, f"slices_{slice_kind}", key="ov_slices_fig")
+            st.dataframe(slice_part, hide_index=True, key="ov_slices_table", column_config={
+                col: st.column_config.NumberColumn(format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f")
+                for col in slice_part.columns if col not in ("slice", "value", "n")})
+        st.caption(f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; weighted "
+                   f"F1 and accuracy in 0-1 with 95% percentile bootstrap intervals over the slice's utterances "
+                   f"({slice_boot} resamples); theta/phi: mean angles in degrees (none without the shared/specific "
+                   f"split). Definitions: `aofl.slices`; the same from the command line: `python -m aofl slices "
+                   f"CHECKPOINT --data {ctx.dataset} --split {ctx.split} --json`.")
+        app_state.download_csv(slice_all, "slices_all", key="dl_ov_slices_all", label="Download CSV (all slices)")
