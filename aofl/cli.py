@@ -242,6 +242,9 @@ def cmd_train(args) -> int:
             save_checkpoint(out, result.model, meta, half=args.half)
 
     result = train(dataset, config, tc, state_path=state_path, resume=args.resume, on_best=save_best)
+    if result.history and result.history[-1].get("diverged"):
+        print(f"warning: the loss became non-finite in epoch {result.history[-1]['epoch']}; training stopped there "
+              f"(try --clip-mode total or a lower --lr)", file=sys.stderr)
     test = evaluate(result.model, dataset, "test")
     metrics = {"test": {k: test[k] for k in ("weighted_f1", "accuracy", "macro_f1", "per_class_f1")},
                "valid": result.best_valid}

@@ -208,7 +208,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 group["lr"] = lr_now
             order = torch.randperm(len(train_set), generator=shuffle).tolist()
             sums: dict[str, float] = {}
-            steps, clip_sum = 0, 0.0
+            steps, clip_sum, diverged = 0, 0.0, False
             for gbatch in distributed.global_batches(order, tc.batch_size, dinfo.world_size):
                 opt.zero_grad(set_to_none=True)
                 local, scale = gbatch, 1.0
@@ -220,9 +220,15 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 if tc.clip_mode in ("ce", "per_term") and tc.grad_clip:
                     terms, parts = model.loss_terms(out, batch, aux_scale)
                     parts["total"] = float(sum(t.item() for t in terms.values()))
+                    if _diverged(parts["total"], dinfo.enabled):
+                        diverged = True
+                        break
                     ce_factor = _clipped_backward(terms, params, tc.grad_clip, tc.clip_mode)
                 else:
                     loss, parts = model.loss(out, batch, aux_scale)
+                    if _diverged(parts["total"], dinfo.enabled):
+                        diverged = True
+                        break
                     (loss * scale if dinfo.enabled else loss).backward()
                     ce_factor = 1.0
                     if tc.grad_clip and tc.clip_mode == "total":
@@ -235,7 +241,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                     steps += 1
                     clip_sum += ce_factor
             y, p = predict_labels(model, valid_set, tc.eval_batch_size)
-            row = {"epoch": epoch, **{f"loss_{k}": v / steps for k, v in sums.items()},
+            row = {"epoch": epoch, **{f"loss_{k}": v / max(steps, 1) for k, v in sums.items()},
                    "valid_weighted_f1": weighted_f1(y, p), "valid_accuracy": accuracy(y, p),
                    "alpha_deg": [round(float(a), 3) for a in torch.rad2deg(model.alpha().detach().cpu())],
                    # the factor clipping put on CE's gradient, mean over the epoch's steps (1 = unclipped)
@@ -243,6 +249,8 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             if probe is not None:
                 from .dynamics import probe_dynamics
                 row["dynamics"] = probe_dynamics(model, probe, aux_scale)
+            if diverged:  # the step that would have applied a non-finite loss was skipped; training ends here
+                row["diverged"] = True
             row["seconds"] = round(time.perf_counter() - start, 3)
             history.append(row)
             if tc.select == "last":  # every epoch replaces the last: the run ends with the final weights
@@ -255,7 +263,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 best_valid = {"weighted_f1": row["valid_weighted_f1"], "accuracy": row["valid_accuracy"]}
             elif not tc.patience_after_warmup or epoch > tc.warmup_epochs:
                 bad += 1
-            stopped = bad >= tc.patience and epoch >= tc.min_epochs
+            stopped = (bad >= tc.patience and epoch >= tc.min_epochs) or diverged
             if bar is not None:
                 bar.set_postfix(loss=f"{row['loss_total']:.3f}", valid_wf1=f"{row['valid_weighted_f1']:.3f}")
                 bar.update(1)
@@ -285,6 +293,18 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     model.eval()
     return TrainResult(model=model, history=history, best_epoch=best_epoch, best_valid=best_valid,
                        seconds=time.perf_counter() - start, train_config=asdict(tc), resumed_at=resumed_at)
+
+
+def _diverged(total: float, distributed_run: bool) -> bool:
+    """True when the loss is no longer finite (seen with clipping off at a high learning rate: one
+    exploding step, then NaN weights). The step is skipped and the run ends, keeping the last finite
+    weights; the epoch's history row says `diverged`."""
+    import math
+    if math.isfinite(total):
+        return False
+    if distributed_run:  # the ranks must stop together; a clear error beats a hang
+        raise RuntimeError("the training loss became non-finite")
+    return True
 
 
 def _clipped_backward(terms: dict[str, torch.Tensor], params: list[torch.Tensor], max_norm: float, mode: str) -> float:

@@ -145,3 +145,10 @@ def test_loss_is_the_sum_of_its_terms(data):
     assert total.item() == pytest.approx(sum(t.item() for t in terms.values()), rel=1e-6)
     assert terms["cen"].item() == pytest.approx(0.5 * model.config.lambda_cen * logged["cen"], rel=1e-6)
     assert math.isfinite(parts["total"])
+
+
+def test_a_diverging_run_stops_with_finite_weights(data):
+    cfg = model_config_for(data, "full", width=16)
+    res = train(data, cfg, _tc(epochs=6, lr=1e4, clip_mode="off", patience=10))
+    assert res.history[-1].get("diverged") is True and len(res.history) < 6
+    assert all(torch.isfinite(v).all() for v in res.model.state_dict().values() if v.is_floating_point())
