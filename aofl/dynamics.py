@@ -19,6 +19,7 @@ import torch
 
 from . import angles
 from .data.conversation import Batch
+from .losses import term_gradients
 
 __all__ = ["parameter_groups", "probe_dynamics", "gradient_shares"]
 
@@ -49,12 +50,7 @@ def probe_dynamics(model, batch: Batch, aux_scale: float = 1.0) -> dict:
             params = [p for v in groups.values() for p in v]
             grad: dict[str, dict] = {k: {} for k in groups}
             flat_ce: dict[str, torch.Tensor] = {}
-            names = list(terms)
-            for i, name in enumerate(names):
-                t = terms[name]
-                if not t.requires_grad:
-                    continue
-                gs = torch.autograd.grad(t, params, retain_graph=i < len(names) - 1, allow_unused=True)
+            for name, gs in term_gradients(terms, params):
                 start = 0
                 for gname, gparams in groups.items():
                     v = _flat(gs[start:start + len(gparams)], gparams)
@@ -69,7 +65,7 @@ def probe_dynamics(model, batch: Batch, aux_scale: float = 1.0) -> dict:
                         cos = float(v @ ce) / den if den > 0 else 0.0
                     grad[gname][name] = {"norm": round(norm, 6), "cos_ce": round(cos, 4)}
         result = {"grad": grad}
-        if "stacked" in out or "shared" in out:
+        if "shared" in out:  # models with the split
             with torch.no_grad():
                 mods = model.modalities
                 g = torch.stack([out["shared"][m] for m in mods]).detach()

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from .angles import unit
 
-__all__ = ["class_loss", "cen_loss", "cen_loss_of_units", "cen_loss_reference", "aac_loss", "csr_loss", "orthogonal_loss", "reconstruction_loss"]
+__all__ = ["class_loss", "cen_loss", "cen_loss_of_units", "cen_loss_reference", "aac_loss", "csr_loss",
+           "orthogonal_loss", "reconstruction_loss", "term_gradients"]
 
 _NEG = -1e9  # finite "minus infinity": keeps logsumexp's gradient defined when a row is empty
 
@@ -149,3 +150,12 @@ def orthogonal_loss(theta: torch.Tensor) -> torch.Tensor:
 def reconstruction_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error of rebuilding the encoder input from [g; h] (OD-PFA-like variant)."""
     return F.mse_loss(reconstruction, target)
+
+
+def term_gradients(terms: dict[str, torch.Tensor], params: list[torch.Tensor]):
+    """Yield (name, gradients) for each term that requires grad: its gradient on `params` (None where
+    a parameter does not reach the term). One backward per term over the shared graph, which is kept
+    until the last of them and then freed. Used by per-term clipping and the dynamics probe."""
+    names = [n for n, t in terms.items() if t.requires_grad]
+    for i, name in enumerate(names):
+        yield name, torch.autograd.grad(terms[name], params, retain_graph=i < len(names) - 1, allow_unused=True)

@@ -82,11 +82,16 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric: str = "weighted_f1", n_boot
     fn = _METRICS[metric]
     idx = _resample_indices(len(y_true), n_boot, seed)
     diffs = _batched(y_true[idx], pred_a[idx], metric) - _batched(y_true[idx], pred_b[idx], metric)
+    lo, hi, p = _interval_and_p(diffs, level)
+    return {"difference": fn(y_true, pred_a) - fn(y_true, pred_b), "low": lo, "high": hi, "p_value": p}
+
+
+def _interval_and_p(diffs: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Percentile interval of bootstrap differences and the two-sided p-value: the share of
+    resamples on the other side of zero, doubled."""
     lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
-    # share of resamples on the other side of zero, doubled (percentile-bootstrap p-value)
     p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
-    return {"difference": fn(y_true, pred_a) - fn(y_true, pred_b), "low": float(lo), "high": float(hi),
-            "p_value": float(min(1.0, p))}
+    return float(lo), float(hi), float(min(1.0, p))
 
 
 def paired_seed_comparison(y_true, preds_a: list, preds_b: list, metric: str = "weighted_f1", n_boot: int = 1000,
@@ -107,13 +112,12 @@ def paired_seed_comparison(y_true, preds_a: list, preds_b: list, metric: str = "
     yt = y_true[idx]
     diffs = np.mean([_batched(yt, np.asarray(a)[idx], metric) - _batched(yt, np.asarray(b)[idx], metric)
                      for a, b in zip(preds_a, preds_b)], axis=0)
-    lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
-    p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
+    lo, hi, p = _interval_and_p(diffs, level)
     t_p = None
     if len(per_seed) > 1:
         from scipy.stats import ttest_1samp
         d = np.asarray(per_seed)
         t_p = 1.0 if np.allclose(d, d[0]) and d[0] == 0 else float(ttest_1samp(d, 0.0).pvalue)
     return {"difference": float(np.mean(per_seed)), "per_seed": [float(x) for x in per_seed],
-            "wins": int(sum(x > 0 for x in per_seed)), "n_seeds": len(per_seed), "low": float(lo), "high": float(hi),
-            "p_bootstrap": float(min(1.0, p)), "t_p_value": t_p}
+            "wins": int(sum(x > 0 for x in per_seed)), "n_seeds": len(per_seed), "low": lo, "high": hi,
+            "p_bootstrap": p, "t_p_value": t_p}

@@ -10,6 +10,7 @@ uninterrupted one (on CPU), because the weights, AdamW moments and all RNG state
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,7 +44,6 @@ def lr_factor_at(epoch: int, epochs: int, schedule: str) -> float:
     if schedule == "constant":
         return 1.0
     if schedule == "cosine":
-        import math
         t = (epoch - 1) / max(epochs - 1, 1)
         return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
     raise ValueError(f"unknown lr schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
@@ -299,7 +299,6 @@ def _diverged(total: float, distributed_run: bool) -> bool:
     """True when the loss is no longer finite (seen with clipping off at a high learning rate: one
     exploding step, then NaN weights). The step is skipped and the run ends, keeping the last finite
     weights; the epoch's history row says `diverged`."""
-    import math
     if math.isfinite(total):
         return False
     if distributed_run:  # the ranks must stop together; a clear error beats a hang
@@ -311,14 +310,10 @@ def _clipped_backward(terms: dict[str, torch.Tensor], params: list[torch.Tensor]
     """Set each parameter's .grad to the sum of the terms' gradients, clipped per `mode`:
     "ce" clips CE's gradient alone to max_norm (the others add unclipped), "per_term" clips each
     term's gradient on its own. Returns the factor applied to CE's gradient."""
-    names = list(terms)
+    from .losses import term_gradients
     summed: list[torch.Tensor | None] = [None] * len(params)
     ce_factor = 1.0
-    for i, name in enumerate(names):
-        t = terms[name]
-        if not t.requires_grad:
-            continue
-        grads = torch.autograd.grad(t, params, retain_graph=i < len(names) - 1, allow_unused=True)
+    for name, grads in term_gradients(terms, params):
         factor = 1.0
         if name == "class" or mode == "per_term":
             norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads

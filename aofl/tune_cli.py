@@ -5,6 +5,7 @@ on the same study, one torch thread each; a killed search continues when the com
 """
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def add_subcommand(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="the cap of every fold's run (default 40; early stopping "
                                                                "with patience 8 ends most runs sooner)")
     p.add_argument("--workers", type=int, default=1, help="processes on this study (one torch thread each)")
-    p.add_argument("--worker-index", type=int, default=0, help=argparse_hidden())
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--export", default=None,
                    help="where to write every trial as JSON (default results/studies/<data>-<variant>.json; "
                         "'-' for none)")
@@ -41,16 +42,9 @@ def add_subcommand(sub) -> None:
     p.set_defaults(func=cmd_tune)
 
 
-def argparse_hidden() -> str:
-    import argparse
-    return argparse.SUPPRESS
-
-
-def _load(args):
-    from .data import load_dataset
-    if args.data == "synthetic":
-        return load_dataset("synthetic", seed=args.data_seed)
-    return load_dataset(args.data)
+def _load(args):  # a seam the tests replace with a tiny corpus
+    from .cli import _load_data
+    return _load_data(args)
 
 
 def cmd_tune(args) -> int:
@@ -105,6 +99,6 @@ def cmd_tune(args) -> int:
               f"(folds {', '.join(f'{s:.3f}' for s in b['fold_scores'])}; best epochs {b['best_epochs']})")
         for k, v in b["params"].items():
             print(f"  {k} = {v}")
-        print("final runs: python -m aofl train --data " + args.data + " --variant " + args.variant + " --seed 0 --out OUT " +
-              " ".join(b["train_args"]))
+        print(f"final runs: python -m aofl train --data {args.data} --variant {args.variant} --seed 0 --out OUT "
+              + " ".join(b["train_args"]))
     return 0
