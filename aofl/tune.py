@@ -31,7 +31,7 @@ from .cv import fold_dataset, grouped_folds
 from .data.conversation import ConversationSet
 
 __all__ = ["SEARCH_EPOCHS", "suggest_params", "default_params", "configs_for", "train_args", "run_fold",
-           "TuneSpec", "open_study", "optimize", "study_report", "final_epochs"]
+           "TuneSpec", "open_study", "start_params", "optimize", "study_report", "final_epochs"]
 
 SEARCH_EPOCHS = 40  # the cap of a fold's run; early stopping (patience 8, after any warm-up) ends most sooner
 PATIENCE = 8
@@ -69,6 +69,23 @@ def suggest_params(trial, variant: str) -> dict:
             clip_mode=trial.suggest_categorical("clip_mode", ["total", "ce", "per_term", "off"]),
         )
     return p
+
+
+def start_params(report: dict, variant: str) -> dict:
+    """The best setting of an exported study (`tune --export`), as a trial to seed another study with:
+    the same variant's search space, so a setting found on one dataset can start the search on another."""
+    best = report.get("best") if isinstance(report, dict) else None
+    if not best or "params" not in best:
+        raise ValueError("the study export has no best trial to start from")
+    if report.get("variant") not in (None, variant):
+        raise ValueError(f"the study export is for variant {report.get('variant')!r}, not {variant!r}")
+    keys = set(default_params(variant)[0])
+    params = best["params"]
+    missing, extra = keys - set(params), set(params) - keys
+    if missing or extra:
+        raise ValueError(f"the study export's parameters do not match {variant!r}'s search space "
+                         f"(missing {sorted(missing)}, unexpected {sorted(extra)})")
+    return dict(params)
 
 
 def default_params(variant: str) -> list[dict]:
@@ -160,6 +177,7 @@ class TuneSpec:
     seed: int = 0
     worker: int = 0
     epochs: int = SEARCH_EPOCHS  # the cap of every fold's run
+    start_from: tuple = ()  # extra settings a new study is seeded with (e.g. another dataset's best)
 
     @property
     def study_name(self) -> str:
@@ -200,7 +218,7 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         study.set_user_attr("variant", spec.variant)
         study.set_user_attr("folds", spec.folds)
         study.set_user_attr("epochs", spec.epochs)
-        for p in default_params(spec.variant):
+        for p in default_params(spec.variant) + list(spec.start_from):
             study.enqueue_trial(p, skip_if_exists=True)
     return study
 

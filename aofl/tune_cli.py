@@ -33,6 +33,9 @@ def add_subcommand(sub) -> None:
     p.add_argument("--export", default=None,
                    help="where to write every trial as JSON (default results/studies/<data>-<variant>.json; "
                         "'-' for none)")
+    p.add_argument("--start-from", action="append", default=[], metavar="EXPORT_JSON",
+                   help="seed a new study with the best setting of an exported study (e.g. another dataset's "
+                        "results/studies/<data>-<variant>.json); repeatable")
     p.add_argument("--report-only", action="store_true", help="run no trial: print and export the study as it is")
     p.add_argument("--grace-period", type=int, default=180,
                    help="seconds without a heartbeat after which a running trial counts as failed and is retried")
@@ -50,15 +53,22 @@ def _load(args):  # a seam the tests replace with a tiny corpus
 def cmd_tune(args) -> int:
     from .cv import default_folds
     from .device import configure_runtime, resolve_device
-    from .tune import SEARCH_EPOCHS, TuneSpec, export_path, optimize, study_report, worker_env
+    from .tune import SEARCH_EPOCHS, TuneSpec, export_path, optimize, start_params, study_report, worker_env
     configure_runtime(1)  # one torch thread per worker
     device = str(resolve_device(args.device))
     dataset = _load(args)
     folds = args.folds or default_folds(dataset.name)
     if args.trials < 1:
         raise ValueError("--trials must be at least 1")
+    start = []
+    for path in args.start_from:
+        try:
+            start.append(start_params(json.loads(Path(path).read_text()), args.variant))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"--start-from {path}: cannot read the study export ({e})") from e
     spec = TuneSpec(data=args.data, variant=args.variant, trials=args.trials, folds=folds, out=Path(args.out),
-                    storage=args.storage, seed=args.seed, worker=args.worker_index, epochs=args.epochs or SEARCH_EPOCHS)
+                    storage=args.storage, seed=args.seed, worker=args.worker_index, epochs=args.epochs or SEARCH_EPOCHS,
+                    start_from=tuple(start))
     if not args.report_only:
         procs = []
         if args.workers > 1 and args.worker_index == 0:

@@ -119,6 +119,31 @@ def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
     assert "lambda_cen" not in params and {"lr", "dropout", "width", "weight_decay"} <= set(params)
 
 
+def test_a_study_starts_from_another_studys_best(tmp_path, tiny_tune, capsys):
+    from aofl.cli import main
+    from aofl.tune import default_params, start_params
+    params = {**default_params("baseline")[0], "lr": 1.234e-3, "dropout": 0.17}
+    export = tmp_path / "other.json"
+    export.write_text(json.dumps({"variant": "baseline", "best": {"params": params}}))
+    assert main(["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "2", "--folds", "2",
+                 "--out", str(tmp_path / "s"), "--epochs", "1", "--no-progress", "--start-from", str(export),
+                 "--export", str(tmp_path / "e.json"), "--json"]) == 0
+    trials = json.loads((tmp_path / "e.json").read_text())["trials"]
+    # the defaults first, then the imported setting, exactly
+    assert trials[0]["params"]["lr"] == 2e-3 and trials[1]["params"] == params
+    # another variant's, or a broken, export is refused with a message, before any trial runs
+    with pytest.raises(ValueError, match="variant"):
+        start_params({"variant": "full", "best": {"params": params}}, "baseline")
+    with pytest.raises(ValueError, match="search space"):
+        start_params({"best": {"params": {"lr": 1e-3}}}, "baseline")
+    with pytest.raises(ValueError, match="no best trial"):
+        start_params({"variant": "baseline", "best": None}, "baseline")
+    capsys.readouterr()
+    assert main(["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "1", "--folds", "2",
+                 "--out", str(tmp_path / "t"), "--start-from", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read the study export" in capsys.readouterr().err
+
+
 _WORKER = """
 import sys
 sys.path.insert(0, {tests!r})
