@@ -236,9 +236,16 @@ def probability_bar(df: pd.DataFrame) -> go.Figure:
     return _style(fig, "Probabilities (green: truth, red: wrong prediction)", 300)
 
 
+HIGHLIGHT_DIM_OPACITY = 0.12  # the points a search did not match: visible as context, not in the way
+
+
 def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None = None,
-                      symbol: str | None = None) -> go.Figure:
-    """2-D embedding: df with x, y, utterance_id (customdata[0], for selections) and `color`."""
+                      symbol: str | None = None, highlight=None) -> go.Figure:
+    """2-D embedding: df with x, y, utterance_id (customdata[0], for selections) and `color`.
+
+    highlight: utterance ids (e.g. a search's matches; a sorted tuple hashes for the figure cache)
+    drawn opaque, larger and outlined, every other point dimmed; None leaves all points alike.
+    Per-point marker arrays, not extra traces, so the colour legend and the selections stay as they are."""
     if df.empty:
         return empty_figure("nothing to show")
     d = df.copy()
@@ -255,6 +262,13 @@ def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None 
     for trace in fig.data:
         trace.hovertemplate = "<b>%{customdata[0]}</b><br><br>" + trace.hovertemplate
     fig.update_traces(marker=dict(size=5))
+    if highlight is not None:
+        wanted = np.array([str(u) for u in highlight], dtype=object)
+        for trace in fig.data:
+            hit = np.isin(np.asarray(trace.customdata, dtype=object)[:, 0].astype(str), wanted.astype(str))
+            trace.marker.opacity = np.where(hit, 1.0, HIGHLIGHT_DIM_OPACITY)
+            trace.marker.size = np.where(hit, 9, 5)
+            trace.marker.line = dict(width=np.where(hit, 1.5, 0.0), color="#222222")
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None)
     fig.update_layout(dragmode="lasso")

@@ -1,8 +1,10 @@
 """Conversations: one dialogue as a timeline; an utterance's probabilities, angles and neighbours."""
+import hashlib
+
 import numpy as np
 import streamlit as st
 
-from aofl import analysis, app_state, plots
+from aofl import analysis, app_link, app_state, plots, search
 
 ctx = app_state.context()
 st.title("Conversations")
@@ -16,8 +18,62 @@ dialogues = list(per_dialogue.index)
 if not dialogues:
     st.info(f"Split {ctx.split} has no dialogues; pick another split in the sidebar.")
     st.stop()
+
+SEARCH_LIMIT = 200  # rows listed; the count above the list is of every match
+
+
+def _search_box() -> None:
+    """Find an utterance anywhere in the split; clicking a match jumps to its dialogue and turn.
+
+    The jump happens in the selection callback, which runs before the script: both keys are set
+    there, so the dialogue selector and the utterance check below already see the target."""
+    c1, c2 = st.columns([3, 1])
+    query = c1.text_input("Find an utterance: words, speaker or id", key="conv_search",
+                          placeholder="e.g. a word of the transcript, a speaker, or an id like "
+                                      f"{table['utterance_id'].iloc[0]}")
+    field = c2.selectbox("Search in", list(search.FIELDS), key="conv_search_field",
+                         format_func=search.FIELD_LABELS.get)
+    query = search.clean_query(query)
+    if not query:
+        return
+    hits = search.search_utterances(table, query, field)
+    if hits.empty:
+        st.info(f"No utterance matches `{query.replace('`', '')}` in {search.FIELD_LABELS[field]} "
+                f"(split {ctx.split}).")
+        return
+    shown = hits.head(SEARCH_LIMIT)
+    st.caption(f"{len(hits)} match{'es' if len(hits) != 1 else ''}" +
+               (f" (the first {SEARCH_LIMIT} listed)" if len(hits) > SEARCH_LIMIT else "") +
+               ". Click one to open its dialogue at that turn.")
+    rows = shown.rename(columns={"position": "turn", "label": "truth"})
+    # a fresh selection for every query: a selected row of an earlier list would point into this one
+    results_key = "conv_search_results_" + hashlib.sha1(f"{field}\n{query}".encode()).hexdigest()[:12]
+    targets = list(zip(shown["dialogue"], shown["utterance_id"]))  # the rows as listed in this run
+
+    def jump():
+        picked = st.session_state[results_key].selection.rows
+        if picked and picked[0] < len(targets):
+            st.session_state["conv_dialogue"], st.session_state["conv_utterance"] = targets[picked[0]]
+
+    st.dataframe(rows[["dialogue", "turn", "speaker", "text", "truth", "prediction"]], hide_index=True,
+                 key=results_key, on_select=jump, selection_mode="single-row",
+                 column_config={"turn": st.column_config.NumberColumn("turn", width="small"),
+                                "text": st.column_config.TextColumn("text", width="large")},
+                 height=min(320, 38 + 35 * len(rows)))
+
+
+_search_box()
+# a link's dialogue and utterance (an utterance alone opens its own dialogue)
+linked_utt = app_link.take("utt", table["utterance_id"].tolist())
+linked_dlg = app_link.take("dlg", dialogues)
+if linked_utt is not None:
+    linked_dlg = str(table.loc[table["utterance_id"] == linked_utt, "dialogue"].iloc[0])
+    st.session_state["conv_utterance"] = linked_utt
+if linked_dlg is not None:
+    st.session_state["conv_dialogue"] = linked_dlg
+app_link.show_messages()
 if st.session_state.get("conv_dialogue") not in dialogues:
-    st.session_state.pop("conv_dialogue", None)
+    st.session_state["conv_dialogue"] = dialogues[0]  # set, not popped: the browser is sent the new value
 dialogue = st.selectbox("Dialogue", dialogues, key="conv_dialogue",
                         format_func=lambda d: f"{d}  ({per_dialogue.at[d, 'turns']} turns, "
                                               f"{100 * per_dialogue.at[d, 'accuracy']:.0f}% correct)")
@@ -56,6 +112,7 @@ if st.session_state.get("conv_utterance") not in uids:
 uid = st.selectbox("Utterance", uids, key="conv_utterance",
                    format_func=lambda u: f"{u}: {str(dtable.loc[uids.index(u), 'text'])[:80]}")
 row = dtable.loc[uids.index(uid)]
+app_link.publish(dlg=dialogue, utt=uid)
 
 st.subheader(f"Utterance {uid}")
 st.markdown(f"**{row['speaker']}**: {row['text'] or '(no text)'}  \n"

@@ -1,7 +1,7 @@
 """Embeddings: PCA / t-SNE / UMAP of shared and specific features (the paper's Figure 5)."""
 import streamlit as st
 
-from aofl import app_state, export
+from aofl import app_link, app_state, export, search
 
 ctx = app_state.context()
 st.title("Embeddings")
@@ -19,10 +19,21 @@ settings = st.session_state.get("emb_settings")
 if settings is None or not set(settings["kinds"]) <= set(kinds_available) \
         or not set(settings["modalities"]) <= set(result.modalities):
     settings = defaults  # first visit (or another checkpoint family): a quick PCA
+METHODS = ["pca", "tsne", "umap"]
+COLORS = ["label", "modality", "speaker", "correct"]
+linked = app_link.take("emb", METHODS)
+if linked is not None and linked != settings["method"]:  # a link's method: computed with the other settings
+    settings = {**settings, "method": linked, "params": {}}
+    st.session_state["emb_settings"] = settings
+    st.session_state.pop("emb_method", None)  # the form's selector starts from the linked method
+linked = app_link.take("color", COLORS)
+if linked is not None:
+    st.session_state["emb_color"] = linked
+app_link.show_messages()
 
 with st.form("emb_form"):
     c = st.columns(4)
-    method = c[0].selectbox("Method", ["pca", "tsne", "umap"], index=["pca", "tsne", "umap"].index(settings["method"]),
+    method = c[0].selectbox("Method", METHODS, index=METHODS.index(settings["method"]),
                             format_func={"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}.get, key="emb_method")
     kinds = c[1].multiselect("Feature kinds (one panel each)", kinds_available, default=settings["kinds"],
                              key="emb_kinds")
@@ -63,9 +74,32 @@ st.caption(f"**{info['method'].upper()}** of {', '.join(info['kinds'])} features
            f"{shown}" + (" (stratified subsample)" if info["subsampled"] else "") +
            f" · {info['seconds']:.1f} s · each point is one utterance in one modality")
 
-color = st.radio("Colour by", ["label", "modality", "speaker", "correct"], horizontal=True, key="emb_color",
+color = st.radio("Colour by", COLORS, horizontal=True, key="emb_color",
                  format_func={"label": "emotion", "modality": "modality", "speaker": "speaker",
                               "correct": "correct / wrong"}.get)
+app_link.publish(emb=settings["method"], color=color)
+c = st.columns([3, 1])
+query = search.clean_query(c[0].text_input("Highlight utterances", key="emb_highlight",
+                                           placeholder="words, a speaker or an utterance id",
+                                           help="matching points are drawn opaque and outlined in every "
+                                                "panel, the others dimmed"))
+field = c[1].selectbox("Search in", list(search.FIELDS), key="emb_highlight_field",
+                       format_func=search.FIELD_LABELS.get)
+highlight = None  # None: no search, every point drawn alike
+if query:
+    matched = search.matching_ids(result.table, query, field)
+    on_panels = matched & set(coords["utterance_id"].astype(str))
+    if not matched:
+        st.info(f"No utterance matches `{query.replace('`', '')}` in {search.FIELD_LABELS[field]}; "
+                "nothing is highlighted.")
+    elif not on_panels:
+        st.info(f"{len(matched)} utterance{'s' if len(matched) != 1 else ''} match, but none of them is among "
+                "the shown points (the subsample left them out); nothing is highlighted.")
+    else:
+        highlight = tuple(sorted(on_panels))  # sorted and a tuple: the figure cache hashes it
+        st.caption(f"**{len(on_panels)} utterance{'s' if len(on_panels) != 1 else ''} match**" +
+                   (f" ({len(matched) - len(on_panels)} more in the split are not among the shown points)"
+                    if len(matched) > len(on_panels) else "") + ", highlighted in every panel")
 selected = []
 cols = st.columns(min(2, len(settings["kinds"])))
 panels = app_state.split_frame(coords, "kind", coords_key)
@@ -74,7 +108,7 @@ for i, kind in enumerate(settings["kinds"]):
         panel = panels.get(kind, coords.iloc[:0])
         panel_key = app_state.derived_key(coords_key, "kind", kind)
         event = app_state.show_figure(app_state.cached_figure("embedding_scatter", panel_key, panel, color=color,
-                                                              title=kind),
+                                                              title=kind, highlight=highlight),
                                       panel, f"embedding_{kind}", key=f"emb_fig_{kind}", on_select="rerun",
                                       selection_mode=("points", "box", "lasso"))
         selected += app_state.selected_ids(event)

@@ -4,8 +4,10 @@ Renders each page with every shipped synthetic checkpoint (or two quickly traine
 the repository has no manifest yet, see conftest.app_env), checks the numbers against the
 library's own results, and drives the widgets: split, checkpoint, what-if, Compute, Train.
 """
+import base64
 import functools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,19 @@ def frame_with(at: AppTest, column: str):
         if column in df.value.columns:
             return df.value
     raise AssertionError(f"no dataframe with column {column!r}")
+
+
+def select_row(at: AppTest, frame, row: int) -> AppTest:
+    """Click a row of a keyed `st.dataframe(on_select=..., selection_mode="single-row")` and rerun.
+
+    AppTest has no interaction for dataframe selections (and writing the key in session state
+    fires no callback), so this sends the selection as the browser would: one more widget state,
+    the JSON of the selection, under the frame's element id (AppTest internals: `_tree`, `_runner`)."""
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = frame.proto.id
+    state.string_value = json.dumps({"selection": {"rows": [row], "columns": [], "cells": []}})
+    return at._tree._runner._run(states)
 
 
 def select_checkpoint(at: AppTest, name: str) -> None:
@@ -269,3 +284,75 @@ def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
     for page in ("angles", "conversations", "embeddings"):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception and at.error, page
+
+
+def test_conversations_search_lists_and_jumps(app_env):
+    from aofl import search
+    result, _ = library(app_env["entries"][0])
+    table = result.table
+    third = table["dialogue"].unique()[2]  # not the dialogue the page opens with
+    target = table[table["dialogue"] == third].iloc[3]
+    uid = target["utterance_id"]
+    at = goto(new_app(), "conversations")
+    assert not any("truth" in df.value.columns for df in at.dataframe)  # no query, no list
+    at.selectbox(key="conv_search_field").select("id")
+    at.text_input(key="conv_search").input(f"  {uid.upper()} ").run()
+    assert_clean(at)
+    hits = frame_with(at, "truth")
+    assert list(hits.columns) == ["dialogue", "turn", "speaker", "text", "truth", "prediction"]
+    expected = search.search_utterances(table, uid, "id")
+    assert len(hits) == len(expected) >= 1
+    assert (third, 3) in set(zip(hits["dialogue"], hits["turn"]))
+    n = len(expected)
+    assert any(f"{n} match" in c.value for c in at.caption)
+    assert at.selectbox(key="conv_dialogue").value != third  # listing alone does not jump
+    # a click on the row: the selection callback sets both keys before the script runs
+    row = list(zip(hits["dialogue"], hits["turn"])).index((third, 3))
+    results = next(df for df in at.dataframe if df.key and df.key.startswith("conv_search_results"))
+    select_row(at, results, row)
+    assert_clean(at)
+    assert at.selectbox(key="conv_dialogue").value == third
+    assert at.selectbox(key="conv_utterance").value == uid
+    assert any(h.value == f"Utterance {uid}" for h in at.subheader)
+    # words: the synthetic transcript; nothing found is a message, not an empty table
+    at.selectbox(key="conv_search_field").select("text")
+    at.text_input(key="conv_search").input("no such words (at all)").run()
+    assert_clean(at)
+    assert any("No utterance matches" in i.value for i in at.info)
+    assert not any("truth" in df.value.columns for df in at.dataframe)
+    assert at.selectbox(key="conv_utterance").value == uid  # the search box leaves the view alone
+
+
+def plotly_array(value) -> np.ndarray:
+    """A figure JSON's array: a list, or plotly's typed-array encoding {"dtype", "bdata"} (base64)."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def test_embeddings_highlight(app_env):
+    from aofl import search
+    entry = next(e for e in app_env["entries"] if e.variant != "baseline")
+    result, _ = library(entry)
+    dialogue = result.table["dialogue"].iloc[0]
+    at = goto(new_app(), "embeddings")
+    select_checkpoint(at, entry.name)
+    at.selectbox(key="emb_highlight_field").select("id")
+    at.text_input(key="emb_highlight").input(f"{dialogue}#").run()
+    assert_clean(at)
+    assert n_charts(at) == 2
+    matched = search.matching_ids(result.table, f"{dialogue}#", "id")
+    found = [re.search(r"(\d+) utterances? match", c.value) for c in at.caption]
+    k = next(int(m.group(1)) for m in found if m)  # the matches among the shown (subsampled) points
+    assert 0 < k <= len(matched)
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        points = [(cd[0], o) for t in spec["data"]
+                  for cd, o in zip(t["customdata"], plotly_array(t["marker"]["opacity"]))]
+        hit = {u for u, o in points if o == 1.0}
+        assert len(hit) == k and hit <= matched  # customdata[0] still the id: selections keep working
+        assert all(o < 0.2 for u, o in points if u not in matched)
+    at.text_input(key="emb_highlight").input("zzz no such utterance").run()
+    assert_clean(at)
+    assert any("No utterance matches" in i.value for i in at.info)
+    assert n_charts(at) == 2

@@ -82,6 +82,31 @@ def test_embedding_and_ablation_figures():
     assert "no disentanglement" in plots.disentanglement_bars(dis.iloc[:0]).layout.annotations[0].text
 
 
+def test_embedding_highlight_dims_the_rest_and_keeps_the_ids():
+    emb = pd.DataFrame({"utterance_id": ["a#0", "a#1", "b#0", "b#1"], "x": [0.0, 1.0, 2.0, 3.0],
+                        "y": [1.0, 0.0, 2.0, 3.0], "label": ["happy", "sad", "happy", "sad"],
+                        "modality": ["audio", "audio", "text", "text"], "speaker": ["A", "B", "A", "B"]})
+    for color in ("label", "modality"):
+        fig = plots.embedding_scatter(emb, color=color, highlight=("a#1", "b#0", "not-shown#9"))
+        seen = {}
+        for t in fig.data:
+            opacity, size = np.broadcast_to(t.marker.opacity, len(t.x)), np.broadcast_to(t.marker.size, len(t.x))
+            width = np.broadcast_to(t.marker.line.width, len(t.x))
+            for cd, o, s, w in zip(t.customdata, opacity, size, width):
+                seen[cd[0]] = (o, s, w)  # customdata[0] is still the id: lasso selections keep working
+        assert sorted(seen) == ["a#0", "a#1", "b#0", "b#1"]
+        for uid in ("a#1", "b#0"):
+            assert seen[uid][0] == 1.0 and seen[uid][2] > 0
+        for uid in ("a#0", "b#1"):
+            assert seen[uid][0] == plots.HIGHLIGHT_DIM_OPACITY < 0.2 and seen[uid][2] == 0
+            assert seen[uid][1] < seen["a#1"][1]  # the matches are drawn larger
+        assert fig.to_dict()  # the cache stores the dict
+    plain = plots.embedding_scatter(emb)
+    assert all(t.marker.opacity == 0.7 for t in plain.data)
+    none = plots.embedding_scatter(emb, highlight=())  # a search that matched none of the shown points
+    assert all((np.asarray(t.marker.opacity) == plots.HIGHLIGHT_DIM_OPACITY).all() for t in none.data)
+
+
 def test_ready_figure_json_is_encoded_once_and_equals_plotlys():
     import plotly.io as pio
 
