@@ -10,7 +10,7 @@ import torch
 
 st.set_page_config(page_title="AO-FL Explorer", page_icon=":material/architecture:", layout="wide")
 
-from aofl import app_files, app_state, registry  # noqa: E402  (after set_page_config)
+from aofl import app_files, app_link, app_state, registry  # noqa: E402  (after set_page_config)
 from aofl.data import available_datasets  # noqa: E402
 
 app_state.start_up()
@@ -25,7 +25,9 @@ PAGES = {
     "Compare": [st.Page("pages/ablations.py", title="Ablations", icon=":material/compare:")],
     "Learn": [st.Page("pages/playground.py", title="Playground", icon=":material/school:")],
 }
+app_link.read_once()  # a link's dataset, split, checkpoint(s), ... (checked as each is drawn)
 page = st.navigation(PAGES)
+app_link.set_page(page.url_path)
 multi = page.url_path == "ablations"
 
 
@@ -45,6 +47,9 @@ with st.sidebar:
     datasets = available_datasets()
     for key in ("dataset", "split", "checkpoint", "checkpoints", "device"):
         _restore(key)
+    linked = app_link.take("data", datasets)
+    if linked:
+        st.session_state["dataset"] = st.session_state["_keep_dataset"] = linked
     ctx.dataset = st.selectbox("Dataset", datasets, key="dataset", on_change=_keep, args=("dataset",),
                                help="synthetic needs no files; IEMOCAP / MELD appear once prepared (see README)")
     try:
@@ -53,8 +58,11 @@ with st.sidebar:
         st.error(f"Cannot load dataset {ctx.dataset}: {e}")
         splits = []
     if splits:
+        linked = app_link.take("split", splits)
+        if linked:
+            st.session_state["split"] = st.session_state["_keep_split"] = linked
         if st.session_state.get("split") not in splits:
-            st.session_state.pop("split", None)
+            st.session_state["split"] = splits[0]
         ctx.split = st.selectbox("Split", splits, key="split", on_change=_keep, args=("split",))
 
     entries: list[registry.CheckpointEntry] = []
@@ -77,15 +85,21 @@ with st.sidebar:
     entries.sort(key=lambda e: (e.variant != "full", e.name))
     by_name = {e.name: e for e in entries}
     with checkpoint_slot:
+        linked = app_link.take("ckpt", list(by_name)) if entries else None
+        if linked:
+            st.session_state["checkpoint"] = st.session_state["_keep_checkpoint"] = linked
         if entries and not multi:
+            # set, not popped: a selector whose options changed (another dataset) must be sent its new
+            # value, or the browser keeps showing the old dataset's checkpoint
             if st.session_state.get("checkpoint") not in by_name:
-                st.session_state.pop("checkpoint", None)
+                st.session_state["checkpoint"] = next(iter(by_name))
             name = st.selectbox("Checkpoint", list(by_name), key="checkpoint", on_change=_keep,
                                 args=("checkpoint",), format_func=lambda n: by_name[n].label)
             ctx.checkpoint = by_name[name]
             ctx.checkpoints = [ctx.checkpoint]
         elif entries:
-            chosen = [n for n in st.session_state.get("checkpoints", []) if n in by_name]
+            chosen = app_link.take_many("ckpts", list(by_name)) or \
+                [n for n in st.session_state.get("checkpoints", []) if n in by_name]
             if not chosen:
                 first = st.session_state.get("_keep_checkpoint")
                 chosen = ([first] if first in by_name else []) + [n for n in by_name if n != first]
@@ -103,6 +117,15 @@ with st.sidebar:
                           help="auto: CUDA when a GPU is visible, else CPU")
     ctx.device = ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
     st.caption(f"running on **{ctx.device}** · checkpoints from `{registry.checkpoint_dir()}`")
+    link_slot = st.empty()
 
 app_state.set_context(ctx)
-page.run()
+checkpoint_names = [e.name for e in ctx.checkpoints]
+app_link.publish(data=ctx.dataset, split=ctx.split if splits else None,
+                 ckpt=None if multi or ctx.checkpoint is None else ctx.checkpoint.name,
+                 ckpts=checkpoint_names if multi else None)
+app_link.show_messages()
+try:
+    page.run()
+finally:  # also when a page stops early: the link then names what the page did show
+    app_link.share_box(link_slot)

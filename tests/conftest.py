@@ -44,7 +44,12 @@ def app_env(tmp_path_factory):
     """Env for the app: AOFL_CHECKPOINT_DIR (the repo's manifest when it lists synthetic
     checkpoints, else two quick ones in a temp dir), a fresh AOFL_CACHE_DIR, no UMAP warm-up."""
     saved = {k: os.environ.get(k) for k in ("AOFL_CHECKPOINT_DIR", "AOFL_CACHE_DIR", "AOFL_NO_WARMUP")}
-    os.environ["AOFL_CACHE_DIR"] = str(tmp_path_factory.mktemp("aofl-cache"))
+    fresh = tmp_path_factory.mktemp("aofl-cache")
+    # fresh inference caches, but the user's prepared text views (recomputing IEMOCAP's or MELD's takes minutes)
+    users = Path(saved["AOFL_CACHE_DIR"] or Path.home() / ".cache" / "aofl" / "cache").expanduser() / "textviews"
+    if users.is_dir():
+        (fresh / "textviews").symlink_to(users, target_is_directory=True)
+    os.environ["AOFL_CACHE_DIR"] = str(fresh)
     if _repo_entries():
         ckdir = ROOT / "checkpoints"
     else:
