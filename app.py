@@ -124,7 +124,6 @@ checkpoint_names = [e.name for e in ctx.checkpoints]
 app_link.publish(data=ctx.dataset, split=ctx.split if splits else None,
                  ckpt=None if multi or ctx.checkpoint is None else ctx.checkpoint.name,
                  ckpts=checkpoint_names if multi else None)
-app_link.show_messages()
 try:
     page.run()
 finally:  # also when a page stops early: the link then names what the page did show

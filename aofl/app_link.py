@@ -3,8 +3,9 @@ view back to the URL on every run, and show the link to copy.
 
 A session's first run keeps the link's values as "pending"; the sidebar and the pages take each
 one when they know its options (`take`), so a value is checked against what exists here and a
-stale one gives a message instead of a traceback. What is shown is written back (`publish`):
-a reload, or the link pasted elsewhere, reopens the same view.
+stale one gives a message (in the sidebar, above the link, until the view changes) instead of a
+traceback. What is shown is written back (`publish`): a reload, or the link pasted elsewhere,
+reopens the same view.
 """
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import streamlit as st
 
 from . import url_state
 
-__all__ = ["read_once", "take", "take_many", "show_messages", "publish", "set_page", "share_box"]
+__all__ = ["read_once", "take", "take_many", "publish", "set_page", "share_box"]
 
 _PENDING = "_aofl_link_pending"
 _MESSAGES = "_aofl_link_messages"
 _VIEW = "_aofl_link_view"
 _PAGE = "_aofl_link_page"
+_LANDED = "_aofl_link_landed"
 
 
 def read_once() -> None:
@@ -51,13 +53,6 @@ def take_many(param: str, options) -> list[str]:
     return values
 
 
-def show_messages() -> None:
-    """Each problem with the link, once, where the view starts."""
-    for message in st.session_state.pop(_MESSAGES, []):
-        st.warning(message, icon=":material/link_off:")
-    st.session_state[_MESSAGES] = []
-
-
 def set_page(url_path: str) -> None:
     st.session_state[_PAGE] = url_path or "overview"
 
@@ -72,12 +67,18 @@ def publish(**values) -> None:
 
 
 def share_box(slot) -> None:
-    """The link to this view, in `slot`, with Streamlit's copy button (st.code has one)."""
+    """The link to this view, in `slot`, with Streamlit's copy button (st.code has one), and under it
+    what was wrong with the link this session was opened with, until the view first changes."""
     query = url_state.query_for(st.session_state.get(_VIEW, {}), st.session_state.get(_PAGE))
+    landed = st.session_state.setdefault(_LANDED, query)  # the view the link opened
+    if query != landed:
+        st.session_state[_MESSAGES] = []
     try:
         page_url = st.context.url
     except AttributeError:  # older Streamlit: a link relative to the page still works
         page_url = None
     with slot.container():
+        for message in st.session_state.get(_MESSAGES, []):
+            st.warning(message, icon=":material/link_off:")
         st.caption("Link to this view (copy with the icon at its right):")
         st.code(url_state.share_url(page_url, query), language=None, wrap_lines=True)

@@ -71,7 +71,6 @@ if linked_utt is not None:
     st.session_state["conv_utterance"] = linked_utt
 if linked_dlg is not None:
     st.session_state["conv_dialogue"] = linked_dlg
-app_link.show_messages()
 if st.session_state.get("conv_dialogue") not in dialogues:
     st.session_state["conv_dialogue"] = dialogues[0]  # set, not popped: the browser is sent the new value
 dialogue = st.selectbox("Dialogue", dialogues, key="conv_dialogue",

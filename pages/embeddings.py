@@ -29,7 +29,6 @@ if linked is not None and linked != settings["method"]:  # a link's method: comp
 linked = app_link.take("color", COLORS)
 if linked is not None:
     st.session_state["emb_color"] = linked
-app_link.show_messages()
 
 with st.form("emb_form"):
     c = st.columns(4)

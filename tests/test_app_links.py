@@ -46,8 +46,11 @@ def test_stale_values_in_a_link_are_messages_not_errors(app_env):
         assert part in text, text
     assert at.sidebar.selectbox(key="dataset").value == "synthetic"
     assert at.sidebar.selectbox(key="checkpoint").value == app_env["entries"][0].name
-    # the messages are shown once; the next run is quiet
+    # the messages stay while the view is the one the link opened (a page load can take two runs)...
     at.run()
+    assert "checkpoint `renamed-checkpoint`" in warnings(at)
+    # ...and go once the user changes it
+    at.sidebar.selectbox(key="split").select("valid").run()
     assert not at.warning
 
 

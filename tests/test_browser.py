@@ -274,3 +274,16 @@ def test_a_lasso_on_an_embedding_panel_lists_the_selected_utterances(server, bro
     assert int(caption.inner_text().split()[0]) > 0
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the selected utterances' table
     page.close()
+
+
+def test_a_stale_link_names_what_is_missing_and_shows_the_default(server, browser, app_env):
+    from playwright.sync_api import expect
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{server}/angles?ckpt=gone-checkpoint&split=valid", timeout=120_000)
+    wait_for_app(page)
+    alert = page.locator('[data-testid="stSidebar"] [data-testid="stAlert"]')
+    expect(alert.first).to_contain_text("gone-checkpoint", timeout=60_000)
+    assert shown_value(page, "Checkpoint").startswith(app_env["entries"][0].name)
+    assert shown_value(page, "Split") == "valid"  # what was valid in the link is kept
+    check_page(page, "stale link")
+    page.close()
