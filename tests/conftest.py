@@ -19,7 +19,7 @@ def _repo_entries():
         return []
 
 
-def _train_quick(directory: Path, variants=("full", "no_aao")) -> None:
+def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None:
     """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
     from aofl.checkpoint import file_sha256, read_metadata
     from aofl.cli import main
@@ -27,7 +27,7 @@ def _train_quick(directory: Path, variants=("full", "no_aao")) -> None:
     for v in variants:
         out = directory / "synthetic" / v
         assert main(["train", "--data", "synthetic", "--variant", v, "--out", str(out), "--epochs", "1",
-                     "--no-progress"]) == 0
+                     "--no-progress", *extra]) == 0
         path = out / "model.safetensors"
         meta = read_metadata(path)
         entries.append({"name": f"synthetic-{v}", "dataset": "synthetic", "variant": v, "seed": 0,

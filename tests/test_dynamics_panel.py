@@ -139,8 +139,18 @@ def _dynamics_charts(at) -> list[dict]:
     return [s for s in specs if "Training dynamics" in str(s.get("layout", {}).get("title", ""))]
 
 
-def test_overview_old_checkpoint_shows_the_info(app_env):
-    at = new_app()  # the first (full) checkpoint: the shipped ones were trained before dynamics were recorded
+@pytest.fixture(scope="module")
+def old_checkpoint_dir(tmp_path_factory):
+    """A `full` checkpoint without recorded dynamics, as those trained before they existed (`--no-dynamics`)."""
+    from conftest import _train_quick
+    directory = tmp_path_factory.mktemp("old-checkpoints")
+    _train_quick(directory, variants=("full",), extra=("--no-dynamics",))
+    return directory
+
+
+def test_overview_old_checkpoint_shows_the_info(app_env, old_checkpoint_dir, monkeypatch):
+    monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(old_checkpoint_dir))
+    at = new_app()
     assert "Training dynamics" in [h.value for h in at.subheader]
     infos = [i.value for i in at.info]
     assert any("before training dynamics were recorded" in i and "python -m aofl train" in i for i in infos), infos
