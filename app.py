@@ -36,6 +36,13 @@ def _keep(key: str) -> None:
     st.session_state[f"_keep_{key}"] = st.session_state[key]
 
 
+def _from_link(param: str, key: str, options) -> None:
+    """A link's value for this selector, when it is one of `options` (see aofl.app_link)."""
+    linked = app_link.take(param, options)
+    if linked:
+        st.session_state[key] = st.session_state[f"_keep_{key}"] = linked
+
+
 def _restore(key: str) -> None:
     if key not in st.session_state and f"_keep_{key}" in st.session_state:
         st.session_state[key] = st.session_state[f"_keep_{key}"]
@@ -47,9 +54,7 @@ with st.sidebar:
     datasets = available_datasets()
     for key in ("dataset", "split", "checkpoint", "checkpoints", "device"):
         _restore(key)
-    linked = app_link.take("data", datasets)
-    if linked:
-        st.session_state["dataset"] = st.session_state["_keep_dataset"] = linked
+    _from_link("data", "dataset", datasets)
     ctx.dataset = st.selectbox("Dataset", datasets, key="dataset", on_change=_keep, args=("dataset",),
                                help="synthetic needs no files; IEMOCAP / MELD appear once prepared (see README)")
     try:
@@ -58,11 +63,8 @@ with st.sidebar:
         st.error(f"Cannot load dataset {ctx.dataset}: {e}")
         splits = []
     if splits:
-        linked = app_link.take("split", splits)
-        if linked:
-            st.session_state["split"] = st.session_state["_keep_split"] = linked
-        if st.session_state.get("split") not in splits:
-            st.session_state["split"] = splits[0]
+        _from_link("split", "split", splits)
+        app_state.select_valid("split", splits)
         ctx.split = st.selectbox("Split", splits, key="split", on_change=_keep, args=("split",))
 
     entries: list[registry.CheckpointEntry] = []
@@ -85,14 +87,10 @@ with st.sidebar:
     entries.sort(key=lambda e: (e.variant != "full", e.name))
     by_name = {e.name: e for e in entries}
     with checkpoint_slot:
-        linked = app_link.take("ckpt", list(by_name)) if entries else None
-        if linked:
-            st.session_state["checkpoint"] = st.session_state["_keep_checkpoint"] = linked
+        if entries:
+            _from_link("ckpt", "checkpoint", list(by_name))
         if entries and not multi:
-            # set, not popped: a selector whose options changed (another dataset) must be sent its new
-            # value, or the browser keeps showing the old dataset's checkpoint
-            if st.session_state.get("checkpoint") not in by_name:
-                st.session_state["checkpoint"] = next(iter(by_name))
+            app_state.select_valid("checkpoint", by_name)  # the browser must not keep another dataset's
             name = st.selectbox("Checkpoint", list(by_name), key="checkpoint", on_change=_keep,
                                 args=("checkpoint",), format_func=lambda n: by_name[n].label)
             ctx.checkpoint = by_name[name]

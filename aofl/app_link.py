@@ -32,25 +32,25 @@ def read_once() -> None:
                                     f"mean nothing here and were ignored."] if unknown else [])
 
 
-def take(param: str, options) -> str | None:
-    """The link's value of `param` if it is one of `options` (once; None afterwards)."""
+def _take(param: str, resolver, options, absent):
+    """Pop the link's pending value of `param` and check it with `resolver`; its message, if any, is kept."""
     pending = st.session_state.get(_PENDING) or {}
     if param not in pending:
-        return None
-    value, message = url_state.resolve(param, pending.pop(param), options)
+        return absent
+    value, message = resolver(param, pending.pop(param), options)
     if message:
         st.session_state.setdefault(_MESSAGES, []).append(message)
     return value
 
 
+def take(param: str, options) -> str | None:
+    """The link's value of `param` if it is one of `options` (once; None afterwards)."""
+    return _take(param, url_state.resolve, options, None)
+
+
 def take_many(param: str, options) -> list[str]:
-    pending = st.session_state.get(_PENDING) or {}
-    if param not in pending:
-        return []
-    values, message = url_state.resolve_many(param, pending.pop(param), options)
-    if message:
-        st.session_state.setdefault(_MESSAGES, []).append(message)
-    return values
+    """The link's listed values of `param` that are among `options`, in the link's order (once)."""
+    return _take(param, url_state.resolve_many, options, [])
 
 
 def set_page(url_path: str) -> None:

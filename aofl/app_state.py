@@ -35,7 +35,8 @@ from .errors import AOFLError
 from .inference import InferenceResult, run_inference
 from .registry import CheckpointEntry
 
-__all__ = ["Context", "set_context", "context", "require_checkpoint", "require_checkpoints", "user_errors", "split_frame",
+__all__ = ["Context", "set_context", "context", "select_valid", "require_checkpoint", "require_checkpoints",
+           "user_errors", "split_frame",
            "get_dataset", "dataset_fingerprint", "checkpoint_sha", "get_model", "get_inference", "get_evaluation",
            "show_figure", "download_csv", "start_up", "drop_key", "USER_ERRORS", "checkpoint_data_warning",
            "check_data", "inference_key", "cached_figure", "cached_frame", "derived_key", "embedding_key",
@@ -84,6 +85,15 @@ def context() -> Context:
         st.info("Open the app through `streamlit run app.py`: the sidebar there selects dataset, split and checkpoint.")
         st.stop()
     return ctx
+
+
+def select_valid(key: str, options) -> None:
+    """Before a selector is drawn: its stored value, or the first option when that is not one of
+    `options`. Set, not popped: a selector whose options changed (another dataset, dialogue) must be
+    sent its new value, or the browser keeps showing the old one."""
+    options = list(options)
+    if options and st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
 
 
 def require_checkpoint(ctx: Context) -> CheckpointEntry:

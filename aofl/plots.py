@@ -263,9 +263,9 @@ def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None 
         trace.hovertemplate = "<b>%{customdata[0]}</b><br><br>" + trace.hovertemplate
     fig.update_traces(marker=dict(size=5))
     if highlight is not None:
-        wanted = np.array([str(u) for u in highlight], dtype=object)
+        wanted = [str(u) for u in highlight]
         for trace in fig.data:
-            hit = np.isin(np.asarray(trace.customdata, dtype=object)[:, 0].astype(str), wanted.astype(str))
+            hit = np.isin(np.asarray(trace.customdata, dtype=object)[:, 0].astype(str), wanted)
             trace.marker.opacity = np.where(hit, 1.0, HIGHLIGHT_DIM_OPACITY)
             trace.marker.size = np.where(hit, 9, 5)
             trace.marker.line = dict(width=np.where(hit, 1.5, 0.0), color="#222222")

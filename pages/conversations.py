@@ -71,8 +71,7 @@ if linked_utt is not None:
     st.session_state["conv_utterance"] = linked_utt
 if linked_dlg is not None:
     st.session_state["conv_dialogue"] = linked_dlg
-if st.session_state.get("conv_dialogue") not in dialogues:
-    st.session_state["conv_dialogue"] = dialogues[0]  # set, not popped: the browser is sent the new value
+app_state.select_valid("conv_dialogue", dialogues)
 dialogue = st.selectbox("Dialogue", dialogues, key="conv_dialogue",
                         format_func=lambda d: f"{d}  ({per_dialogue.at[d, 'turns']} turns, "
                                               f"{100 * per_dialogue.at[d, 'accuracy']:.0f}% correct)")
@@ -106,8 +105,7 @@ st.caption("Click a row (or use the selector below) to inspect an utterance.")
 st.dataframe(dtable[cols], hide_index=True, column_config=config, key="conv_transcript", on_select=_pick_row,
              selection_mode="single-row", height=min(420, 38 + 35 * len(dtable)))
 
-if st.session_state.get("conv_utterance") not in uids:
-    st.session_state["conv_utterance"] = uids[0]
+app_state.select_valid("conv_utterance", uids)
 uid = st.selectbox("Utterance", uids, key="conv_utterance",
                    format_func=lambda u: f"{u}: {str(dtable.loc[uids.index(u), 'text'])[:80]}")
 row = dtable.loc[uids.index(uid)]
