@@ -31,6 +31,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_data_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
+    p.add_argument("--views", nargs="+", default=None, metavar="VIEW",
+                   help="iemocap/meld text views used as modalities (default: sentence lexicon tfidf; "
+                        "add `tuned` after `python -m aofl data prepare NAME --views tuned`)")
 
 
 def _add_schedule_args(p: argparse.ArgumentParser) -> None:
@@ -148,7 +151,8 @@ def _load_data(args):
     from .data import load_dataset
     if args.data == "synthetic":
         return load_dataset("synthetic", seed=args.data_seed)
-    return load_dataset(args.data)
+    views = getattr(args, "views", None)
+    return load_dataset(args.data, **({"views": tuple(views)} if views else {}))
 
 
 def _parse_drop(items: list[str]) -> dict[str, str] | None:
@@ -224,7 +228,7 @@ def cmd_train(args) -> int:
         "variant": args.variant, "seed": args.seed, "label_names": list(dataset.label_names),
         "modality_dims": dataset.modality_dims,
         "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "seed": args.data_seed,
-                 "sizes": {s: dataset.num_utterances(s) for s in dataset.splits}},
+                 "views": list(dataset.modalities), "sizes": {s: dataset.num_utterances(s) for s in dataset.splits}},
         # without --resume: the command reproduces the whole run from scratch
         "command": "python -m aofl " + shlex.join(a for a in sys.argv[1:] if a != "--resume"),
     }

@@ -46,7 +46,7 @@ from .conversation import ConversationSet, DataError, Dialogue
 from ..errors import AOFLError
 from .safe_pickle import UnsafePickleError, safe_load
 
-__all__ = ["IEMOCAP_LABELS", "MELD_LABELS", "EXPECTED_COUNTS", "TEXT_VIEWS", "SPLITS", "Transcript",
+__all__ = ["IEMOCAP_LABELS", "MELD_LABELS", "EXPECTED_COUNTS", "TEXT_VIEWS", "DEFAULT_VIEWS", "SPLITS", "Transcript",
            "Transcripts", "is_available", "required_files", "load_transcripts", "load", "missing_files_message"]
 
 IEMOCAP_LABELS = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
@@ -54,7 +54,8 @@ MELD_LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "ange
 MELD_SENTIMENTS = ["neutral", "positive", "negative"]
 LABEL_NAMES = {"iemocap": IEMOCAP_LABELS, "meld": MELD_LABELS}
 SPLITS = ("train", "valid", "test")
-TEXT_VIEWS = ("sentence", "lexicon", "tfidf")
+TEXT_VIEWS = ("sentence", "lexicon", "tfidf", "tuned")
+DEFAULT_VIEWS = ("sentence", "lexicon", "tfidf")  # `tuned` is opt-in: preparing it fine-tunes an encoder
 
 # split -> (dialogues, utterances), as documented in shared/data/MANIFEST.md
 EXPECTED_COUNTS = {
@@ -294,13 +295,14 @@ def load_transcripts(name: str, data_dir=None, allow_unsafe: bool | None = None)
     return _load_iemocap(root, allow_unsafe) if name == "iemocap" else _load_meld(root, allow_unsafe)
 
 
-def load(name: str, views=TEXT_VIEWS, data_dir=None, features: str = "text", progress: bool = True,
+def load(name: str, views=DEFAULT_VIEWS, data_dir=None, features: str = "text", progress: bool = True,
          prepare: bool = True, limit: int | None = None, allow_unsafe: bool | None = None) -> ConversationSet:
     """Load IEMOCAP or MELD as a `ConversationSet` with splits train / valid / test.
 
     features="text": modalities are the text views `views` (computed and cached on first use by
       `aofl.data.textviews.prepare`, which needs the optional extra ``.[text]`` for the
-      ``sentence``/``lexicon`` views; with `prepare=False` a missing cache is an error).
+      ``sentence``/``lexicon`` views; with `prepare=False` a missing cache is an error). The
+      ``tuned`` view is never computed here: `python -m aofl data prepare NAME --views tuned` first.
     features="multiemo": modalities text/audio/visual from MultiEMO's pickles in
       ``<data dir>/multiemo/<IEMOCAP|MELD>/`` (see `aofl.data.multiemo`).
     limit: keep only the first `limit` dialogues of each split (quick looks and tests).

