@@ -1,8 +1,8 @@
 """AO-FL Explorer: `streamlit run app.py`.
 
 The entry page: page config, the sidebar (dataset, split, checkpoint(s), a user's own checkpoint
-file via `aofl.app_files`, device) and the navigation. Each page in pages/ reads the sidebar's
-selection from `aofl.app_state.context()`.
+file via `aofl.app.files`, device) and the navigation. Each page in pages/ reads the sidebar's
+selection from `aofl.app.state.context()`.
 Checkpoints come from `$AOFL_CHECKPOINT_DIR/MANIFEST.json` (default: the repository's checkpoints/).
 """
 import streamlit as st
@@ -10,7 +10,8 @@ import torch
 
 st.set_page_config(page_title="AO-FL Explorer", page_icon=":material/architecture:", layout="wide")
 
-from aofl import app_files, app_link, app_state, registry  # noqa: E402  (after set_page_config)
+from aofl.app import files as app_files, link as app_link, state as app_state  # noqa: E402  (after set_page_config)
+from aofl.io import registry
 from aofl.data import available_datasets  # noqa: E402
 
 app_state.start_up()
@@ -37,7 +38,7 @@ def _keep(key: str) -> None:
 
 
 def _from_link(param: str, key: str, options) -> None:
-    """A link's value for this selector, when it is one of `options` (see aofl.app_link)."""
+    """A link's value for this selector, when it is one of `options` (see aofl.app.link)."""
     linked = app_link.take(param, options)
     if linked:
         st.session_state[key] = st.session_state[f"_keep_{key}"] = linked

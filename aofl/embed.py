@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_savez
+from .io.atomic import atomic_savez
 
 __all__ = ["embed", "embed_cached", "embed_features", "stratified_subsample", "warm_up_umap",
            "wait_for_warm_up", "trustworthiness", "pca", "knn", "METHODS", "FEATURE_KINDS",
@@ -379,7 +379,7 @@ def embed_cached(X: np.ndarray, method: str = "umap", n_components: int = 2, see
     path = embedding_cache_dir() / f"{key}.npz"
     if path.exists():
         try:
-            from .file_checks import load_npz
+            from .io.file_checks import load_npz
             Y = np.asarray(load_npz(path)["coords"], dtype=np.float32)  # sizes checked, no pickles
             if Y.shape == (X.shape[0], n_components):
                 _remember(key, Y)

@@ -40,7 +40,7 @@ class InferenceResult:
 
 
 def _check_compatible(model: AOFL, dataset: ConversationSet) -> None:
-    from .validate import check_compatible  # the one checkpoint-vs-data check (CLI, app, here)
+    from .io.compatibility import check_compatible  # the one checkpoint-vs-data check (CLI, app, here)
     check_compatible({"config": model.config.to_dict()}, dataset, source="the model")
 
 

@@ -163,7 +163,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     first_epoch, stopped, resumed_at = 1, False, []
     identity = None
     if state_path is not None:
-        from .resume import load_state, run_identity
+        from .io.resume import load_state, run_identity
         identity = run_identity(config.to_dict(), asdict(tc), dataset.name, dataset.fingerprint(), dinfo.world_size)
         if resume:
             # after the fresh init above (which used the seeded RNG), every state is overwritten
@@ -273,7 +273,7 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 on_best(snapshot())
             if identity is not None:
                 # after the best checkpoint: a kill between the two redoes this epoch, identically
-                from .resume import rng_snapshot, save_state
+                from .io.resume import rng_snapshot, save_state
                 # every rank's own RNG states (a collective: all ranks call it), written by rank 0
                 rngs = distributed.gather(rng_snapshot(device)) if dinfo.enabled else None
                 if dinfo.is_main:

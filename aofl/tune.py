@@ -155,7 +155,7 @@ def run_fold(dataset: ConversationSet, folds: list[list[int]], i: int, variant: 
     out = {"score": float(result.best_valid["weighted_f1"]), "best_epoch": int(result.best_epoch),
            "epochs_run": len(result.history), "seconds": round(result.seconds, 2)}
     if path is not None:
-        from .atomic import atomic_write_text
+        from .io.atomic import atomic_write_text
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(out))
     return out

@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from aofl import analysis, app_state, plots
+from aofl import analysis, plots
+from aofl.app import state as app_state
 from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
 ctx = app_state.context()

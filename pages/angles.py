@@ -1,7 +1,7 @@
 """Angles: theta (shared vs specific) and phi (shared vs shared across modalities), alpha, what-if."""
 import streamlit as st
 
-from aofl import app_state
+from aofl.app import state as app_state
 
 ctx = app_state.context()
 st.title("Angles")

@@ -4,7 +4,8 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from aofl import analysis, app_link, app_state, plots, search
+from aofl import analysis, plots, search
+from aofl.app import link as app_link, state as app_state
 
 ctx = app_state.context()
 st.title("Conversations")

@@ -1,7 +1,8 @@
 """Embeddings: PCA / t-SNE / UMAP of shared and specific features (the paper's Figure 5)."""
 import streamlit as st
 
-from aofl import app_link, app_state, export, search
+from aofl import export, search
+from aofl.app import link as app_link, state as app_state
 
 ctx = app_state.context()
 st.title("Embeddings")

@@ -1,7 +1,8 @@
 """Overview: how well the checkpoint does on the split, and how it was trained."""
 import streamlit as st
 
-from aofl import analysis, app_state, plots
+from aofl import analysis, plots
+from aofl.app import state as app_state
 from aofl.dynamics_frame import dynamics_frame, gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
 from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices

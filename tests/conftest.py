@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_tiny.py and f
 
 
 def _repo_entries():
-    from aofl import registry
+    from aofl.io import registry
     try:
         return [e for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")
                 if (ROOT / "checkpoints" / registry.MANIFEST_NAME).exists()]
@@ -21,7 +21,7 @@ def _repo_entries():
 
 def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None:
     """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
-    from aofl.checkpoint import file_sha256, read_metadata
+    from aofl.io.checkpoint import file_sha256, read_metadata
     from aofl.cli import main
     entries = []
     for v in variants:
@@ -57,7 +57,7 @@ def app_env(tmp_path_factory):
         _train_quick(ckdir)
     os.environ["AOFL_CHECKPOINT_DIR"] = str(ckdir)
     os.environ["AOFL_NO_WARMUP"] = "1"
-    from aofl import registry
+    from aofl.io import registry
     entries = registry.list_checkpoints("synthetic", ckdir)
     entries.sort(key=lambda e: (e.variant != "full", e.name))  # the app's order
     yield {"dir": ckdir, "entries": entries}

@@ -16,7 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from aofl import analysis
-from aofl.checkpoint import load_checkpoint
+from aofl.io.checkpoint import load_checkpoint
 from aofl.data import load_dataset
 from aofl.evaluate import evaluate
 from aofl.inference import run_inference
@@ -271,7 +271,7 @@ def test_broken_manifest_is_a_message(app_env, tmp_path, monkeypatch):
 def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
     """A manifest entry that says synthetic but was trained on other features: st.error, no traceback."""
     import _tiny
-    from aofl.checkpoint import file_sha256, save_checkpoint
+    from aofl.io.checkpoint import file_sha256, save_checkpoint
     model = _tiny.tiny_model(_tiny.tiny_dataset())
     path = save_checkpoint(tmp_path / "odd", model, {"variant": "full", "seed": 0})
     (tmp_path / "MANIFEST.json").write_text(json.dumps([{

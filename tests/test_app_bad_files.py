@@ -17,11 +17,11 @@ from streamlit.testing.v1 import AppTest
 
 import _tiny
 from test_app import _navigation_like_the_server  # noqa: F401 (the same autouse fixture as test_app.py)
-from aofl.checkpoint import save_checkpoint
+from aofl.io.checkpoint import save_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
-PATH_KEY = "user_ckpt_path"  # aofl.app_files.PATH_KEY
+PATH_KEY = "user_ckpt_path"  # aofl.app.files.PATH_KEY
 
 
 class _Payload:
@@ -141,7 +141,7 @@ def test_a_good_file_becomes_the_selected_checkpoint(app_env, tmp_path):
 
 def test_an_upload_is_saved_by_hash_and_checked_like_a_path(app_env, corpus):
     """The uploader's path (AppTest cannot drive st.file_uploader): saved bytes, then the same checks."""
-    from aofl.app_files import _saved_upload, user_checkpoint
+    from aofl.app.files import _saved_upload, user_checkpoint
     from aofl.errors import AOFLError
 
     class Upload:
@@ -168,7 +168,7 @@ def test_old_uploads_are_forgotten(tmp_path):
     import os
     import time
 
-    from aofl.app_files import UPLOAD_MAX_AGE_S, _forget_old_uploads
+    from aofl.app.files import UPLOAD_MAX_AGE_S, _forget_old_uploads
     old, fresh = tmp_path / "old.safetensors", tmp_path / "fresh.safetensors"
     old.write_bytes(b"x")
     fresh.write_bytes(b"y")

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from aofl.atomic import (atomic_dir, atomic_savez, atomic_write, atomic_write_bytes, atomic_write_text,
+from aofl.io.atomic import (atomic_dir, atomic_savez, atomic_write, atomic_write_bytes, atomic_write_text,
                          remove_stale_temps)
 
 

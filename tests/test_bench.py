@@ -23,7 +23,7 @@ def test_bench_rejects_unknown_section(capsys):
 
 
 def test_model_flops_counts_scale_with_length():
-    from bench.bench_inference import iemocap_like_test_split, model_flops
+    from aofl.bench.inference import iemocap_like_test_split, model_flops
     from aofl.train import model_config_for
     ds = iemocap_like_test_split(n_utterances=100, n_dialogues=5, dims={"audio": 8, "text": 8, "visual": 8})
     assert ds.num_utterances("test") == 100 and len(ds.split("test")) == 5
@@ -36,7 +36,7 @@ def test_model_flops_counts_scale_with_length():
 
 
 def test_scale_and_embed_sections_quick():
-    from bench import bench_scale
+    from aofl.bench import scale as bench_scale
     row = bench_scale.one_size(600)
     assert row["utterances"] > 0 and row["peak_rss_mb"] > 0 and row["umap_s"] >= 0
 
@@ -44,14 +44,14 @@ def test_scale_and_embed_sections_quick():
 def test_gpu_check_exits_cleanly_without_cuda(capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    from bench import gpu_check
+    from aofl.bench import gpu_check
     assert gpu_check.main([]) == 0
     assert "no CUDA" in capsys.readouterr().out
 
 
 def test_embed_cli_writes_coordinates(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
-    from aofl.checkpoint import save_checkpoint
+    from aofl.io.checkpoint import save_checkpoint
     from aofl.data import load_dataset
     from aofl.model import AOFL
     from aofl.train import model_config_for

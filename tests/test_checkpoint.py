@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from aofl.checkpoint import (CheckpointError, load_checkpoint, load_foreign_state_dict, load_state_dict_into,
+from aofl.io.checkpoint import (CheckpointError, load_checkpoint, load_foreign_state_dict, load_state_dict_into,
                              read_metadata, save_checkpoint)
 from aofl.data import collate
 from aofl.inference import run_inference

@@ -25,7 +25,7 @@ def test_train_then_evaluate_json(checkpoint):
     for key in ("weighted_f1", "accuracy", "per_class_f1", "confusion", "disentanglement"):
         assert key in res
     assert len(res["confusion"]) == 6 and res["n"] == sum(map(sum, res["confusion"]))
-    from aofl.checkpoint import read_metadata
+    from aofl.io.checkpoint import read_metadata
     meta = read_metadata(checkpoint)
     assert meta["command"].startswith("python -m aofl train --data synthetic")
     assert meta["metrics"]["test"]["weighted_f1"] == pytest.approx(res["weighted_f1"], abs=1e-9)
@@ -65,11 +65,12 @@ def test_closed_pipe_ends_quietly(monkeypatch, capsys):
     import os
 
     from aofl import cli
+    from aofl.cli import evaluate
 
     def raises(args):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setitem(cli.COMMANDS, "evaluate", raises)
+    monkeypatch.setattr(evaluate, "run", raises)  # build_parser binds func=evaluate.run when main() runs
     saved = os.dup(1)
     try:
         assert cli.main(["evaluate", "anything"]) == 1

@@ -14,7 +14,7 @@ _FAULTS = textwrap.dedent("""
     from aofl.device import configure_runtime
     print(configure_runtime(1)["allocator"])
     import torch
-    from bench.bench_inference import iemocap_like_test_split
+    from aofl.bench.inference import iemocap_like_test_split
     from aofl.inference import run_inference
     from aofl.model import AOFL
     from aofl.train import model_config_for

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from _real_data import real_data_dir
-from aofl.data import download as dl
-from aofl.data.commands import add_data_subcommands, run_data_command
+from aofl.io import download as dl
+from aofl.cli.data import add_parser as add_data_parser, run as run_data_command
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -154,7 +154,7 @@ def test_http_error_and_unknown_name(server, tmp_path):
 def test_cli_download(server, tmp_path, capsys):
     base, _, _ = server
     parser = argparse.ArgumentParser(prog="aofl")
-    add_data_subcommands(parser.add_subparsers(dest="command"))
+    add_data_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["data", "download", "iemocap", "--dest", str(tmp_path), "--base-url", base,
                               "--no-progress"])
     assert args.func is run_data_command

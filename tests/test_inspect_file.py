@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import _tiny
-from aofl.checkpoint import save_checkpoint
+from aofl.io.checkpoint import save_checkpoint
 from aofl.cli import main
 
 

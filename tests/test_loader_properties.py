@@ -23,13 +23,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from _tiny import tiny_dataset, tiny_model
-from aofl.checkpoint import load_checkpoint, load_foreign_state_dict, read_metadata, save_checkpoint
+from aofl.io.checkpoint import load_checkpoint, load_foreign_state_dict, read_metadata, save_checkpoint
 from aofl.data.conversation import ConversationSet, Dialogue
 from aofl.data.multiemo import check_speakers_tuple, load_dialoguernn
-from aofl.data.safe_pickle import safe_loads
+from aofl.io.safe_pickle import safe_loads
 from aofl.errors import AOFLError
-from aofl.file_checks import load_npz
-from aofl.validate import check_compatible, validate_dataset
+from aofl.io.file_checks import load_npz
+from aofl.data.validation import validate_dataset
+from aofl.io.compatibility import check_compatible
 
 
 _EXAMPLES: list[int] = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from _real_data import require_real
-from aofl.data import DataError, real
+from aofl.data import DataError, loaders, real
 from aofl.data.multiemo import load_dialoguernn, load_multiemo, multiemo_available, multiemo_dir
 
 DIMS = {"text": 768, "audio": 512, "visual": 1000}
@@ -79,10 +79,10 @@ def test_real_load_hook(tmp_path):
     shutil.copy(src / "iemocap" / "iemocap.pkl", data / "iemocap" / "iemocap.pkl")
     assert not multiemo_available("iemocap", data)
     with pytest.raises(DataError, match="multiemo-iemocap"):
-        real.load("iemocap", features="multiemo", data_dir=data)
+        loaders.load("iemocap", features="multiemo", data_dir=data)
     _build_multiemo_iemocap(src, multiemo_dir("iemocap", data), np.random.default_rng(1))
     assert multiemo_available("iemocap", data)
-    cs = real.load("iemocap", features="multiemo", data_dir=data)
+    cs = loaders.load("iemocap", features="multiemo", data_dir=data)
     assert cs.modality_dims == DIMS and len(cs.splits["valid"]) == 12
 
 

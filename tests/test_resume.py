@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from aofl.checkpoint import load_checkpoint, read_metadata
+from aofl.io.checkpoint import load_checkpoint, read_metadata
 from aofl.cli import main
-from aofl.resume import RESUME_FILENAME, ResumeError
+from aofl.io.resume import RESUME_FILENAME, ResumeError
 from aofl.train import TrainConfig, model_config_for, train
 
 from aofl.data import make_synthetic
@@ -92,7 +92,7 @@ def test_each_rank_gets_its_own_rng_states_back(ds, cfg, tmp_path):
     import numpy as np
 
     from aofl.model import AOFL
-    from aofl.resume import load_state, rng_snapshot, save_state
+    from aofl.io.resume import load_state, rng_snapshot, save_state
     model = AOFL(cfg)
     opt = torch.optim.AdamW(model.parameters())
     cpu = torch.device("cpu")
@@ -166,7 +166,7 @@ def _kill_mid_write(proc: subprocess.Popen, out: Path, timeout: float = 40.0) ->
 
 
 def test_sigkill_during_a_checkpoint_write_then_resume(tmp_path):
-    from aofl.registry import read_manifest
+    from aofl.io.registry import read_manifest
     out = tmp_path / "runs" / "baseline"
     env = {**os.environ, "AOFL_THREADS": "1", "PYTHONPATH": str(ROOT)}
     left = []

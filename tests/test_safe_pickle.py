@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from aofl.data import UnsafePickleError, safe_load, safe_loads
-from aofl.data.safe_pickle import scan_globals
+from aofl.io.safe_pickle import scan_globals
 
 
 class _Payload:

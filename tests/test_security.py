@@ -24,17 +24,18 @@ import torch
 from safetensors.torch import save_file
 
 from _tiny import tiny_dataset, tiny_model
-from aofl.checkpoint import (CheckpointError, CorruptCheckpointError, UnsafeCheckpointError, load_checkpoint,
+from aofl.io.checkpoint import (CheckpointError, CorruptCheckpointError, UnsafeCheckpointError, load_checkpoint,
                              load_foreign_state_dict, read_metadata, save_checkpoint)
 from aofl.data import DataError, load_dataset, real
 from aofl.data.conversation import ConversationSet, Dialogue
 from aofl.data.multiemo import check_speakers_tuple, load_dialoguernn, load_multiemo
-from aofl.data.safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, UnsafeLoadWarning, UnsafePickleError,
+from aofl.io.safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, UnsafeLoadWarning, UnsafePickleError,
                                    safe_load, safe_loads, unsafe_load_allowed)
 from aofl.errors import AOFLError, CorruptFileError
-from aofl.file_checks import load_npz
+from aofl.io.file_checks import load_npz
 from aofl.model import AOFLConfig, ConfigError
-from aofl.validate import IncompatibleCheckpointError, check_compatible, validate_dataset
+from aofl.data.validation import validate_dataset
+from aofl.io.compatibility import IncompatibleCheckpointError, check_compatible
 
 
 @pytest.fixture(autouse=True)

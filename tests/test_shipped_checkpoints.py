@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aofl.checkpoint import file_sha256, read_metadata
+from aofl.io.checkpoint import file_sha256, read_metadata
 
 from _real_data import require_real
 

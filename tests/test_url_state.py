@@ -1,7 +1,7 @@
-"""The rules of the app's links (aofl.url_state): parse, check against what exists, write back."""
+"""The rules of the app's links (aofl.app.url_state): parse, check against what exists, write back."""
 from urllib.parse import parse_qs, urlsplit
 
-from aofl import url_state
+from aofl.app import url_state
 
 
 def test_parse_keeps_known_parameters_and_names_the_others():

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aofl.checkpoint import file_sha256, load_checkpoint  # noqa: E402
+from aofl.io.checkpoint import file_sha256, load_checkpoint  # noqa: E402
 from aofl.data import load_dataset  # noqa: E402
 from aofl.evaluate import evaluate  # noqa: E402
 

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aofl.checkpoint import read_metadata  # noqa: E402
+from aofl.io.checkpoint import read_metadata  # noqa: E402
 from aofl.dynamics_frame import dynamics_summary  # noqa: E402
 
 

@@ -6,12 +6,12 @@ read the data directory (`AOFL_DATA_DIR`, default `~/.cache/aofl/data`, see READ
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
 
 from .conversation import Batch, ConversationSet, DataError, Dialogue, collate
-from .safe_pickle import UnsafePickleError, safe_load, safe_loads
+from ..io.safe_pickle import UnsafePickleError, safe_load, safe_loads
 from .synthetic import make_synthetic
+from .paths import cache_dir, data_dir
+from . import loaders, real
 
 __all__ = ["Batch", "ConversationSet", "DataError", "Dialogue", "collate", "UnsafePickleError",
            "safe_load", "safe_loads", "make_synthetic", "load_dataset", "data_dir", "available_datasets",
@@ -20,25 +20,9 @@ __all__ = ["Batch", "ConversationSet", "DataError", "Dialogue", "collate", "Unsa
 REAL_DATASETS = ("iemocap", "meld")
 
 
-def data_dir() -> Path:
-    """Where the real IEMOCAP / MELD files live: $AOFL_DATA_DIR or ~/.cache/aofl/data."""
-    return Path(os.environ.get("AOFL_DATA_DIR") or Path.home() / ".cache" / "aofl" / "data").expanduser()
-
-
-def cache_dir() -> Path:
-    """Derived caches (text views, inference tables, embeddings): $AOFL_CACHE_DIR or ~/.cache/aofl/cache."""
-    return Path(os.environ.get("AOFL_CACHE_DIR") or Path.home() / ".cache" / "aofl" / "cache").expanduser()
-
-
 def available_datasets() -> list[str]:
     """`synthetic` always; a real dataset when its files are in the data directory."""
-    out = ["synthetic"]
-    try:
-        from . import real
-        out += [name for name in REAL_DATASETS if real.is_available(name)]
-    except ImportError:
-        pass
-    return out
+    return ["synthetic"] + [name for name in REAL_DATASETS if real.is_available(name)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -55,12 +39,10 @@ def load_dataset(name: str, **kwargs) -> ConversationSet:
             return _synthetic_cached(int(kwargs.get("seed", 0)))
         return make_synthetic(**kwargs)
     if name in REAL_DATASETS:
-        from . import real
-        return real.load(name, **kwargs)
+        return loaders.load(name, **kwargs)
     base, _, features = name.partition("-")
     if base in REAL_DATASETS and features == "multiemo":
         # the full MultiEMO audio/text/visual features (python -m aofl data download multiemo-<name>)
-        from . import real
-        return real.load(base, features="multiemo", **kwargs)
+        return loaders.load(base, features="multiemo", **kwargs)
     raise DataError(f"unknown dataset {name!r}; choose one of synthetic, {', '.join(REAL_DATASETS)}, "
                     f"{', '.join(n + '-multiemo' for n in REAL_DATASETS)}")

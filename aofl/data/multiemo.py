@@ -33,7 +33,11 @@ import numpy as np
 
 from ..errors import AOFLError
 from .conversation import ConversationSet, DataError, Dialogue
-from .safe_pickle import UnsafePickleError, safe_load
+from ..io.safe_pickle import UnsafePickleError, safe_load
+from . import real
+from .paths import data_dir as default_data_dir
+from .real import IEMOCAP_LABELS, MELD_LABELS, missing_dir_note
+from .validation import validate_dataset
 
 __all__ = ["MULTIEMO_DIMS", "MULTIEMO_FILES", "multiemo_dir", "multiemo_available", "load_multiemo",
            "load_dialoguernn", "read_speakers_tuple", "check_speakers_tuple"]
@@ -53,8 +57,7 @@ def _dataset(name: str) -> str:
 def multiemo_dir(name: str, data_dir=None) -> Path:
     """``<data dir>/multiemo/<IEMOCAP|MELD>`` (where `python -m aofl data download multiemo-<name>` puts them)."""
     if data_dir is None:
-        from . import data_dir as default_dir
-        data_dir = default_dir()
+        data_dir = default_data_dir()
     return Path(data_dir).expanduser() / "multiemo" / _DIRNAME[_dataset(name)]
 
 
@@ -131,7 +134,6 @@ def _speaker_names(raw) -> list[str]:
 
 
 def _label_names(dataset: str) -> list[str]:
-    from .real import IEMOCAP_LABELS, MELD_LABELS
     return list(IEMOCAP_LABELS if dataset == "iemocap" else MELD_LABELS)
 
 
@@ -144,7 +146,6 @@ def _sort_ids(ids) -> list:
 
 
 def _transcripts(dataset: str, data_dir):
-    from . import real
     if data_dir is None or not real.is_available(dataset, data_dir):
         return None
     try:
@@ -204,7 +205,6 @@ def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, dat
     meta.update(meta_extra or {})
     desc = (f"{dataset.upper()} with {'/'.join(features)} features from {source}; "
             f"valid split: {how}.")
-    from ..validate import validate_dataset
     return validate_dataset(ConversationSet(dataset, _label_names(dataset), list(features), splits, desc, meta),
                             source)
 
@@ -220,14 +220,12 @@ def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_
     """
     dataset = _dataset(dataset)
     if data_dir is None:
-        from . import data_dir as default_dir
-        data_dir = default_dir()
+        data_dir = default_data_dir()
     elif data_dir is False:
         data_dir = None
     root = Path(root) if root is not None else multiemo_dir(dataset, data_dir)
     missing = [f for f in ["Speakers.pkl", *MULTIEMO_FILES.values()] if not (root / f).is_file()]
     if missing:
-        from .real import missing_dir_note
         note = missing_dir_note(Path(data_dir).expanduser()) if data_dir else ""
         raise DataError(f"{note}MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get "
                         f"them with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR.")
@@ -253,8 +251,7 @@ def load_dialoguernn(path, dataset: str = "iemocap", data_dir=None, valid_ids=No
     if data_dir is False:
         data_dir = None
     elif data_dir is None:
-        from . import data_dir as default_dir
-        data_dir = default_dir()
+        data_dir = default_data_dir()
     tup = read_speakers_tuple(path, allow_unsafe)
     feats = {"text": tup[3], "audio": tup[4], "visual": tup[5]}
     for m, f in feats.items():

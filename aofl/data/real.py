@@ -42,12 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .conversation import ConversationSet, DataError, Dialogue
+from .conversation import DataError
 from ..errors import AOFLError
-from .safe_pickle import UnsafePickleError, safe_load
+from ..io.safe_pickle import UnsafePickleError, safe_load
+from .paths import data_dir as default_data_dir
 
 __all__ = ["IEMOCAP_LABELS", "MELD_LABELS", "EXPECTED_COUNTS", "TEXT_VIEWS", "DEFAULT_VIEWS", "SPLITS", "Transcript",
-           "Transcripts", "is_available", "required_files", "load_transcripts", "load", "missing_files_message"]
+           "Transcripts", "is_available", "required_files", "load_transcripts", "missing_files_message"]
 
 IEMOCAP_LABELS = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
 MELD_LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
@@ -130,8 +131,7 @@ def _check_name(name: str) -> str:
 
 def _root(data_dir) -> Path:
     if data_dir is None:
-        from . import data_dir as default_dir
-        return default_dir()
+        return default_data_dir()
     return Path(data_dir).expanduser()
 
 
@@ -293,50 +293,3 @@ def load_transcripts(name: str, data_dir=None, allow_unsafe: bool | None = None)
     if not is_available(name, root):
         raise DataError(missing_files_message(name, root))
     return _load_iemocap(root, allow_unsafe) if name == "iemocap" else _load_meld(root, allow_unsafe)
-
-
-def load(name: str, views=DEFAULT_VIEWS, data_dir=None, features: str = "text", progress: bool = True,
-         prepare: bool = True, limit: int | None = None, allow_unsafe: bool | None = None) -> ConversationSet:
-    """Load IEMOCAP or MELD as a `ConversationSet` with splits train / valid / test.
-
-    features="text": modalities are the text views `views` (computed and cached on first use by
-      `aofl.data.textviews.prepare`, which needs the optional extra ``.[text]`` for the
-      ``sentence``/``lexicon`` views; with `prepare=False` a missing cache is an error). The
-      ``tuned`` view is never computed here: `python -m aofl data prepare NAME --views tuned` first.
-    features="multiemo": modalities text/audio/visual from MultiEMO's pickles in
-      ``<data dir>/multiemo/<IEMOCAP|MELD>/`` (see `aofl.data.multiemo`).
-    limit: keep only the first `limit` dialogues of each split (quick looks and tests).
-    allow_unsafe: let the pickles name code objects (see `safe_pickle.unsafe_load_allowed`; warns).
-    The result is checked by `aofl.validate.validate_dataset` (non-empty splits, finite features).
-    """
-    _check_name(name)
-    root = _root(data_dir)
-    if features == "multiemo":
-        from .multiemo import load_multiemo, multiemo_dir
-        return load_multiemo(name, multiemo_dir(name, root), data_dir=root, allow_unsafe=allow_unsafe)
-    if features != "text":
-        raise DataError(f"unknown features {features!r}; choose 'text' or 'multiemo'")
-    views = tuple(views)
-    bad = [v for v in views if v not in TEXT_VIEWS]
-    if bad or not views:
-        raise DataError(f"unknown text views {bad or views}; choose from {', '.join(TEXT_VIEWS)}")
-    from . import textviews
-    t = load_transcripts(name, root, allow_unsafe)
-    if limit is not None:
-        t = textviews.limit_transcripts(t, limit)
-    arrays = textviews.load_views(t, views, progress=progress, prepare=prepare)
-    splits: dict[str, list[Dialogue]] = {}
-    row = 0
-    for split in SPLITS:
-        out = []
-        for d in t.splits[split]:
-            n = len(d)
-            feats = {v: arrays[v][row:row + n] for v in views}
-            out.append(Dialogue(d.dialogue_id, list(d.speakers), d.labels.copy(), feats, list(d.text), dict(d.extras)))
-            row += n
-        splits[split] = out
-    meta = dict(t.meta)
-    meta.update({"source": "text-views", "data_dir": str(root), "views": list(views), "limit": limit})
-    from ..validate import validate_dataset
-    cs = ConversationSet(name, list(t.label_names), list(views), splits, DESCRIPTIONS[name], meta)
-    return validate_dataset(cs, f"{name} text views in {root}")

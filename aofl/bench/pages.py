@@ -47,7 +47,7 @@ def _app_env(tmp: Path):
 def _checkpoint_dir(tmp: Path) -> Path:
     """The repository's checkpoints/ when its manifest lists a synthetic checkpoint, else one
     untrained synthetic checkpoint in tmp (the pages' cost does not depend on the weights)."""
-    from aofl import registry
+    from aofl.io import registry
     try:
         if any(e.variant == "full" for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")):
             return ROOT / "checkpoints"
@@ -55,7 +55,7 @@ def _checkpoint_dir(tmp: Path) -> Path:
         pass
     import torch
 
-    from aofl.checkpoint import file_sha256, save_checkpoint
+    from aofl.io.checkpoint import file_sha256, save_checkpoint
     from aofl.data import load_dataset
     from aofl.model import AOFL
     from aofl.train import model_config_for
@@ -136,6 +136,9 @@ def _one_page(page: str, cache: Path, warm_runs: int) -> tuple[float, list[float
 
 
 def run(quick: bool = False, log=print) -> dict:
+    if not (ROOT / "app.py").is_file():
+        raise FileNotFoundError(f"the pages bench drives app.py, which is not next to the package ({ROOT}): "
+                                f"run it from a source checkout, or leave it out with --only")
     rounds, warm_runs = (1, 3) if quick else (3, 8)
     tmp = Path(tempfile.mkdtemp(prefix="aofl-bench-pages-"))
     out = {}

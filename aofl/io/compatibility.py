@@ -1,21 +1,15 @@
-"""Is this data usable, and does this checkpoint fit it? One implementation for CLI, app and library.
+"""Does this checkpoint fit this dataset? One implementation for CLI, app and library.
 
 `check_compatible` compares a checkpoint's metadata with a dataset (name, labels, modalities and
 their dimensions, class count) and raises `IncompatibleCheckpointError` naming what differs; a
-different data version (fingerprint) is only a warning, returned. `validate_dataset` checks what
-the loaders read from files: every split present and non-empty, no empty dialogue, finite
-features, labels inside the label set.
+different data version (fingerprint) is only a warning, returned.
 """
 from __future__ import annotations
 
-import numpy as np
-
+from ..data.conversation import ConversationSet, DataError
 from .checkpoint import CheckpointError
-from .data.conversation import ConversationSet, DataError
 
-__all__ = ["IncompatibleCheckpointError", "check_compatible", "validate_dataset", "REQUIRED_SPLITS"]
-
-REQUIRED_SPLITS = ("train", "valid", "test")
+__all__ = ["IncompatibleCheckpointError", "check_compatible"]
 
 
 class IncompatibleCheckpointError(CheckpointError, DataError):
@@ -75,27 +69,3 @@ def _dict(x) -> dict:  # metadata is JSON from a file: tolerate any shape, compa
 
 def _list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else []
-
-
-def validate_dataset(dataset: ConversationSet, source=None, splits=REQUIRED_SPLITS) -> ConversationSet:
-    """Check what a loader built from files; DataError naming the file, the dialogue and the problem."""
-    where = source or dataset.meta.get("source") or dataset.name
-    for split in splits:
-        if not dataset.splits.get(split):
-            raise DataError(f"{where}: split {split!r} is empty or missing (splits found: "
-                            f"{ {s: len(d) for s, d in dataset.splits.items()} })")
-    n_classes = dataset.num_classes
-    for split, dialogues in dataset.splits.items():
-        for d in dialogues:
-            if len(d) == 0:
-                raise DataError(f"{where}: dialogue {d.dialogue_id} of split {split} has no utterances")
-            bad = d.labels[(d.labels < -1) | (d.labels >= n_classes)]
-            if bad.size:
-                raise DataError(f"{where}: dialogue {d.dialogue_id} has label {int(bad[0])}, expected -1 "
-                                f"(unlabelled) or 0..{n_classes - 1} ({', '.join(dataset.label_names)})")
-            for m, x in d.features.items():
-                if not np.isfinite(x).all():
-                    rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
-                    raise DataError(f"{where}: modality {m!r} of dialogue {d.dialogue_id} has NaN or Inf "
-                                    f"features (utterances {rows[:5].tolist()}); expected finite numbers")
-    return dataset

@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["add_subcommand", "cmd_tune"]
+__all__ = ["add_parser", "run"]
 
 
-def add_subcommand(sub) -> None:
-    from .model import VARIANTS
-    p = sub.add_parser("tune", help="search hyper-parameters by grouped k-fold cross-validation (Optuna)")
+def add_parser(subparsers) -> None:
+    from ..model import VARIANTS
+    p = subparsers.add_parser("tune", help="search hyper-parameters by grouped k-fold cross-validation (Optuna)")
     p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
     p.add_argument("--variant", default="full", choices=list(VARIANTS))
@@ -42,18 +42,18 @@ def add_subcommand(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    p.set_defaults(func=cmd_tune)
+    p.set_defaults(func=run)
 
 
 def _load(args):  # a seam the tests replace with a tiny corpus
-    from .cli import _load_data
-    return _load_data(args)
+    from .common import load_data
+    return load_data(args)
 
 
-def cmd_tune(args) -> int:
-    from .cv import default_folds
-    from .device import configure_runtime, resolve_device
-    from .tune import SEARCH_EPOCHS, TuneSpec, export_path, optimize, start_params, study_report, worker_env
+def run(args) -> int:
+    from ..cv import default_folds
+    from ..device import configure_runtime, resolve_device
+    from ..tune import SEARCH_EPOCHS, TuneSpec, export_path, optimize, start_params, study_report, worker_env
     configure_runtime(1)  # one torch thread per worker
     device = str(resolve_device(args.device))
     dataset = _load(args)
@@ -72,7 +72,7 @@ def cmd_tune(args) -> int:
     if not args.report_only:
         procs = []
         if args.workers > 1 and args.worker_index == 0:
-            from .tune import open_study
+            from ..tune import open_study
             open_study(spec, args.grace_period)  # created (and seeded) once, before the other workers load it
             base = [sys.executable, "-m", "aofl", "tune", "--data", args.data, "--data-seed", str(args.data_seed),
                     "--variant", args.variant, "--trials", str(args.trials), "--folds", str(folds), "--out", args.out,
@@ -92,7 +92,7 @@ def cmd_tune(args) -> int:
             print(f"warning: a worker exited with {codes}", file=sys.stderr)
     report = study_report(spec, dataset)
     if args.export != "-" and args.worker_index == 0:
-        from .atomic import atomic_write_text
+        from ..io.atomic import atomic_write_text
         path = Path(args.export) if args.export else export_path(spec)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(report, indent=1))

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from .atomic import atomic_dir
-from .checkpoint import CheckpointError, file_sha256, load_checkpoint
-from .data import DataError, available_datasets, cache_dir, load_dataset
-from .errors import AOFLError
-from .inference import InferenceResult, run_inference
-from .registry import CheckpointEntry
+from ..io.atomic import atomic_dir
+from ..io.checkpoint import CheckpointError, file_sha256, load_checkpoint
+from ..data import DataError, available_datasets, cache_dir, load_dataset
+from ..errors import AOFLError
+from ..inference import InferenceResult, run_inference
+from ..io.registry import CheckpointEntry
 
 __all__ = ["Context", "set_context", "context", "select_valid", "require_checkpoint", "require_checkpoints",
            "user_errors", "split_frame",
@@ -153,13 +153,13 @@ def _keyword_call(cached):
 def start_up() -> dict:
     """Once per process: thread and allocator policy, and a background UMAP warm-up (numba JIT) if available
     (skipped when $AOFL_NO_WARMUP is set)."""
-    from .device import configure_runtime
+    from ..device import configure_runtime
     info = configure_runtime()
     if os.environ.get("AOFL_NO_WARMUP"):  # tests: no background JIT competing for the CPU
         info["umap_warm_up"] = "disabled by AOFL_NO_WARMUP"
         return info
     try:
-        from . import embed
+        from .. import embed
         embed.warm_up_umap(background=True)
         info["umap_warm_up"] = "started"
     except Exception as e:  # a missing or broken embed module must not take the app down
@@ -253,7 +253,7 @@ def _disk_load(directory: Path) -> InferenceResult | None:
         table = pd.read_parquet(directory / "table.parquet")
         meta = json.loads((directory / "meta.json").read_text())
         groups: dict[str, dict] = {g: {} for g in _ARRAY_GROUPS}
-        from .file_checks import load_npz
+        from ..io.file_checks import load_npz
         z = load_npz(directory / "arrays.npz")  # sizes checked, allow_pickle=False; a bad entry is rebuilt
         probabilities = z["probabilities"]
         for k in z:
@@ -308,7 +308,7 @@ def get_inference(entry: CheckpointEntry, dataset: str, split: str, drop: dict[s
 @_keyword_call
 @st.cache_data(show_spinner="Scoring ...", max_entries=64)
 def _evaluation(sha: str, fingerprint: str, split: str, path: str, dataset: str, device: str) -> dict:
-    from .evaluate import evaluate
+    from ..evaluate import evaluate
     result = _inference(sha, fingerprint, split, (), path, dataset, device)
     model, _ = _load_model(sha, path, device)
     return evaluate(model, get_dataset(dataset), split, result=result)
@@ -321,8 +321,8 @@ def get_evaluation(entry: CheckpointEntry, dataset: str, split: str, device: str
 
 def checkpoint_data_warning(meta: dict, dataset: str) -> tuple[str, str] | None:
     """("error" | "warning", message) when the checkpoint was trained on other data than selected
-    (`aofl.validate.check_compatible`: dataset, labels, modality dims; a data version is a warning)."""
-    from .validate import IncompatibleCheckpointError, check_compatible
+    (`aofl.io.compatibility.check_compatible`: dataset, labels, modality dims; a data version is a warning)."""
+    from ..io.compatibility import IncompatibleCheckpointError, check_compatible
     name = Path(meta.get("path", "?")).parent.name or "?"
     try:
         found = check_compatible(meta, get_dataset(dataset), source=name, fingerprint=dataset_fingerprint(dataset))
@@ -356,7 +356,7 @@ def _check_key(data_key: str) -> None:
 @_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _figure_dict(builder_name: str, data_key: str, args: tuple, kwargs: tuple, _df) -> dict:
-    from . import plots
+    from .. import plots
     return getattr(plots, builder_name)(_df, *args, **dict(kwargs)).to_dict()
 
 
@@ -368,14 +368,14 @@ def cached_figure(builder_name: str, data_key: str, df, *args, **kwargs):
     `derived_key`). The arguments are hashed. Returns a read-only `ReadyFigure` (a fresh wrapper on
     every call over the one cached spec; `.to_figure()` gives a mutable go.Figure)."""
     _check_key(data_key)
-    from .plots import ReadyFigure
+    from ..plots import ReadyFigure
     return ReadyFigure(_figure_dict(builder_name, data_key, tuple(args), tuple(sorted(kwargs.items())), df))
 
 
 @_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _frame(func_name: str, data_key: str, args: tuple, kwargs: tuple, _df):
-    from . import analysis
+    from .. import analysis
     return getattr(analysis, func_name)(_df, *args, **dict(kwargs))
 
 
@@ -437,7 +437,7 @@ def whatif_controls(modalities: list[str], key: str) -> dict[str, str] | None:
 @_keyword_call
 @st.cache_data(show_spinner=False, max_entries=64)
 def _whatif_deltas(data_key: str, _base: pd.DataFrame, _after: pd.DataFrame, _ids) -> pd.DataFrame:
-    from .analysis import whatif_deltas
+    from ..analysis import whatif_deltas
     deltas = whatif_deltas(_base, _after)
     if _ids is not None:
         deltas = deltas[deltas["utterance_id"].isin(_ids)].reset_index(drop=True)
@@ -496,7 +496,7 @@ def whatif_section(ctx: Context, entry: CheckpointEntry, base: InferenceResult, 
 @_keyword_call
 @st.cache_data(show_spinner="Bootstrapping confidence intervals ...", max_entries=32)
 def _ablation_metrics(shas: tuple, fingerprint: str, split: str, n_boot: int, _tables: dict) -> pd.DataFrame:
-    from .analysis import ablation_metrics
+    from ..analysis import ablation_metrics
     return ablation_metrics(_tables, n_boot=n_boot)
 
 
@@ -510,7 +510,7 @@ def get_ablation_metrics(entries: list[CheckpointEntry], dataset: str, split: st
 @_keyword_call
 @st.cache_data(show_spinner="Scoring the slices ...", max_entries=32)
 def _slice_metrics(shas: tuple, fingerprint: str, split: str, n_boot: int, _tables: dict) -> pd.DataFrame:
-    from .slices import compare_slices
+    from ..slices import compare_slices
     return compare_slices(_tables, n_boot=n_boot)
 
 
@@ -527,7 +527,7 @@ def get_slice_metrics(entries: list[CheckpointEntry], dataset: str, split: str, 
 def embed_module():
     """`aofl.embed`, or None (with an st.info) while it is not installed."""
     try:
-        from . import embed
+        from .. import embed
         return embed
     except ImportError as e:
         st.info(f"Embeddings need `aofl.embed`, which cannot be imported here ({e}).")
@@ -537,7 +537,7 @@ def embed_module():
 @_keyword_call
 @st.cache_data(show_spinner="Embedding the features ...", max_entries=32)
 def _embedding(sha: str, fingerprint: str, split: str, settings: tuple, _result: InferenceResult):
-    from . import embed
+    from .. import embed
     s = dict(settings)
     return embed.embed_features(_result, kinds=s["kinds"], modalities=s["modalities"], method=s["method"],
                                 max_points=s["max_points"], seed=s["seed"], params=dict(s["params"]),
@@ -584,7 +584,7 @@ def selected_ids(event) -> list[str]:
 @_keyword_call
 @st.cache_data(show_spinner="Embedding the checkpoints ...", max_entries=16)
 def _aligned_embeddings(shas: tuple, fingerprint: str, split: str, settings: tuple, _results: dict):
-    from . import embed
+    from .. import embed
     s = dict(settings)
     kind, mods, method, params = s["kind"], list(s["modalities"]), s["method"], dict(s["params"])
     names = list(_results)

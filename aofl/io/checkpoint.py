@@ -10,14 +10,13 @@ config's model is built on the meta device and compared with the stored shapes.
 Foreign `.pt` / `.pth` state dicts (other people's training code) load through
 `torch.load(weights_only=True)` after zip size checks and a scan that names any global outside
 torch's allow-list (`get_unsafe_globals_in_checkpoint`); such a file is refused unless unsafe loading
-is opted in (`aofl.data.safe_pickle.unsafe_load_allowed`). `module.` / `_orig_mod.` prefixes are
+is opted in (`aofl.io.safe_pickle.unsafe_load_allowed`). `module.` / `_orig_mod.` prefixes are
 stripped and missing/unexpected keys reported.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -28,11 +27,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from .atomic import atomic_write_bytes
-from .data.safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, pickle_globals, unsafe_load_allowed,
+from .safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, pickle_globals, unsafe_load_allowed,
                                warn_unsafe_load)
-from .errors import AOFLError, CorruptFileError
+from ..errors import AOFLError, CorruptFileError
 from .file_checks import check_zip_sizes, require_nonempty, safetensors_header
-from .model import AOFL, AOFLConfig
+from ..model import AOFL, AOFLConfig
 
 __all__ = ["CheckpointError", "CorruptCheckpointError", "UnsafeCheckpointError", "save_checkpoint",
            "load_checkpoint", "read_metadata", "resolve_checkpoint",
@@ -86,7 +85,7 @@ def save_checkpoint(path, model: AOFL, metadata: dict | None = None, half: bool 
     meta = dict(metadata or {})
     meta.update(format=FORMAT, config=model.config.to_dict(), dtype="float16" if half else "float32")
     try:
-        from . import __version__
+        from .. import __version__
         meta.setdefault("package_version", __version__)
     except ImportError:
         pass
@@ -257,7 +256,7 @@ def load_foreign_state_dict(path, allow_unsafe: bool | None = None) -> dict[str,
 
     A file that pickles modules or other code-bearing objects is refused (UnsafeCheckpointError),
     naming the globals, unless unsafe loading is opted in (`allow_unsafe=True` or
-    $AOFL_ALLOW_UNSAFE_LOAD=1; see `aofl.data.safe_pickle.unsafe_load_allowed`), which warns.
+    $AOFL_ALLOW_UNSAFE_LOAD=1; see `aofl.io.safe_pickle.unsafe_load_allowed`), which warns.
     Dicts that wrap the state dict (`{"state_dict": ...}`, `{"model": ...}`) are unwrapped; an
     opted-in pickled nn.Module gives its state_dict().
     """

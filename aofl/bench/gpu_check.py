@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from aofl.model import AOFL
     from aofl.train import model_config_for
 
-    from .bench_inference import iemocap_like_test_split
+    from .inference import iemocap_like_test_split
     ds = iemocap_like_test_split()
     torch.manual_seed(0)
     model = AOFL(model_config_for(ds, "full")).eval()

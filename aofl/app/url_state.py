@@ -1,7 +1,7 @@
 """The app's view in its URL: which query parameter holds what, read back with checks.
 
 Pure functions (no Streamlit) so the rules are testable: a link names the dataset, split,
-checkpoint(s), dialogue, utterance, embedding method and colour; `aofl.app_link` reads it at a
+checkpoint(s), dialogue, utterance, embedding method and colour; `aofl.app.link` reads it at a
 session's first run and writes it back on every run. A value that does not exist here (a
 renamed checkpoint, a dataset not prepared on this machine) gives a message and the default,
 never an exception.

@@ -4,21 +4,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["add_subcommand", "cmd_embed"]
+__all__ = ["add_parser", "run"]
 
 
-def cmd_embed(args) -> int:
-    from .cli import _inference, _write_table
-    from .embed import embed_features
+def run(args) -> int:
+    from .common import inference_of, write_table
+    from ..embed import embed_features
 
     args.drop = []
-    result, _ = _inference(args)
+    result, _ = inference_of(args)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     mods = [m.strip() for m in args.modalities.split(",") if m.strip()] if args.modalities else None
     df, info = embed_features(result, kinds=kinds, modalities=mods, method=args.method, max_points=args.max_points,
                               seed=args.seed, cache=not args.no_cache)
     out = Path(args.out)
-    _write_table(df, out)  # atomic: a reader never sees half a table
+    write_table(df, out)  # atomic: a reader never sees half a table
     if args.json:
         print(json.dumps({"out": str(out), "rows": len(df), **info}, default=str))
     else:
@@ -28,8 +28,8 @@ def cmd_embed(args) -> int:
     return 0
 
 
-def add_subcommand(sub) -> None:
-    p = sub.add_parser("embed", help="2-D embedding (PCA / t-SNE / UMAP) of shared / specific features")
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("embed", help="2-D embedding (PCA / t-SNE / UMAP) of shared / specific features")
     p.add_argument("checkpoint")
     p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
     p.add_argument("--data-seed", type=int, default=0)
@@ -47,4 +47,4 @@ def add_subcommand(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
-    p.set_defaults(func=cmd_embed)
+    p.set_defaults(func=run)

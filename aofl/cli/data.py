@@ -1,10 +1,5 @@
 """`python -m aofl data ...`: list, info, prepare and download datasets.
 
-Wire into the main parser with::
-
-    sub = parser.add_subparsers(dest="command")
-    add_data_subcommands(sub)          # sets func=run_data_command on `data`
-    args = parser.parse_args(); return args.func(args)
 """
 from __future__ import annotations
 
@@ -13,12 +8,12 @@ import json
 import sys
 import time
 
-from .conversation import DataError
+from ..data.conversation import DataError
 
-__all__ = ["add_data_subcommands", "run_data_command"]
+__all__ = ["add_parser", "run"]
 
 
-def add_data_subcommands(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("data", help="list, inspect, prepare and download datasets",
                               description="Real IEMOCAP / MELD data: files live in $AOFL_DATA_DIR "
                                           "(default ~/.cache/aofl/data), caches in $AOFL_CACHE_DIR.")
@@ -46,7 +41,7 @@ def add_data_subcommands(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=None, help="only the first N dialogues of each split (quick try)")
     q.add_argument("--no-progress", action="store_true")
 
-    from .download import SOURCES
+    from ..io.download import SOURCES
     q = sub.add_parser("download", help="download pinned public files and verify their hashes")
     q.add_argument("name", choices=sorted(SOURCES))
     q.add_argument("--dest", default=None, help="target data directory (default: the data directory)")
@@ -55,15 +50,15 @@ def add_data_subcommands(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--force", action="store_true", help="download even if verified files are present")
     q.add_argument("--no-progress", action="store_true")
 
-    p.set_defaults(func=run_data_command)
+    p.set_defaults(func=run)
     return p
 
 
 def _dataset_info(name: str, data_dir) -> dict:
-    from . import real
-    from .multiemo import multiemo_available
+    from ..data import real
+    from ..data.multiemo import multiemo_available
     if name == "synthetic":
-        from . import load_dataset
+        from ..data import load_dataset
         s = load_dataset("synthetic").summary()
         return {"name": "synthetic", "available": True, "classes": s["classes"], "splits": s["splits"],
                 "modalities": s["modalities"], "description": s["description"]}
@@ -76,7 +71,7 @@ def _dataset_info(name: str, data_dir) -> dict:
         info["hint"] = real.missing_files_message(name, root)
         return info
     t = real.load_transcripts(name, root)
-    from . import textviews
+    from ..data import textviews
     paths = textviews.cache_paths(t)
     prepared = {}
     for v, p in paths.items():
@@ -113,7 +108,7 @@ def _print_info(info: dict) -> None:
         print(f"  MultiEMO features: {'present' if info.get('multiemo_features') else 'absent'}")
 
 
-def run_data_command(args) -> int:
+def run(args) -> int:
     cmd = getattr(args, "data_command", None)
     try:
         if cmd == "list":
@@ -129,7 +124,7 @@ def run_data_command(args) -> int:
             print(json.dumps(info, indent=2)) if args.json else _print_info(info)
             return 0 if info["available"] else 1
         if cmd == "prepare":
-            from . import textviews
+            from ..data import textviews
             t0 = time.time()
             device = args.device
             if device == "auto":
@@ -145,7 +140,7 @@ def run_data_command(args) -> int:
             print(f"done in {time.time() - t0:.1f}s")
             return 0
         if cmd == "download":
-            from .download import download
+            from ..io.download import download
             paths = download(args.name, dest=args.dest, base_url=args.base_url, progress=not args.no_progress,
                              force=args.force)
             for p in paths:

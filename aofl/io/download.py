@@ -25,8 +25,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write
-from .conversation import DataError
+from .atomic import atomic_write
+from ..data.conversation import DataError
 
 __all__ = ["RemoteFile", "SOURCES", "DownloadError", "download", "verify_file", "git_blob_id", "sha256_file",
            "GITHUB_RAW", "GITHUB_MEDIA"]
@@ -211,7 +211,7 @@ def download(name: str, dest=None, base_url: str | None = None, progress: bool =
     if name not in SOURCES:
         raise DownloadError(f"unknown download {name!r}; choose one of {', '.join(SOURCES)}")
     if dest is None:
-        from . import data_dir
+        from ..data import data_dir
         dest = data_dir()
     dest = Path(dest).expanduser()
     base = base_url or os.environ.get("AOFL_DOWNLOAD_BASE") or None

@@ -13,7 +13,7 @@ import struct
 import zipfile
 from pathlib import Path
 
-from .errors import AOFLError, CorruptFileError
+from ..errors import AOFLError, CorruptFileError
 
 __all__ = ["require_nonempty", "safetensors_header", "check_zip_sizes", "load_npz", "MAX_SAFETENSORS_HEADER"]
 

@@ -1,7 +1,7 @@
 """The sidebar's "Load a checkpoint file": the user's own checkpoint, checked like a shipped one.
 
 A typed path (read on the machine that runs the app) or an upload (saved to a temp file) is first
-described with `aofl.describe` (safe loaders only: a hostile file is refused, never run), then
+described with `aofl.io.describe` (safe loaders only: a hostile file is refused, never run), then
 loaded and matched against the selected dataset; only then does it become a selectable
 `FileEntry`. Any problem is one `st.error` in the sidebar, and the shipped checkpoints stay usable.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import app_state
-from .checkpoint import CHECKPOINT_FILENAME, CheckpointError
-from .describe import describe_file
-from .registry import CheckpointEntry
-from .validate import check_compatible
+from . import state as app_state
+from ..io.checkpoint import CHECKPOINT_FILENAME, CheckpointError
+from ..io.describe import describe_file
+from ..io.registry import CheckpointEntry
+from ..io.compatibility import check_compatible
 
 __all__ = ["FileEntry", "user_checkpoint", "sidebar_loader", "PATH_KEY", "UPLOAD_KEY", "TRUST_KEY"]
 
@@ -74,7 +74,7 @@ def user_checkpoint(path, dataset: str, device: str = "cpu", allow_unsafe: bool 
 
 def _saved_upload(upload) -> Path:
     """The uploaded bytes as a file named by their hash (so reruns reuse it), in the temp directory."""
-    from .atomic import atomic_write_bytes
+    from ..io.atomic import atomic_write_bytes
     data = upload.getvalue()
     suffix = re.sub(r"[^a-z0-9.]", "", Path(upload.name).suffix.lower())[:16]
     out = Path(tempfile.gettempdir()) / "aofl-uploads" / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"

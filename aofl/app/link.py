@@ -1,4 +1,4 @@
-"""The app's links (Streamlit side of `aofl.url_state`): read a link once per session, write the
+"""The app's links (Streamlit side of `aofl.app.url_state`): read a link once per session, write the
 view back to the URL on every run, and show the link to copy.
 
 A session's first run keeps the link's values as "pending"; the sidebar and the pages take each

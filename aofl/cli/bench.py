@@ -1,39 +1,27 @@
-"""`python -m aofl bench [--json] [--quick] [--only SECTIONS]`: the benchmarks of bench/.
+"""`python -m aofl bench [--json] [--quick] [--only SECTIONS]`: the benchmarks of `aofl.bench`.
 
 Each section measures a ratio against a baseline timed in the same run (machines are noisy;
-the ratios, not the seconds, are the result). The bench/ folder sits next to the package in a
-source checkout.
+the ratios, not the seconds, are the result). The sections live in `aofl.bench`, so
+this works from an installed package; `pages` also needs the app (a source checkout).
 """
 from __future__ import annotations
 
 import json
 import sys
 import time
-from pathlib import Path
 
-__all__ = ["add_subcommand", "run_bench", "SECTIONS"]
+__all__ = ["add_parser", "run", "run_bench", "SECTIONS"]
 
 SECTIONS = ("embed", "pages", "inference", "train", "scale")
 
 
-def _bench_package():
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "bench" / "__init__.py").exists():
-        raise FileNotFoundError(f"no bench/ folder next to the aofl package ({root}): run from a source checkout")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    import bench  # noqa: F401
-    return root
-
-
 def run_bench(quick: bool = False, only: list[str] | None = None, log=None) -> dict:
     """Run the chosen sections, return one flat dict of ratios plus per-section details."""
-    _bench_package()
     import importlib
 
     import torch
 
-    from .device import configure_runtime, configure_threads
+    from ..device import configure_runtime, configure_threads
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     only = list(only or SECTIONS)
     unknown = [s for s in only if s not in SECTIONS]
@@ -46,7 +34,7 @@ def run_bench(quick: bool = False, only: list[str] | None = None, log=None) -> d
     threads = {}
     for name in only:
         t = time.perf_counter()
-        mod = importlib.import_module(f"bench.bench_{name}")
+        mod = importlib.import_module(f"aofl.bench.{name}")
         res = mod.run(quick=quick, log=log)
         out.update(res)
         if name in ("inference", "train"):
@@ -67,7 +55,7 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def cmd_bench(args) -> int:
+def run(args) -> int:
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     out = run_bench(quick=args.quick, only=only)
     if args.json:
@@ -79,9 +67,9 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def add_subcommand(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks: speed ratios against baselines measured in the same run")
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks: speed ratios against baselines measured in the same run")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, not a measurement)")
     p.add_argument("--only", default=None, help=f"comma-separated sections: {','.join(SECTIONS)}")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=run)

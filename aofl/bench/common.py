@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout (app.py, checkpoints/), when there is one
 
 
 def timed(fn, *args, **kwargs):
@@ -43,10 +43,11 @@ def peak_rss_mb() -> float:
 
 
 def run_json_subprocess(args: list[str], timeout: float = 600, env: dict | None = None) -> dict | list:
-    """Run `python -m <args>` from the repo root, parse its last JSON line (an object or a list)."""
+    """Run `python -m <args>` (this interpreter), parse its last JSON line (an object or a list)."""
     full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+    package_parent = str(Path(__file__).resolve().parents[2])  # where `aofl` imports from, checkout or site-packages
+    full_env["PYTHONPATH"] = os.pathsep.join([package_parent, full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, "-m", *args], env=full_env, capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")

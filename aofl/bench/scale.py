@@ -66,7 +66,7 @@ def all_sizes(sizes) -> list[dict]:
 
 def run(quick: bool = False, log=print, sizes=None) -> dict:
     sizes = sizes or ((1500, 3000) if quick else SIZES)
-    rows = run_json_subprocess(["bench.bench_scale", "--sizes", ",".join(str(n) for n in sizes)], timeout=900)
+    rows = run_json_subprocess(["aofl.bench.scale", "--sizes", ",".join(str(n) for n in sizes)], timeout=900)
     for row in rows:
         log(f"scale: {row['utterances']} utterances {row['total_s']:.1f} s (umap {row['umap_s']:.1f} s), "
             f"peak RSS so far {row['peak_rss_mb']:.0f} MiB")

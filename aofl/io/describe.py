@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AOFLError
+from ..errors import AOFLError
 
 __all__ = ["DescribeError", "describe_file", "format_description", "KINDS"]
 
@@ -68,7 +68,7 @@ def describe_file(path) -> dict:
     if p.is_file() and p.stat().st_size == 0:
         raise DescribeError(f"{p} is empty (0 bytes): an interrupted download or copy?")
     from .checkpoint import UnsafeCheckpointError
-    from .data.safe_pickle import UnsafePickleError
+    from .safe_pickle import UnsafePickleError
     try:
         info = _describe_dir(p) if p.is_dir() else _describe(p)
     except (UnsafePickleError, UnsafeCheckpointError) as e:  # their hint names the opt-in: it does not apply here
@@ -206,7 +206,7 @@ def _state_dict(p: Path) -> dict:
 # ------------------------------------------------------------------------------------- pickles
 
 def _pickle(p: Path) -> dict:
-    from .data.safe_pickle import safe_load
+    from .safe_pickle import safe_load
     obj = safe_load(p, allow_numpy=True, encoding="latin1", allow_unsafe=False)
     try:
         return _pickle_layout(obj, p)
@@ -234,7 +234,7 @@ def _split_counts(labels: dict, ids) -> dict:
 
 
 def _pickle_layout(obj, p: Path) -> dict:
-    from .data.real import IEMOCAP_LABELS, MELD_LABELS
+    from ..data.real import IEMOCAP_LABELS, MELD_LABELS
     if _is_features(obj):
         modality = {"TextFeatures.pkl": "text", "AudioFeatures.pkl": "audio", "VisualFeatures.pkl": "visual"}
         return {"kind": "feature-pickle", "modality": modality.get(p.name), "dim": _dim(obj), "dialogues": len(obj),
@@ -284,7 +284,7 @@ def _arrays(p: Path) -> dict:
 
 
 def _textview_cache(a: dict) -> dict:
-    from .data.textviews import VIEW_VERSIONS
+    from ..data.textviews import VIEW_VERSIONS
     version = str(a["version"])
     view = next((v for v, ver in VIEW_VERSIONS.items() if ver.split("/")[0] == version.split("/")[0]), None)
     return {"kind": "textview-cache", "dataset": str(a["dataset"]) if "dataset" in a else None, "view": view,
@@ -314,7 +314,7 @@ def _csv(p: Path) -> dict:
 
 
 def _table(df, p: Path) -> dict:
-    from .data.real import MELD_LABELS
+    from ..data.real import MELD_LABELS
     cols = set(df.columns)
     base = {"rows": int(len(df)), "columns": [str(c) for c in df.columns][:40]}
     if {"Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"} <= cols:
@@ -376,10 +376,10 @@ def _describe_dir(p: Path) -> dict:
     if (p / "MANIFEST.json").is_file():
         return _manifest(p)
     if (p / "Speakers.pkl").is_file():
-        from .data.multiemo import MULTIEMO_FILES
+        from ..data.multiemo import MULTIEMO_FILES
         return {**_pickle(p / "Speakers.pkl"), "kind": "multiemo-directory",
                 "files_present": {m: (p / f).is_file() for m, f in MULTIEMO_FILES.items()}}
-    from .data import real
+    from ..data import real
     found = {name: real.is_available(name, p) for name in ("iemocap", "meld")}
     if not any(found.values()):
         raise DescribeError(f"{p} is a directory without a checkpoint (model.safetensors), MANIFEST.json, "

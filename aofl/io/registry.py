@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AOFLError
+from ..errors import AOFLError
 
 __all__ = ["CheckpointEntry", "RegistryError", "checkpoint_dir", "read_manifest", "list_checkpoints",
            "find_entry", "MANIFEST_NAME"]

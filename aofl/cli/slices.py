@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 
-__all__ = ["add_subcommand", "cmd_slices"]
+__all__ = ["add_parser", "run"]
 
 
 def _clean(v):
@@ -23,12 +23,12 @@ def _clean(v):
     return v
 
 
-def cmd_slices(args) -> int:
-    from .cli import _inference
-    from .slices import SLICE_KINDS, SLICE_TITLES, angle_modalities, skipped_slices, slice_metrics
+def run(args) -> int:
+    from .common import inference_of
+    from ..slices import SLICE_KINDS, SLICE_TITLES, angle_modalities, skipped_slices, slice_metrics
 
     args.drop = []
-    result, _ = _inference(args)
+    result, _ = inference_of(args)
     table = result.table
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
     df = slice_metrics(table, kinds, n_boot=args.n_boot, seed=args.seed, top_k_speakers=args.top_speakers)
@@ -55,12 +55,12 @@ def cmd_slices(args) -> int:
     return 0
 
 
-def add_subcommand(sub) -> None:
-    from .cli import _add_common, _add_data_arg
-    p = sub.add_parser("slices", help="weighted F1, accuracy and mean angles per slice (emotion shift, turn "
+def add_parser(subparsers) -> None:
+    from .common import add_common_args, add_data_args
+    p = subparsers.add_parser("slices", help="weighted F1, accuracy and mean angles per slice (emotion shift, turn "
                                       "position, dialogue length, speaker, utterance length) with bootstrap CIs")
     p.add_argument("checkpoint")
-    _add_data_arg(p)
+    add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--kinds", default=None,
                    help="comma-separated slice kinds (default all): emotion_shift, turn_position, dialogue_length, "
@@ -70,5 +70,5 @@ def add_subcommand(sub) -> None:
     p.add_argument("--top-speakers", type=int, default=8, help="keep the N most frequent speakers, group the rest")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true")
-    _add_common(p)
-    p.set_defaults(func=cmd_slices)
+    add_common_args(p)
+    p.set_defaults(func=run)

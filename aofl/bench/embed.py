@@ -7,7 +7,6 @@ import argparse
 import json
 import warnings
 
-import numpy as np
 
 from .common import r, run_json_subprocess, shared_like, timed
 
@@ -36,7 +35,7 @@ def run(quick: bool = False, log=print) -> dict:
     tw = {name: E.trustworthiness(X, Y, k=10, n=2000, seed=0)
           for name, Y in (("sklearn_tsne", Y_sk), ("default", Y_default), ("tsne_long", Y_tsne), ("umap", Y_umap))}
     deltas = {k: tw["sklearn_tsne"] - tw[k] for k in ("default", "tsne_long", "umap")}
-    first = run_json_subprocess(["bench.bench_embed", "--first-vs-warm", str(600 if quick else 5000)])
+    first = run_json_subprocess(["aofl.bench.embed", "--first-vs-warm", str(600 if quick else 5000)])
     return {
         "embed_speedup_vs_sklearn_tsne": r(t_sk / t_default, 2),
         "tsne_speedup_vs_sklearn": r(t_sk / t_tsne, 2),
