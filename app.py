@@ -2,19 +2,23 @@
 
 The entry page: page config, the sidebar (dataset, split, checkpoint(s), a user's own checkpoint
 file via `aofl.app.files`, device) and the navigation. Each page in pages/ reads the sidebar's
-selection from `aofl.app.state.context()`.
+selection from `aofl.app.context.context()`.
 Checkpoints come from `$AOFL_CHECKPOINT_DIR/MANIFEST.json` (default: the repository's checkpoints/).
 """
+
 import streamlit as st
 import torch
 
+from aofl.app import caches, context
+from aofl.app import files as app_files
+from aofl.app import link as app_link
+from aofl.data import available_datasets
+from aofl.io import registry
+
+# the first Streamlit command of every run (importing aofl.app draws nothing)
 st.set_page_config(page_title="AO-FL Explorer", page_icon=":material/architecture:", layout="wide")
 
-from aofl.app import files as app_files, link as app_link, state as app_state  # noqa: E402  (after set_page_config)
-from aofl.io import registry
-from aofl.data import available_datasets  # noqa: E402
-
-app_state.start_up()
+caches.start_up()
 
 PAGES = {
     "Inspect": [
@@ -32,40 +36,36 @@ app_link.set_page(page.url_path)
 multi = page.url_path == "ablations"
 
 
-def _keep(key: str) -> None:
-    """Copy a widget's value to a plain key so it survives pages where the widget is not drawn."""
-    st.session_state[f"_keep_{key}"] = st.session_state[key]
-
-
 def _from_link(param: str, key: str, options) -> None:
     """A link's value for this selector, when it is one of `options` (see aofl.app.link)."""
     linked = app_link.take(param, options)
     if linked:
-        st.session_state[key] = st.session_state[f"_keep_{key}"] = linked
+        context.select(key, linked)
 
 
-def _restore(key: str) -> None:
-    if key not in st.session_state and f"_keep_{key}" in st.session_state:
-        st.session_state[key] = st.session_state[f"_keep_{key}"]
-
-
-ctx = app_state.Context()
+_keep = context.keep  # on_change of the sidebar's selectors: their values survive pages that do not draw them
+ctx = context.Context()
 with st.sidebar:
     st.markdown("### AO-FL Explorer")
     datasets = available_datasets()
-    for key in ("dataset", "split", "checkpoint", "checkpoints", "device"):
-        _restore(key)
+    context.restore(context.SIDEBAR_KEYS)
     _from_link("data", "dataset", datasets)
-    ctx.dataset = st.selectbox("Dataset", datasets, key="dataset", on_change=_keep, args=("dataset",),
-                               help="synthetic needs no files; IEMOCAP / MELD appear once prepared (see README)")
+    ctx.dataset = st.selectbox(
+        "Dataset",
+        datasets,
+        key="dataset",
+        on_change=_keep,
+        args=("dataset",),
+        help="synthetic needs no files; IEMOCAP / MELD appear once prepared (see README)",
+    )
     try:
-        splits = [s for s in ("test", "valid", "train") if app_state.get_dataset(ctx.dataset).splits.get(s)]
-    except app_state.USER_ERRORS as e:
+        splits = [s for s in ("test", "valid", "train") if caches.get_dataset(ctx.dataset).splits.get(s)]
+    except context.USER_ERRORS as e:
         st.error(f"Cannot load dataset {ctx.dataset}: {e}")
         splits = []
     if splits:
         _from_link("split", "split", splits)
-        app_state.select_valid("split", splits)
+        context.select_valid("split", splits)
         ctx.split = st.selectbox("Split", splits, key="split", on_change=_keep, args=("split",))
 
     entries: list[registry.CheckpointEntry] = []
@@ -81,9 +81,11 @@ with st.sidebar:
         entries.append(user_entry)
     if not entries and ctx.problem is None:
         where = registry.checkpoint_dir()
-        ctx.problem = (f"No checkpoint for dataset **{ctx.dataset}** in `{where}`. Train one with "
-                       f"`python -m aofl train --data {ctx.dataset} --out {where}/{ctx.dataset}-full` "
-                       f"(or set `AOFL_CHECKPOINT_DIR`), then reload.")
+        ctx.problem = (
+            f"No checkpoint for dataset **{ctx.dataset}** in `{where}`. Train one with "
+            f"`python -m aofl train --data {ctx.dataset} --out {where}/{ctx.dataset}-full` "
+            f"(or set `AOFL_CHECKPOINT_DIR`), then reload."
+        )
     # "full" first: it is the reference the other variants are compared with
     entries.sort(key=lambda e: (e.variant != "full", e.name))
     by_name = {e.name: e for e in entries}
@@ -91,38 +93,60 @@ with st.sidebar:
         if entries:
             _from_link("ckpt", "checkpoint", list(by_name))
         if entries and not multi:
-            app_state.select_valid("checkpoint", by_name)  # the browser must not keep another dataset's
-            name = st.selectbox("Checkpoint", list(by_name), key="checkpoint", on_change=_keep,
-                                args=("checkpoint",), format_func=lambda n: by_name[n].label)
+            context.select_valid("checkpoint", by_name)  # the browser must not keep another dataset's
+            name = st.selectbox(
+                "Checkpoint",
+                list(by_name),
+                key="checkpoint",
+                on_change=_keep,
+                args=("checkpoint",),
+                format_func=lambda n: by_name[n].label,
+            )
             ctx.checkpoint = by_name[name]
             ctx.checkpoints = [ctx.checkpoint]
         elif entries:
-            chosen = app_link.take_many("ckpts", list(by_name)) or \
-                [n for n in st.session_state.get("checkpoints", []) if n in by_name]
+            chosen = app_link.take_many("ckpts", list(by_name)) or [
+                n for n in st.session_state.get("checkpoints", []) if n in by_name
+            ]
             if not chosen:
-                first = st.session_state.get("_keep_checkpoint")
+                first = context.kept("checkpoint")
                 chosen = ([first] if first in by_name else []) + [n for n in by_name if n != first]
                 chosen = chosen[:2]
             st.session_state["checkpoints"] = chosen
-            names = st.multiselect("Checkpoints (the first is the reference)", list(by_name), key="checkpoints",
-                                   on_change=_keep, args=("checkpoints",), format_func=lambda n: by_name[n].label)
+            names = st.multiselect(
+                "Checkpoints (the first is the reference)",
+                list(by_name),
+                key="checkpoints",
+                on_change=_keep,
+                args=("checkpoints",),
+                format_func=lambda n: by_name[n].label,
+            )
             ctx.checkpoints = [by_name[n] for n in names]
             ctx.checkpoint = ctx.checkpoints[0] if ctx.checkpoints else None
     if ctx.problem:
         st.warning(ctx.problem)
 
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    choice = st.selectbox("Device", devices, key="device", on_change=_keep, args=("device",),
-                          help="auto: CUDA when a GPU is visible, else CPU")
+    choice = st.selectbox(
+        "Device",
+        devices,
+        key="device",
+        on_change=_keep,
+        args=("device",),
+        help="auto: CUDA when a GPU is visible, else CPU",
+    )
     ctx.device = ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
     st.caption(f"running on **{ctx.device}** · checkpoints from `{registry.checkpoint_dir()}`")
     link_slot = st.empty()
 
-app_state.set_context(ctx)
+context.set_context(ctx)
 checkpoint_names = [e.name for e in ctx.checkpoints]
-app_link.publish(data=ctx.dataset, split=ctx.split if splits else None,
-                 ckpt=None if multi or ctx.checkpoint is None else ctx.checkpoint.name,
-                 ckpts=checkpoint_names if multi else None)
+app_link.publish(
+    data=ctx.dataset,
+    split=ctx.split if splits else None,
+    ckpt=None if multi or ctx.checkpoint is None else ctx.checkpoint.name,
+    ckpts=checkpoint_names if multi else None,
+)
 try:
     page.run()
 finally:  # also when a page stops early: the link then names what the page did show

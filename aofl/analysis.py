@@ -3,27 +3,37 @@
 Everything here works on inference tables (`aofl.inference.run_inference(...).table`) and
 feature arrays, never on Streamlit, so the tests can call it with small hand-made frames.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from .metrics import bootstrap_ci, paired_bootstrap
+from .table import DISENTANGLEMENT_KEYS, table_modalities, theta_gt_phi
 
-__all__ = ["table_modalities", "angles_long", "angle_summary_by", "csr_share", "alpha_frame",
-           "per_class_frame", "confusion_frame", "history_frame", "alpha_history", "whatif_deltas", "whatif_summary",
-           "prediction_flips", "nearest_neighbours", "ablation_metrics", "disentanglement_frame",
-           "probability_frame", "align_tables"]
-
-
-def table_modalities(table: pd.DataFrame) -> list[str]:
-    """Modalities with angle columns (`theta_<m>`), in table order; [] for a baseline model."""
-    return [c[len("theta_"):] for c in table.columns if c.startswith("theta_")]
+__all__ = [
+    "angles_long",
+    "angle_summary_by",
+    "alpha_frame",
+    "per_class_frame",
+    "confusion_frame",
+    "history_frame",
+    "whatif_deltas",
+    "whatif_summary",
+    "prediction_flips",
+    "nearest_neighbours",
+    "ablation_metrics",
+    "disentanglement_frame",
+    "probability_frame",
+    "align_tables",
+]
 
 
 def angles_long(table: pd.DataFrame, modalities: list[str] | None = None) -> pd.DataFrame:
     """One row per (utterance, modality): utterance_id, dialogue, label, prediction, correct,
-    modality, theta, phi, theta_gt_phi. Empty (with those columns) when there are no angles."""
+    modality, theta, phi, theta_gt_phi (bool, the table's `theta_gt_phi_<m>`). Empty (with those
+    columns) when there are no angles."""
     mods = modalities if modalities is not None else table_modalities(table)
     cols = ["utterance_id", "dialogue", "label", "prediction", "correct"]
     parts = []
@@ -34,7 +44,7 @@ def angles_long(table: pd.DataFrame, modalities: list[str] | None = None) -> pd.
         part["modality"] = m
         part["theta"] = table[f"theta_{m}"].to_numpy(dtype=float)
         part["phi"] = table[f"phi_{m}"].to_numpy(dtype=float)
-        part["theta_gt_phi"] = part["theta"] > part["phi"]
+        part["theta_gt_phi"] = theta_gt_phi(table, m)
         parts.append(part)
     if not parts:
         return pd.DataFrame(columns=cols + ["modality", "theta", "phi", "theta_gt_phi"])
@@ -45,23 +55,22 @@ def angles_long(table: pd.DataFrame, modalities: list[str] | None = None) -> pd.
 
 def angle_summary_by(long: pd.DataFrame, by: str | list[str] = "label") -> pd.DataFrame:
     """Per modality x group (`label`, `outcome`, or a list of columns): n, theta mean/median/std,
-    phi mean, share with theta > phi."""
+    phi mean, theta_gt_phi_share (share with theta > phi)."""
     keys = [by] if isinstance(by, str) else list(by)
-    stats = ["n", "theta_mean", "theta_median", "theta_std", "phi_mean", "share_theta_gt_phi"]
+    stats = ["n", "theta_mean", "theta_median", "theta_std", "phi_mean", "theta_gt_phi_share"]
     if long.empty:
         return pd.DataFrame(columns=["modality", *keys, *stats])
     g = long.groupby(["modality", *keys], sort=False, observed=True)
-    out = g.agg(n=("theta", "size"), theta_mean=("theta", "mean"), theta_median=("theta", "median"),
-                theta_std=("theta", "std"), phi_mean=("phi", "mean"),
-                share_theta_gt_phi=("theta_gt_phi", "mean")).reset_index()
+    out = g.agg(
+        n=("theta", "size"),
+        theta_mean=("theta", "mean"),
+        theta_median=("theta", "median"),
+        theta_std=("theta", "std"),
+        phi_mean=("phi", "mean"),
+        theta_gt_phi_share=("theta_gt_phi", "mean"),
+    ).reset_index()
     out["theta_std"] = out["theta_std"].fillna(0.0)
     return out
-
-
-def csr_share(table: pd.DataFrame, modalities: list[str] | None = None) -> dict[str, float]:
-    """Share of utterances meeting L_CSR's condition theta > phi, per modality."""
-    mods = modalities if modalities is not None else table_modalities(table)
-    return {m: float((table[f"theta_{m}"] > table[f"phi_{m}"]).mean()) for m in mods if f"theta_{m}" in table}
 
 
 def alpha_frame(alpha_deg: dict[str, float], theta_mean: dict[str, float] | None = None) -> pd.DataFrame:
@@ -83,8 +92,13 @@ def per_class_frame(metrics: dict) -> pd.DataFrame:
     """emotion, f1, support from an `evaluate()` dict."""
     f1 = metrics["per_class_f1"]
     support = metrics.get("support", {})
-    return pd.DataFrame({"emotion": list(f1), "f1": [float(v) for v in f1.values()],
-                         "support": [int(support.get(k, 0)) for k in f1]})
+    return pd.DataFrame(
+        {
+            "emotion": list(f1),
+            "f1": [float(v) for v in f1.values()],
+            "support": [int(support.get(k, 0)) for k in f1],
+        }
+    )
 
 
 def confusion_frame(confusion, labels: list[str]) -> pd.DataFrame:
@@ -99,7 +113,7 @@ def history_frame(history: list[dict]) -> pd.DataFrame:
     """Long form of a training history: epoch, series, value, kind (loss | valid).
 
     Scalars only: `loss_*` rows become kind "loss", `valid_*` rows kind "valid"; lists
-    (alpha per modality) are left out, see `alpha_history`."""
+    (alpha per modality) are left out."""
     rows = []
     for row in history or []:
         epoch = row.get("epoch")
@@ -107,19 +121,12 @@ def history_frame(history: list[dict]) -> pd.DataFrame:
             if k == "epoch" or not isinstance(v, (int, float)) or isinstance(v, bool):
                 continue
             if k.startswith("loss_"):
-                rows.append({"epoch": epoch, "series": k[len("loss_"):], "value": float(v), "kind": "loss"})
+                rows.append({"epoch": epoch, "series": k[len("loss_") :], "value": float(v), "kind": "loss"})
             elif k.startswith("valid_"):
-                rows.append({"epoch": epoch, "series": k[len("valid_"):], "value": float(v), "kind": "valid"})
+                rows.append(
+                    {"epoch": epoch, "series": k[len("valid_") :], "value": float(v), "kind": "valid"}
+                )
     return pd.DataFrame(rows, columns=["epoch", "series", "value", "kind"])
-
-
-def alpha_history(history: list[dict], modalities: list[str]) -> pd.DataFrame:
-    """epoch, modality, alpha_deg from the history's `alpha_deg` lists."""
-    rows = []
-    for row in history or []:
-        for m, a in zip(modalities, row.get("alpha_deg") or []):
-            rows.append({"epoch": row.get("epoch"), "modality": m, "alpha_deg": float(a)})
-    return pd.DataFrame(rows, columns=["epoch", "modality", "alpha_deg"])
 
 
 def align_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -132,8 +139,10 @@ def align_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     for n in names[1:]:
         t = tables[n]
         if len(t) != len(ref) or set(t["utterance_id"]) != set(ref.index):
-            raise ValueError(f"{n!r} was run on other utterances than {names[0]!r}: compare checkpoints of the "
-                             f"same dataset and split")
+            raise ValueError(
+                f"{n!r} was run on other utterances than {names[0]!r}: compare checkpoints of the "
+                f"same dataset and split"
+            )
         out[n] = t.set_index("utterance_id").loc[ref.index].reset_index()
     return out
 
@@ -181,11 +190,14 @@ def whatif_summary(deltas: pd.DataFrame) -> pd.DataFrame:
         ("accuracy before", float(deltas["correct_before"].mean()) if len(deltas) else 0.0),
         ("accuracy after", float(deltas["correct_after"].mean()) if len(deltas) else 0.0),
         ("mean confidence change", float(deltas["confidence_delta"].mean()) if len(deltas) else 0.0),
-        ("mean true-class probability change", float(np.nanmean(deltas["p_true_delta"])) if len(deltas) else 0.0),
+        (
+            "mean true-class probability change",
+            float(np.nanmean(deltas["p_true_delta"])) if len(deltas) else 0.0,
+        ),
     ]
     for c in deltas.columns:
         if c.startswith("theta_") and c.endswith("_delta"):
-            m = c[len("theta_"):-len("_delta")]
+            m = c[len("theta_") : -len("_delta")]
             rows.append((f"mean theta change, {m} (deg)", float(deltas[c].mean())))
     return pd.DataFrame(rows, columns=["quantity", "value"])
 
@@ -211,7 +223,9 @@ def prediction_flips(tables: dict[str, pd.DataFrame], only_flips: bool = True) -
     for i in range(len(out)):
         fixed = [n for n in names[1:] if out[f"correct_{n}"].iat[i] and not ref_ok[i]]
         broken = [n for n in names[1:] if not out[f"correct_{n}"].iat[i] and ref_ok[i]]
-        parts = ([f"fixed by {', '.join(fixed)}"] if fixed else []) + ([f"broken by {', '.join(broken)}"] if broken else [])
+        parts = ([f"fixed by {', '.join(fixed)}"] if fixed else []) + (
+            [f"broken by {', '.join(broken)}"] if broken else []
+        )
         change.append("; ".join(parts))
     out["change_vs_first"] = change
     if only_flips:
@@ -219,8 +233,13 @@ def prediction_flips(tables: dict[str, pd.DataFrame], only_flips: bool = True) -
     return out
 
 
-def nearest_neighbours(table: pd.DataFrame, features: np.ndarray, utterance_id: str, k: int = 5,
-                       exclude_same_dialogue: bool = False) -> pd.DataFrame:
+def nearest_neighbours(
+    table: pd.DataFrame,
+    features: np.ndarray,
+    utterance_id: str,
+    k: int = 5,
+    exclude_same_dialogue: bool = False,
+) -> pd.DataFrame:
     """The k utterances nearest (cosine similarity) to one utterance in a feature space.
 
     `features` is [N, d] in table order (e.g. the concatenated shared features). Returns the
@@ -241,15 +260,19 @@ def nearest_neighbours(table: pd.DataFrame, features: np.ndarray, utterance_id: 
         sim[table["dialogue"].to_numpy() == table["dialogue"].iat[i]] = -np.inf
     k = int(min(k, np.isfinite(sim).sum()))
     order = np.argsort(-sim, kind="stable")[:k]
-    cols = [c for c in ("utterance_id", "dialogue", "position", "speaker", "text", "label", "prediction", "correct")
-            if c in table]
+    cols = [
+        c
+        for c in ("utterance_id", "dialogue", "position", "speaker", "text", "label", "prediction", "correct")
+        if c in table
+    ]
     out = table.iloc[order][cols].reset_index(drop=True)
     out.insert(1, "similarity", sim[order])
     return out
 
 
-def ablation_metrics(tables: dict[str, pd.DataFrame], n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> pd.DataFrame:
+def ablation_metrics(
+    tables: dict[str, pd.DataFrame], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
     """Weighted F1 and accuracy with bootstrap CIs per checkpoint, and a paired bootstrap of
     weighted F1 against the first checkpoint (difference, CI, two-sided p)."""
     tables = align_tables(tables)
@@ -262,30 +285,42 @@ def ablation_metrics(tables: dict[str, pd.DataFrame], n_boot: int = 1000, seed: 
         pred = tables[n]["prediction_id"].to_numpy()[keep]
         wf1 = bootstrap_ci(y, pred, "weighted_f1", n_boot=n_boot, level=level, seed=seed)
         acc = bootstrap_ci(y, pred, "accuracy", n_boot=n_boot, level=level, seed=seed)
-        row = {"checkpoint": n, "weighted_f1": wf1["value"], "wf1_low": wf1["low"], "wf1_high": wf1["high"],
-               "accuracy": acc["value"], "acc_low": acc["low"], "acc_high": acc["high"]}
+        row = {
+            "checkpoint": n,
+            "weighted_f1": wf1["value"],
+            "wf1_low": wf1["low"],
+            "wf1_high": wf1["high"],
+            "accuracy": acc["value"],
+            "acc_low": acc["low"],
+            "acc_high": acc["high"],
+        }
         if n == names[0]:
             row.update(diff_vs_first=0.0, diff_low=np.nan, diff_high=np.nan, p_value=np.nan)
         else:
             ref_pred = ref["prediction_id"].to_numpy()[keep]
             d = paired_bootstrap(y, pred, ref_pred, "weighted_f1", n_boot=n_boot, level=level, seed=seed)
-            row.update(diff_vs_first=d["difference"], diff_low=d["low"], diff_high=d["high"], p_value=d["p_value"])
+            row.update(
+                diff_vs_first=d["difference"], diff_low=d["low"], diff_high=d["high"], p_value=d["p_value"]
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def disentanglement_frame(scores: dict[str, dict | None]) -> pd.DataFrame:
     """checkpoint, score, value (linear CKA) from evaluate()['disentanglement'] per checkpoint."""
-    keys = ["shared_recovers_shared", "shared_recovers_specific", "specific_recovers_shared",
-            "specific_recovers_specific"]
-    rows = [{"checkpoint": n, "score": k, "value": float(s[k])} for n, s in scores.items() if s for k in keys
-            if k in s]
+    rows = [
+        {"checkpoint": n, "score": k, "value": float(s[k])}
+        for n, s in scores.items()
+        if s
+        for k in DISENTANGLEMENT_KEYS
+        if k in s
+    ]
     return pd.DataFrame(rows, columns=["checkpoint", "score", "value"])
 
 
 def probability_frame(row: pd.Series, label_names: list[str] | None = None) -> pd.DataFrame:
     """emotion, probability of one table row (its `prob_<class>` columns), with truth/prediction flags."""
-    names = label_names or [c[len("prob_"):] for c in row.index if c.startswith("prob_")]
+    names = label_names or [c[len("prob_") :] for c in row.index if c.startswith("prob_")]
     out = pd.DataFrame({"emotion": names, "probability": [float(row[f"prob_{n}"]) for n in names]})
     out["is_truth"] = out["emotion"] == row.get("label")
     out["is_prediction"] = out["emotion"] == row.get("prediction")

@@ -8,14 +8,26 @@ The angle uses Kahan's formula 2*atan2(|u - v|, |u + v|) on unit vectors u, v: a
 0 and 180 degrees, where acos(cos) loses half the digits and has an infinite derivative.
 A tiny epsilon inside the norms keeps gradients finite at exactly 0 and 180 degrees.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-__all__ = ["angle", "angle_of_units", "unit", "cosine", "theta", "phi", "phi_pairs", "phi_from_pairs", "phi_stacked",
-           "to_degrees", "EPS"]
+__all__ = [
+    "angle",
+    "angle_of_units",
+    "unit",
+    "cosine",
+    "theta",
+    "phi",
+    "phi_pairs",
+    "phi_from_pairs",
+    "phi_stacked",
+    "to_degrees",
+    "EPS",
+]
 
 EPS = 1e-12
 
@@ -53,7 +65,7 @@ def theta(shared: torch.Tensor, specific: torch.Tensor) -> torch.Tensor:
 def phi_pairs(shared: dict[str, torch.Tensor]) -> dict[tuple[str, str], torch.Tensor]:
     """Angle between the shared features of every unordered modality pair (m, s), m before s."""
     names = list(shared)
-    return {(m, s): angle(shared[m], shared[s]) for i, m in enumerate(names) for s in names[i + 1:]}
+    return {(m, s): angle(shared[m], shared[s]) for i, m in enumerate(names) for s in names[i + 1 :]}
 
 
 def phi(shared: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -61,7 +73,9 @@ def phi(shared: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return phi_from_pairs(phi_pairs(shared), list(shared))
 
 
-def phi_from_pairs(pairs: dict[tuple[str, str], torch.Tensor], modalities: list[str]) -> dict[str, torch.Tensor]:
+def phi_from_pairs(
+    pairs: dict[tuple[str, str], torch.Tensor], modalities: list[str]
+) -> dict[str, torch.Tensor]:
     """phi_m from already computed pair angles (as `phi_pairs` returns them)."""
     out = {}
     for m in modalities:
@@ -80,10 +94,14 @@ def phi_stacked(units: torch.Tensor) -> torch.Tensor:
     a, b = torch.triu_indices(m, m, 1, device=units.device)
     pairs = angle_of_units(units[a], units[b])  # [P, N]
     # phi_m = mean of the pair angles that involve m: an [M, P] incidence matrix times the pairs
-    incidence = ((torch.arange(m, device=units.device)[:, None] == a) |
-                 (torch.arange(m, device=units.device)[:, None] == b)).to(units.dtype)
+    incidence = (
+        (torch.arange(m, device=units.device)[:, None] == a)
+        | (torch.arange(m, device=units.device)[:, None] == b)
+    ).to(units.dtype)
     return incidence @ pairs / (m - 1)
 
 
 def to_degrees(x):
+    """Radians to degrees, the one conversion the package uses: a torch tensor, numpy array or
+    float comes back as the same kind (inference tables, history rows and dynamics report degrees)."""
     return x * (180.0 / math.pi)

@@ -8,6 +8,7 @@ Each fold becomes a `ConversationSet` whose ``train`` split is the other folds' 
 ``valid`` and ``test`` splits are the held-out fold; the dataset's own valid and test splits are
 not used at all.
 """
+
 from __future__ import annotations
 
 import random
@@ -71,7 +72,11 @@ def fold_dataset(dataset: ConversationSet, held_out: list[int], split: str = "tr
     held = [dialogues[i] for i in sorted(out)]
     if not train or not held:
         raise DataError("a fold needs dialogues on both sides")
-    return ConversationSet(name=dataset.name, label_names=list(dataset.label_names), modalities=list(dataset.modalities),
-                           splits={"train": train, "valid": held, "test": held},
-                           description=f"{dataset.name}: cross-validation fold ({len(held)} held-out dialogues)",
-                           meta=dict(dataset.meta))
+    return ConversationSet(
+        name=dataset.name,
+        label_names=list(dataset.label_names),
+        modalities=list(dataset.modalities),
+        splits={"train": train, "valid": held, "test": held},
+        description=f"{dataset.name}: cross-validation fold ({len(held)} held-out dialogues)",
+        meta=dict(dataset.meta),
+    )

@@ -1,4 +1,5 @@
 """Device, thread and allocator policy: CUDA when present, CPU otherwise."""
+
 from __future__ import annotations
 
 import ctypes
@@ -44,10 +45,9 @@ def configure_allocator() -> str:
     """Let glibc's malloc keep freed blocks up to 32 MB (and up to 256 MB of free heap) for reuse.
 
     With glibc's defaults, many of a forward pass's temporaries (0.1-30 MB) are mmap'ed fresh and
-    unmapped when freed, so every call pays page faults on new memory: about 5,000 (3 us each on
-    these VMs) per inference over IEMOCAP's test split, a sixth of its time. The cost is memory
-    that stays mapped after a peak. Returns "tuned", "off" ($AOFL_MALLOC_TUNING=0) or "default"
-    (not glibc: nothing to tune).
+    unmapped when freed, so every call pays page faults on new memory (README, Performance: how many,
+    and what they cost). The cost is memory that stays mapped after a peak. Returns "tuned", "off"
+    ($AOFL_MALLOC_TUNING=0) or "default" (not glibc: nothing to tune).
     """
     if os.environ.get("AOFL_MALLOC_TUNING", "1") == "0":
         return "off"

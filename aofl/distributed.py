@@ -13,6 +13,7 @@ local part). Without WORLD_SIZE > 1 nothing changes: no wrapper, no scaling.
 Only rank 0 should print or write files: `is_main_process()`; non-zero ranks' stdout is
 silenced by `setup()` (quiet=True).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,17 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "env_world", "setup", "is_main_process", "global_batches", "weighted_share", "wrap",
-           "gather", "cleanup"]
+__all__ = [
+    "DistInfo",
+    "env_world",
+    "setup",
+    "is_main_process",
+    "global_batches",
+    "weighted_share",
+    "wrap",
+    "gather",
+    "cleanup",
+]
 
 
 @dataclass
@@ -84,10 +94,12 @@ def cleanup() -> None:
 def global_batches(order: list[int], batch_size: int, world_size: int) -> list[list[int]]:
     """The global batches of one epoch: batch_size x world_size consecutive items of `order`."""
     step = batch_size * world_size
-    return [order[i:i + step] for i in range(0, len(order), step)]
+    return [order[i : i + step] for i in range(0, len(order), step)]
 
 
-def weighted_share(global_batch: list[int], sizes: list[int], rank: int, world_size: int) -> tuple[list[int], float]:
+def weighted_share(
+    global_batch: list[int], sizes: list[int], rank: int, world_size: int
+) -> tuple[list[int], float]:
     """Rank r's dialogues of a global batch and the factor its mean loss is scaled by before backward.
 
     sizes[i]: utterances of global_batch[i]. DDP averages gradients over the W ranks, so the factor
@@ -113,5 +125,6 @@ def wrap(model: torch.nn.Module, device: torch.device):
     is what static_graph needs; unused parameters keep grad None, so AdamW skips them as in one process.
     """
     from torch.nn.parallel import DistributedDataParallel
+
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids, static_graph=True)

@@ -11,6 +11,7 @@ Per term and group we record the gradient's norm and its cosine with the CE grad
 cosine: the term fights the classifier there). With the mean angles of the probe batch (theta,
 phi per modality, in degrees) and the learned target alpha, these go into each history row.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,12 +30,16 @@ def parameter_groups(model) -> dict[str, list[torch.nn.Parameter]]:
     heads = []
     if hasattr(model, "shared_head"):
         heads = list(model.shared_head.parameters()) + list(model.specific_head.parameters())
-    encoders = list(model.input.parameters()) + list(model.speaker.parameters()) + list(model.context.parameters())
+    encoders = (
+        list(model.input.parameters()) + list(model.speaker.parameters()) + list(model.context.parameters())
+    )
     return {"heads": heads, "encoders": encoders}
 
 
 def _flat(grads, params) -> torch.Tensor:
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]
+    )
 
 
 def probe_dynamics(model, batch: Batch, aux_scale: float = 1.0) -> dict:
@@ -53,7 +58,7 @@ def probe_dynamics(model, batch: Batch, aux_scale: float = 1.0) -> dict:
             for name, gs in term_gradients(terms, params):
                 start = 0
                 for gname, gparams in groups.items():
-                    v = _flat(gs[start:start + len(gparams)], gparams)
+                    v = _flat(gs[start : start + len(gparams)], gparams)
                     start += len(gparams)
                     norm = float(v.norm())
                     if name == "class":
@@ -71,8 +76,8 @@ def probe_dynamics(model, batch: Batch, aux_scale: float = 1.0) -> dict:
                 g = torch.stack([out["shared"][m] for m in mods]).detach()
                 h = torch.stack([out["specific"][m] for m in mods]).detach()
                 ug = angles.unit(g)
-                th = torch.rad2deg(angles.angle_of_units(ug, angles.unit(h))).mean(1)
-                ph = torch.rad2deg(angles.phi_stacked(ug)).mean(1)
+                th = angles.to_degrees(angles.angle_of_units(ug, angles.unit(h))).mean(1)
+                ph = angles.to_degrees(angles.phi_stacked(ug)).mean(1)
             result["theta_deg"] = {m: round(float(th[k]), 3) for k, m in enumerate(mods)}
             result["phi_deg"] = {m: round(float(ph[k]), 3) for k, m in enumerate(mods)}
         return result

@@ -5,6 +5,7 @@ probe (aofl/dynamics.py) each row also holds per-term gradient norms and cosines
 the probe batch's mean theta / phi per modality, the clip factor, the warm-up scale and the
 learning rate. Older checkpoints have only the losses and alpha: the frame then holds just those.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,14 @@ import pandas as pd
 
 from .dynamics import gradient_shares
 
-__all__ = ["DYNAMICS_GROUPS", "FRAME_COLUMNS", "dynamics_frame", "dynamics_summary", "gradient_part", "has_dynamics"]
+__all__ = [
+    "DYNAMICS_GROUPS",
+    "FRAME_COLUMNS",
+    "dynamics_frame",
+    "dynamics_summary",
+    "gradient_part",
+    "has_dynamics",
+]
 
 FRAME_COLUMNS = ["epoch", "group", "name", "params", "value"]
 # groups that only histories recorded with the probe have (losses and alpha are older)
@@ -55,13 +63,17 @@ def dynamics_frame(history: list[dict], modalities: list[str]) -> pd.DataFrame:
         epoch = row.get("epoch")
         for k, v in row.items():
             if k.startswith("loss_") and k != "loss_total":
-                add(epoch, "loss", k[len("loss_"):], v)
+                add(epoch, "loss", k[len("loss_") :], v)
         dyn = row.get("dynamics")
         if isinstance(dyn, dict):
             for part, terms in (dyn.get("grad") or {}).items():
                 if not isinstance(terms, dict) or not terms:
                     continue
-                terms = {t: s for t, s in terms.items() if isinstance(s, dict) and _number(s.get("norm")) is not None}
+                terms = {
+                    t: s
+                    for t, s in terms.items()
+                    if isinstance(s, dict) and _number(s.get("norm")) is not None
+                }
                 shares = gradient_shares(terms) if terms else {}
                 for term, stats in terms.items():
                     add(epoch, "grad_norm", term, stats.get("norm"), part)
@@ -114,13 +126,17 @@ def dynamics_summary(history: list[dict], early_epochs: int = 5) -> dict:
 
     clips = [_number(r.get("clip_factor")) for r in rows]
     out["clip_factor_early"] = med(clips[:early_epochs])
-    out["clip_factor_mean"] = (lambda xs: sum(xs) / len(xs) if xs else None)([c for c in clips if c is not None])
+    out["clip_factor_mean"] = (lambda xs: sum(xs) / len(xs) if xs else None)(
+        [c for c in clips if c is not None]
+    )
     heads = [((r.get("dynamics") or {}).get("grad") or {}).get("heads") for r in rows]
     shares = [gradient_shares(h).get("class") if h else None for h in heads]
     out["ce_share_heads_first"] = shares[0] if shares else None
     out["ce_share_heads_median"] = med(shares)
     terms = sorted({t for h in heads if h for t in h if t != "class"})
-    out["cos_ce_heads_median"] = {t: med([_number((h or {}).get(t, {}).get("cos_ce")) for h in heads]) for t in terms}
+    out["cos_ce_heads_median"] = {
+        t: med([_number((h or {}).get(t, {}).get("cos_ce")) for h in heads]) for t in terms
+    }
     last = rows[-1] if rows else {}
     dyn = last.get("dynamics") or {}
     for key, src in (("theta_last", dyn.get("theta_deg")), ("phi_last", dyn.get("phi_deg"))):

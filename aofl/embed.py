@@ -9,13 +9,20 @@ Pure functions, no Streamlit. The default path is built to be fast on a laptop C
 3. UMAP (umap-learn, fed the precomputed kNN) or openTSNE (fed the kNN affinities), started from
    a PCA layout or from caller-given coordinates (`init`) so several panels can share one start.
 
-`embed_features` lays out the paper's Figure 5: one panel per feature kind (shared g, specific h,
-...), each point one utterance x one modality. `embed_cached` keeps results on disk, keyed by
+`EmbedSpec` holds every setting of an embedding (method, feature kinds, modalities, subsample,
+seed and the method's parameters), in the scikit-learn style: stored as given, `to_dict()` /
+`key()` name it exactly; its defaults are the project's (`DEFAULT_METHOD`, t-SNE), used by the CLI,
+the app and the functions here alike. `embed_features` lays out the paper's Figure 5: one panel per
+feature kind (shared g, specific h, ...), each point one utterance x one modality;
+`aligned_embeddings` lays out the same utterances of several checkpoints, each started from the
+first one's layout. `embed_cached` keeps results on disk, keyed by
 the feature bytes and every parameter. `warm_up_umap` compiles umap's numba code in a background
 thread at app start, into a persistent cache directory.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,9 +35,29 @@ import pandas as pd
 
 from .io.atomic import atomic_savez
 
-__all__ = ["embed", "embed_cached", "embed_features", "stratified_subsample", "warm_up_umap",
-           "wait_for_warm_up", "trustworthiness", "pca", "knn", "METHODS", "FEATURE_KINDS",
-           "SPLIT_KINDS", "embedding_cache_dir", "DEFAULT_PARAMS", "DEFAULT_METHOD", "TSNE_SCHEDULES"]
+__all__ = [
+    "EmbedSpec",
+    "embed",
+    "embed_cached",
+    "embed_features",
+    "embed_spec",
+    "aligned_embeddings",
+    "stratified_subsample",
+    "warm_up_umap",
+    "wait_for_warm_up",
+    "trustworthiness",
+    "pca",
+    "knn",
+    "METHODS",
+    "FEATURE_KINDS",
+    "SPLIT_KINDS",
+    "embedding_cache_dir",
+    "clear_memory_cache",
+    "DEFAULT_PARAMS",
+    "DEFAULT_METHOD",
+    "METHOD_PARAMS",
+    "TSNE_SCHEDULES",
+]
 
 METHODS = ("pca", "tsne", "umap")
 SPLIT_KINDS = ("shared", "specific", "refined_shared", "refined_specific")
@@ -39,7 +66,7 @@ PCA_DIMS = 50  # pre-reduction before the kNN search
 EXACT_KNN_MAX = 20_000  # above this, NN-descent (UMAP) or Annoy (t-SNE) instead of exact blocked products
 CACHE_VERSION = "2"  # bump when the embedding code changes its output
 
-# The default nonlinear method (embed CLI, bench). t-SNE, not UMAP: on 10k x 256-d clustered
+# The one default method (EmbedSpec, the functions below, the embed CLI, bench). t-SNE, not UMAP: on 10k x 256-d clustered
 # features UMAP's trustworthiness (k=10) stays at 0.950 whatever n_neighbors (10-30), min_dist,
 # epochs or PCA width (bench runs), 0.017 below sklearn's TSNE; this t-SNE matches sklearn's.
 DEFAULT_METHOD = "tsne"
@@ -53,11 +80,72 @@ DEFAULT_PARAMS = {
     "pca": {},
 }
 # t-SNE schedules the app offers (early exaggeration + normal iterations); "fast" is the default
-TSNE_SCHEDULES = {"fast": {"early_exaggeration_iter": 60, "n_iter": 100},
-                  "thorough": {"early_exaggeration_iter": 125, "n_iter": 200}}
+TSNE_SCHEDULES = {
+    "fast": {"early_exaggeration_iter": 60, "n_iter": 100},
+    "thorough": {"early_exaggeration_iter": 125, "n_iter": 200},
+}
+# the EmbedSpec fields each method reads (pca_dims: the PCA pre-reduction before the kNN search)
+METHOD_PARAMS = {
+    "pca": (),
+    "tsne": ("perplexity", "schedule", "early_exaggeration_iter", "n_iter", "pca_dims"),
+    "umap": ("n_neighbors", "min_dist", "n_epochs", "pca_dims"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedSpec:
+    """Every setting of an embedding of a result's features, stored as given (scikit-learn style:
+    nothing is validated or converted here; `embed_features` checks them).
+
+    method: "pca" | "tsne" | "umap" (default `DEFAULT_METHOD`); kinds: feature kinds, one panel
+    each; modalities: None for all of the result's; max_points: stratified subsample per panel
+    (None: every point); seed; init: "aligned" (every panel from one PCA layout) | "pca" | None.
+    The method's parameters, None meaning the method's default (`DEFAULT_PARAMS`,
+    `TSNE_SCHEDULES`): t-SNE perplexity, schedule ("fast" | "thorough"), early_exaggeration_iter,
+    n_iter; UMAP n_neighbors, min_dist, n_epochs; both pca_dims. A parameter of another method
+    is kept but not used (`method_params()` gives the ones `method` reads).
+    """
+
+    method: str = DEFAULT_METHOD
+    kinds: tuple = ("shared", "specific")
+    modalities: tuple | None = None
+    max_points: int | None = None
+    seed: int = 0
+    init: str | None = "aligned"
+    perplexity: float | None = None
+    schedule: str | None = None
+    early_exaggeration_iter: int | None = None
+    n_iter: int | None = None
+    n_neighbors: int | None = None
+    min_dist: float | None = None
+    n_epochs: int | None = None
+    pca_dims: int | None = None
+
+    def to_dict(self) -> dict:
+        """Every field as given (sklearn's get_params); sequences as lists."""
+        return {
+            f.name: (list(v) if isinstance(v, (tuple, list)) else v)
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+    def key(self) -> str:
+        """A short stable hash of `to_dict()`: equal for equal specs, different when any field differs."""
+        raw = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def replace(self, **changes) -> "EmbedSpec":
+        """A copy with some fields changed (sklearn's set_params, without mutation)."""
+        return dataclasses.replace(self, **changes)
+
+    def method_params(self) -> dict:
+        """The parameters `method` reads that were given (not None), for `embed(**params)`."""
+        names = METHOD_PARAMS.get(str(self.method).lower(), ())
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
 
 def _numba_cache_setup() -> None:
     """A persistent numba cache so compiled umap / pynndescent code survives app restarts.
@@ -66,6 +154,7 @@ def _numba_cache_setup() -> None:
     against its own source file only, not against the other modules' functions it compiled in."""
     if "NUMBA_CACHE_DIR" not in os.environ:
         from .data import cache_dir
+
         path = cache_dir() / "numba" / _numba_versions()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -76,6 +165,7 @@ def _numba_cache_setup() -> None:
 
 def _numba_versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
+
     out = []
     for pkg in ("numba", "umap-learn", "pynndescent"):
         try:
@@ -106,13 +196,16 @@ def _import_umap():
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
     from numba.core.errors import NumbaWarning
+
     with _caching_lock:
         if _caching_on:
             return umap
         found: dict[int, Dispatcher] = {}
         for name, module in list(sys.modules.items()):
             if module is not None and name.split(".")[0] in _CACHED_PACKAGES:
-                found.update((id(obj), obj) for obj in list(vars(module).values()) if isinstance(obj, Dispatcher))
+                found.update(
+                    (id(obj), obj) for obj in list(vars(module).values()) if isinstance(obj, Dispatcher)
+                )
         by_function: dict[object, list[Dispatcher]] = {}
         for d in found.values():
             by_function.setdefault(d.py_func, []).append(d)
@@ -153,6 +246,7 @@ def pca(X: np.ndarray, n_components: int = 2) -> np.ndarray:
         return out
     if d <= 4096:
         import torch
+
         xc = torch.from_numpy(Xc)
         cov = (xc.T @ xc).double().numpy()
         w, V = np.linalg.eigh(cov)
@@ -167,8 +261,14 @@ def pca(X: np.ndarray, n_components: int = 2) -> np.ndarray:
     return out
 
 
-def knn(X: np.ndarray, k: int, include_self: bool = True, seed: int = 0, n_jobs: int | None = None,
-        method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    X: np.ndarray,
+    k: int,
+    include_self: bool = True,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    method: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
     """(indices [n, k], euclidean distances [n, k]) of the k nearest neighbours, numba-free.
 
     include_self: the point itself is neighbour 0 (umap's convention); else it is excluded
@@ -184,21 +284,23 @@ def knn(X: np.ndarray, k: int, include_self: bool = True, seed: int = 0, n_jobs:
         method = "exact" if n <= EXACT_KNN_MAX else "annoy"
     if method == "exact":
         import torch
+
         x = torch.from_numpy(X)
         sq = (x * x).sum(1)
         idx, dist = [], []
         block = max(256, min(4096, int(2e8 // max(n, 1))))
         for i in range(0, n, block):
             # |a|^2 - 2 a.b + |b|^2 in one fused GEMM (the block's own |a|^2 does not change its ranking)
-            d2 = torch.addmm(sq[None, :], x[i:i + block], x.T, alpha=-2.0)
+            d2 = torch.addmm(sq[None, :], x[i : i + block], x.T, alpha=-2.0)
             rows = torch.arange(i, min(i + block, n))
             d2[rows - i, rows] = -float("inf") if include_self else float("inf")
             v, j = torch.topk(d2, k, dim=1, largest=False, sorted=True)
             idx.append(j)
-            dist.append((v + sq[i:i + block, None]).clamp_min(0.0).sqrt())
+            dist.append((v + sq[i : i + block, None]).clamp_min(0.0).sqrt())
         return torch.cat(idx).numpy().astype(np.int64), torch.cat(dist).numpy().astype(np.float32)
     if method == "annoy":
         from openTSNE.nearest_neighbors import Annoy
+
         kk = k - 1 if include_self else k
         jobs = n_jobs or os.cpu_count() or 1
         if kk < 1:
@@ -220,18 +322,20 @@ def _nndescent(X: np.ndarray, k: int, include_self: bool, seed: int) -> tuple[np
     Seeded and single-threaded, so deterministic; self is neighbour 0 or absent, as asked."""
     _import_umap()  # pynndescent's functions cached on disk too
     from pynndescent import NNDescent
+
     n = X.shape[0]
     kk = min(n, k + 1)  # one spare: self is dropped or moved to the front below
-    ind, dist = NNDescent(X, n_neighbors=kk, metric="euclidean", random_state=seed, n_jobs=1,
-                          low_memory=True, verbose=False).neighbor_graph
+    ind, dist = NNDescent(
+        X, n_neighbors=kk, metric="euclidean", random_state=seed, n_jobs=1, low_memory=True, verbose=False
+    ).neighbor_graph
     rows = np.arange(n)[:, None]
     other = ind != rows
     # others by distance; self (or -1 padding) sorted to the end
     order = np.lexsort((dist, ~other), axis=1)
     ind, dist = np.take_along_axis(ind, order, 1), np.take_along_axis(dist, order, 1)
     if include_self:
-        ind = np.hstack([rows, ind[:, :k - 1]])
-        dist = np.hstack([np.zeros((n, 1), np.float32), dist[:, :k - 1]])
+        ind = np.hstack([rows, ind[:, : k - 1]])
+        dist = np.hstack([np.zeros((n, 1), np.float32), dist[:, : k - 1]])
     else:
         ind, dist = ind[:, :k], dist[:, :k]
     return ind.astype(np.int64), dist.astype(np.float32)
@@ -256,8 +360,15 @@ def _check_init(init, n: int, n_components: int) -> np.ndarray | None:
 
 # ------------------------------------------------------------------------------------------ embedding
 
-def embed(X: np.ndarray, method: str = "umap", n_components: int = 2, seed: int = 0,
-          init: np.ndarray | None = None, **params) -> np.ndarray:
+
+def embed(
+    X: np.ndarray,
+    method: str = DEFAULT_METHOD,
+    n_components: int = 2,
+    seed: int = 0,
+    init: np.ndarray | None = None,
+    **params,
+) -> np.ndarray:
     """Embed X [n, d] into [n, n_components] float32 coordinates.
 
     method: "pca" | "tsne" (openTSNE, FFT gradients) | "umap" (umap-learn).
@@ -306,8 +417,15 @@ def _umap(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarra
     init = 10.0 * (start - start.min(0)) / span
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", precomputed-knn notes
-        reducer = umap.UMAP(n_neighbors=k, n_components=n_components, init=init.astype(np.float32),
-                            random_state=seed, precomputed_knn=(ind, dist, None), n_jobs=n_jobs, **p)
+        reducer = umap.UMAP(
+            n_neighbors=k,
+            n_components=n_components,
+            init=init.astype(np.float32),
+            random_state=seed,
+            precomputed_knn=(ind, dist, None),
+            n_jobs=n_jobs,
+            **p,
+        )
         Y = reducer.fit_transform(X)
     return np.asarray(Y, dtype=np.float32)
 
@@ -316,6 +434,7 @@ def _tsne(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarra
     import openTSNE
     from openTSNE import affinity
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
     schedule = params.pop("schedule", "fast")
     if schedule not in TSNE_SCHEDULES:
         raise ValueError(f"unknown t-SNE schedule {schedule!r}; choose one of {', '.join(TSNE_SCHEDULES)}")
@@ -326,8 +445,12 @@ def _tsne(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarra
     ind, dist = knn(X, k, include_self=False, seed=seed, method=knn_method, n_jobs=n_jobs)
     # openTSNE's threads spin: on a small loaded machine one thread is faster (measured by bench/)
     tsne_jobs = int(p.pop("tsne_jobs", 1))
-    aff = affinity.PerplexityBasedNN(perplexity=perplexity, knn_index=PrecomputedNeighbors(ind, dist.astype(np.float64)), n_jobs=tsne_jobs,
-                                     random_state=seed)
+    aff = affinity.PerplexityBasedNN(
+        perplexity=perplexity,
+        knn_index=PrecomputedNeighbors(ind, dist.astype(np.float64)),
+        n_jobs=tsne_jobs,
+        random_state=seed,
+    )
     # openTSNE wants a small initial spread (std 1e-4 of the first axis), as its "pca" init does
     init = start - start.mean(0)
     sd = init[:, 0].std()
@@ -340,8 +463,10 @@ def _tsne(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarra
 
 # -------------------------------------------------------------------------------------------- caching
 
+
 def embedding_cache_dir() -> Path:
     from .data import cache_dir
+
     return cache_dir() / "embeddings"
 
 
@@ -361,8 +486,15 @@ _memory: dict[str, np.ndarray] = {}
 _MEMORY_MAX = 32
 
 
-def embed_cached(X: np.ndarray, method: str = "umap", n_components: int = 2, seed: int = 0,
-                 init: np.ndarray | None = None, cache: bool = True, **params) -> np.ndarray:
+def embed_cached(
+    X: np.ndarray,
+    method: str = DEFAULT_METHOD,
+    n_components: int = 2,
+    seed: int = 0,
+    init: np.ndarray | None = None,
+    cache: bool = True,
+    **params,
+) -> np.ndarray:
     """`embed`, memoised in memory and on disk (npz, no pickles) under cache_dir()/embeddings.
 
     Key: hash of the feature bytes, init, method, n_components, seed and params. A corrupt or
@@ -380,6 +512,7 @@ def embed_cached(X: np.ndarray, method: str = "umap", n_components: int = 2, see
     if path.exists():
         try:
             from .io.file_checks import load_npz
+
             Y = np.asarray(load_npz(path)["coords"], dtype=np.float32)  # sizes checked, no pickles
             if Y.shape == (X.shape[0], n_components):
                 _remember(key, Y)
@@ -406,6 +539,7 @@ def clear_memory_cache() -> None:
 
 
 # ---------------------------------------------------------------------------------------- subsampling
+
 
 def stratified_subsample(labels, n: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of n items keeping the class proportions of `labels`.
@@ -446,9 +580,18 @@ def stratified_subsample(labels, n: int, seed: int = 0) -> np.ndarray:
 
 # --------------------------------------------------------------------------------- Figure 5 panels
 
-def embed_features(result, kinds=("shared", "specific"), modalities=None, method: str = "umap",
-                   max_points: int | None = None, seed: int = 0, params: dict | None = None,
-                   init: str | None = "aligned", cache: bool = True) -> tuple[pd.DataFrame, dict]:
+
+def embed_features(
+    result,
+    kinds=EmbedSpec.kinds,
+    modalities=None,
+    method: str = EmbedSpec.method,
+    max_points: int | None = None,
+    seed: int = 0,
+    params: dict | None = None,
+    init: str | None = EmbedSpec.init,
+    cache: bool = True,
+) -> tuple[pd.DataFrame, dict]:
     """Embed an `InferenceResult`'s features, one panel per feature kind (the paper's Figure 5).
 
     Each point is one utterance x one modality; the chosen modalities' features of a kind are
@@ -473,8 +616,10 @@ def embed_features(result, kinds=("shared", "specific"), modalities=None, method
     if not result.has_split:
         split_asked = [k for k in kinds if k in SPLIT_KINDS]
         if split_asked:
-            raise ValueError(f"this is a baseline model without the shared/specific split: it has no "
-                             f"{', '.join(split_asked)} features; only 'context' can be embedded")
+            raise ValueError(
+                f"this is a baseline model without the shared/specific split: it has no "
+                f"{', '.join(split_asked)} features; only 'context' can be embedded"
+            )
     mods = list(result.modalities if modalities is None else modalities)
     if isinstance(modalities, str):
         mods = [m.strip() for m in modalities.split(",") if m.strip()]
@@ -514,15 +659,17 @@ def embed_features(result, kinds=("shared", "specific"), modalities=None, method
         uid = base["utterance_id"].astype(str).to_numpy()
     else:
         uid = (base["dialogue"].astype(str) + "#" + base["position"].astype(str)).to_numpy()
-    meta = pd.DataFrame({
-        "utterance_id": uid,
-        "dialogue": base["dialogue"].to_numpy(),
-        "position": base["position"].to_numpy(),
-        "speaker": base["speaker"].to_numpy(),
-        "label": base["label"].to_numpy(),
-        "prediction": base["prediction"].to_numpy(),
-        "correct": base["correct"].to_numpy(),
-    })
+    meta = pd.DataFrame(
+        {
+            "utterance_id": uid,
+            "dialogue": base["dialogue"].to_numpy(),
+            "position": base["position"].to_numpy(),
+            "speaker": base["speaker"].to_numpy(),
+            "label": base["label"].to_numpy(),
+            "prediction": base["prediction"].to_numpy(),
+            "correct": base["correct"].to_numpy(),
+        }
+    )
     frames = []
     for kind in kinds:
         X = stacked(kind)
@@ -532,15 +679,96 @@ def embed_features(result, kinds=("shared", "specific"), modalities=None, method
             part = meta.copy()
             part["modality"] = m
             part["kind"] = kind
-            part["x"] = Y[j * len(rows):(j + 1) * len(rows), 0]
-            part["y"] = Y[j * len(rows):(j + 1) * len(rows), 1]
+            part["x"] = Y[j * len(rows) : (j + 1) * len(rows), 0]
+            part["y"] = Y[j * len(rows) : (j + 1) * len(rows), 1]
             frames.append(part)
     df = pd.concat(frames, ignore_index=True)
-    info = {"n_total": int(n_total), "n_shown": int(len(rows) * len(mods)), "subsampled": bool(subsampled),
-            "n_utterances_total": int(n_utt), "n_utterances_shown": int(len(rows)),
-            "method": method, "params": {**DEFAULT_PARAMS.get(method, {}), **params}, "seed": seed,
-            "kinds": kinds, "modalities": mods, "init": init, "seconds": round(time.perf_counter() - start, 3)}
+    info = {
+        "n_total": int(n_total),
+        "n_shown": int(len(rows) * len(mods)),
+        "subsampled": bool(subsampled),
+        "n_utterances_total": int(n_utt),
+        "n_utterances_shown": int(len(rows)),
+        "method": method,
+        "params": {**DEFAULT_PARAMS.get(method, {}), **params},
+        "seed": seed,
+        "kinds": kinds,
+        "modalities": mods,
+        "init": init,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
     return df, info
+
+
+def embed_spec(result, spec: EmbedSpec | None = None, cache: bool = True) -> tuple[pd.DataFrame, dict]:
+    """`embed_features` of `result` with the settings of `spec` (default: `EmbedSpec()`)."""
+    spec = EmbedSpec() if spec is None else spec
+    return embed_features(
+        result,
+        kinds=spec.kinds,
+        modalities=spec.modalities,
+        method=spec.method,
+        max_points=spec.max_points,
+        seed=spec.seed,
+        params=spec.method_params(),
+        init=spec.init,
+        cache=cache,
+    )
+
+
+def aligned_embeddings(results: dict, spec: EmbedSpec, cache: bool = True) -> tuple[pd.DataFrame, dict]:
+    """One embedding per checkpoint of the same utterances, each started from the first's layout.
+
+    results: {checkpoint name: InferenceResult} of one split, the first the reference. spec: one
+    feature kind (`spec.kinds[0]`); a checkpoint without the shared/specific split shows its
+    context features instead. Returns (the panels stacked, with columns `checkpoint` and `kind`
+    added to `embed_features`' columns and each checkpoint's own prediction / correct; the
+    reference's info). Clusters that stay put across checkpoints stay put on screen."""
+    names = list(results)
+    if not names:
+        raise ValueError("no checkpoints to embed")
+    kinds = [spec.kinds] if isinstance(spec.kinds, str) else list(spec.kinds)
+    if len(kinds) != 1:
+        raise ValueError(f"aligned embeddings take one feature kind, got {kinds}")
+    kind = kinds[0]
+    ref = results[names[0]]
+    mods = list(ref.modalities if spec.modalities is None else spec.modalities)
+    params = spec.method_params()
+
+    def kind_of(r):
+        return kind if (r.has_split or kind == "context") else "context"
+
+    df, info = embed_features(
+        ref,
+        kinds=(kind_of(ref),),
+        modalities=mods,
+        method=spec.method,
+        max_points=spec.max_points,
+        seed=spec.seed,
+        params=params,
+        init=spec.init,
+        cache=cache,
+    )
+    block = df[df["modality"] == mods[0]]["utterance_id"]
+    init = df[["x", "y"]].to_numpy(np.float64) if spec.method != "pca" else None
+    frames = [df.assign(checkpoint=names[0], kind=kind_of(ref))]
+    fn = embed_cached if cache else embed
+    for n in names[1:]:
+        r = results[n]
+        pos = pd.Index(r.table["utterance_id"].astype(str)).get_indexer(block)
+        if (pos < 0).any():
+            raise ValueError(f"{n!r} was run on other utterances than {names[0]!r}")
+        feats = getattr(r, kind_of(r))
+        X = np.concatenate([np.asarray(feats[m], np.float32)[pos] for m in mods])
+        # every checkpoint starts from the reference's layout
+        Y = fn(X, spec.method, 2, spec.seed, init, **params)
+        part = df.copy()
+        part["x"], part["y"] = Y[:, 0], Y[:, 1]
+        rows = r.table.iloc[np.tile(pos, len(mods))]
+        part["prediction"] = rows["prediction"].to_numpy()
+        part["correct"] = rows["correct"].to_numpy()
+        frames.append(part.assign(checkpoint=n, kind=kind_of(r)))
+    return pd.concat(frames, ignore_index=True), info
 
 
 # ------------------------------------------------------------------------------------------- warm-up
@@ -560,8 +788,9 @@ def _warm_up_work() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # the large-data path (pynndescent) and the layout, compiled into NUMBA_CACHE_DIR
-            umap.UMAP(n_neighbors=5, n_epochs=5, force_approximation_algorithm=True, random_state=0,
-                      init="random").fit_transform(X)
+            umap.UMAP(
+                n_neighbors=5, n_epochs=5, force_approximation_algorithm=True, random_state=0, init="random"
+            ).fit_transform(X)
         embed(X, "umap", n_epochs=5)  # our precomputed-kNN path, seeded and array init
         knn(X, 5, method="nndescent")  # our large-data kNN call
     except Exception as e:  # pragma: no cover - warm-up must never break the app
@@ -598,9 +827,11 @@ def wait_for_warm_up(timeout: float | None = None) -> bool:
 
 # ------------------------------------------------------------------------------------------- quality
 
+
 def trustworthiness(X: np.ndarray, Y: np.ndarray, k: int = 10, n: int = 2000, seed: int = 0) -> float:
     """sklearn's trustworthiness on a fixed random subsample of n points (k neighbours)."""
     from sklearn.manifold import trustworthiness as _tw
+
     X, Y = np.asarray(X), np.asarray(Y)
     if len(X) != len(Y):
         raise ValueError(f"X has {len(X)} points, Y {len(Y)}")

@@ -4,6 +4,7 @@ The CLI prints these as one line (exit status 2) and the app as `st.error`; anyt
 escapes is a bug. Subclasses keep their historical second base (ValueError, UnpicklingError) so
 existing `except` clauses still catch them.
 """
+
 from __future__ import annotations
 
 __all__ = ["AOFLError", "CorruptFileError"]

@@ -4,6 +4,7 @@ Disentanglement (synthetic data only, where the planted factors are known): line
 (Kornblith et al. 2019) between learned features and a planted factor, in [0, 1]. 1 means
 the feature geometry is a linear image of the factor's; ~0 means unrelated.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,12 @@ from .data.conversation import ConversationSet
 from .inference import InferenceResult, run_inference
 from .metrics import classification_metrics
 from .model import AOFL
+from .table import DISENTANGLEMENT_KEYS, theta_gt_phi_share
 
 __all__ = ["linear_cka", "disentanglement_scores", "evaluate", "angle_summary"]
+
+# the scores of `disentanglement_scores` (keys of evaluate()["disentanglement"]), in display order;
+# <features>_recovers_<factor>: CKA of the g (shared) / h (specific) features with a planted factor
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -41,15 +46,13 @@ def disentanglement_scores(result: InferenceResult) -> dict | None:
     for m in mods:
         if m not in result.factors:
             continue
-        per[m] = {
-            "shared_recovers_shared": linear_cka(shared_feats[m], result.factors["shared"]),
-            "shared_recovers_specific": linear_cka(shared_feats[m], result.factors[m]),
-            "specific_recovers_shared": linear_cka(specific_feats[m], result.factors["shared"]),
-            "specific_recovers_specific": linear_cka(specific_feats[m], result.factors[m]),
-        }
-    keys = ["shared_recovers_shared", "shared_recovers_specific", "specific_recovers_shared",
-            "specific_recovers_specific"]
-    out = {k: float(np.mean([per[m][k] for m in per])) for k in keys}
+        feats = {"shared": shared_feats[m], "specific": specific_feats[m]}
+        factors = {"shared": result.factors["shared"], "specific": result.factors[m]}
+        per[m] = {}
+        for k in DISENTANGLEMENT_KEYS:
+            feature, factor = k.split("_recovers_")
+            per[m][k] = linear_cka(feats[feature], factors[factor])
+    out = {k: float(np.mean([per[m][k] for m in per])) for k in DISENTANGLEMENT_KEYS}
     out["method"] = "linear CKA"
     out["features"] = "g, h" if result.has_split else "context (no split)"
     out["per_modality"] = per
@@ -57,23 +60,37 @@ def disentanglement_scores(result: InferenceResult) -> dict | None:
 
 
 def angle_summary(result: InferenceResult) -> dict | None:
-    """Mean theta / phi per modality (degrees), share meeting theta > phi, learned alpha."""
+    """Per modality: mean theta / phi (degrees), learned alpha, and under the key "theta_gt_phi" (kept
+    for the JSON output) the share of utterances with theta > phi, `table.theta_gt_phi_share`."""
     if not result.has_split:
         return None
     t = result.table
-    return {m: {"theta_mean": float(t[f"theta_{m}"].mean()), "phi_mean": float(t[f"phi_{m}"].mean()),
-                "theta_gt_phi": float(t[f"csr_ok_{m}"].mean()), "alpha": result.alpha_deg.get(m)}
-            for m in result.modalities}
+    shares = theta_gt_phi_share(t, result.modalities)
+    return {
+        m: {
+            "theta_mean": float(t[f"theta_{m}"].mean()),
+            "phi_mean": float(t[f"phi_{m}"].mean()),
+            "theta_gt_phi": shares[m],
+            "alpha": result.alpha_deg.get(m),
+        }
+        for m in result.modalities
+    }
 
 
-def evaluate(model: AOFL, dataset: ConversationSet, split: str = "test", result: InferenceResult | None = None,
-             batch_size: int = 64) -> dict:
+def evaluate(
+    model: AOFL,
+    dataset: ConversationSet,
+    split: str = "test",
+    result: InferenceResult | None = None,
+    batch_size: int = 64,
+) -> dict:
     """Metrics dict: weighted_f1, accuracy, per_class_f1, confusion, angles, disentanglement."""
     result = result or run_inference(model, dataset, split, batch_size=batch_size)
     t = result.table
     labelled = t[t["label_id"] >= 0]
-    out = classification_metrics(labelled["label_id"].to_numpy(), labelled["prediction_id"].to_numpy(),
-                                 result.label_names)
+    out = classification_metrics(
+        labelled["label_id"].to_numpy(), labelled["prediction_id"].to_numpy(), result.label_names
+    )
     out["labels"] = list(result.label_names)
     out["split"] = split
     out["dataset"] = dataset.name

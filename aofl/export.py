@@ -12,6 +12,7 @@
   `point_metadata`: those points' metadata (ids, label, prediction, modality, kind, text).
 - `to_parquet_bytes`: a frame as Parquet bytes (for a download button).
 """
+
 from __future__ import annotations
 
 import io
@@ -19,9 +20,16 @@ import io
 import numpy as np
 import pandas as pd
 
-__all__ = ["projector_tsv", "projector_vectors_tsv", "projector_metadata_tsv", "feature_vectors", "point_metadata",
-           "features_exportable",
-           "to_parquet_bytes", "sanitize_cell"]
+__all__ = [
+    "projector_tsv",
+    "projector_vectors_tsv",
+    "projector_metadata_tsv",
+    "feature_vectors",
+    "point_metadata",
+    "features_exportable",
+    "to_parquet_bytes",
+    "sanitize_cell",
+]
 
 
 def sanitize_cell(value) -> str:
@@ -68,8 +76,11 @@ def feature_vectors(result, coords: pd.DataFrame) -> np.ndarray:
     Raises ValueError when the rows' features differ in width (kinds of different sizes cannot share
     one Projector file) or an utterance / feature is missing."""
     table = result.table
-    ids = table["utterance_id"].astype(str) if "utterance_id" in table else \
-        table["dialogue"].astype(str) + "#" + table["position"].astype(str)
+    ids = (
+        table["utterance_id"].astype(str)
+        if "utterance_id" in table
+        else table["dialogue"].astype(str) + "#" + table["position"].astype(str)
+    )
     pos = pd.Index(ids).get_indexer(coords["utterance_id"].astype(str))
     if (pos < 0).any():
         raise ValueError("some points are not utterances of this inference result")
@@ -82,8 +93,10 @@ def feature_vectors(result, coords: pd.DataFrame) -> np.ndarray:
         if out is None:
             out = np.empty((len(coords), block.shape[1]), dtype=np.float32)
         if block.shape[1] != out.shape[1]:
-            raise ValueError(f"{kind}/{m} features have {block.shape[1]} dimensions, others {out.shape[1]}: "
-                             f"export one feature kind at a time")
+            raise ValueError(
+                f"{kind}/{m} features have {block.shape[1]} dimensions, others {out.shape[1]}: "
+                f"export one feature kind at a time"
+            )
         out[idx] = block
     return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
@@ -94,7 +107,11 @@ def point_metadata(result, coords: pd.DataFrame, coordinates: bool = False) -> p
     keep = [c for c in coords.columns if coordinates or c not in ("x", "y")]
     out = coords[keep].reset_index(drop=True)
     table = result.table
-    if "text" in table and "utterance_id" in table and table["text"].fillna("").astype(str).str.strip().ne("").any():
+    if (
+        "text" in table
+        and "utterance_id" in table
+        and table["text"].fillna("").astype(str).str.strip().ne("").any()
+    ):
         text = pd.Series(table["text"].to_numpy(), index=table["utterance_id"].astype(str))
         text = text[~text.index.duplicated()]
         out["text"] = text.reindex(out["utterance_id"].astype(str)).fillna("").to_numpy()

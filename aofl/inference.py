@@ -2,7 +2,9 @@
 
 Everything the app shows per utterance (prediction, probabilities, theta, phi) comes from
 `run_inference`. Angles are reported in degrees.
+The table's derived columns and their names (theta > phi, ...) are defined in `aofl.table`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,8 +16,13 @@ import torch
 from . import angles
 from .data.conversation import ConversationSet, collate
 from .model import AOFL
+from .table import theta_gt_phi_column, theta_gt_phi_flags
 
-__all__ = ["InferenceResult", "run_inference", "DROP_MODES"]
+__all__ = [
+    "InferenceResult",
+    "run_inference",
+    "DROP_MODES",
+]
 
 DROP_MODES = ("zero", "mean")
 
@@ -41,6 +48,7 @@ class InferenceResult:
 
 def _check_compatible(model: AOFL, dataset: ConversationSet) -> None:
     from .io.compatibility import check_compatible  # the one checkpoint-vs-data check (CLI, app, here)
+
     check_compatible({"config": model.config.to_dict()}, dataset, source="the model")
 
 
@@ -50,8 +58,14 @@ def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", batch_size: int = 64,
-                  drop: dict[str, str] | None = None, progress: bool = False) -> InferenceResult:
+def run_inference(
+    model: AOFL,
+    dataset: ConversationSet,
+    split: str = "test",
+    batch_size: int = 64,
+    drop: dict[str, str] | None = None,
+    progress: bool = False,
+) -> InferenceResult:
     """Run the model over every dialogue of a split.
 
     drop: {modality: "zero" | "mean"} replaces that modality's input by zeros or by its
@@ -75,9 +89,12 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
     chunks = range(0, len(dialogues), batch_size)
     if progress:
         from tqdm.auto import tqdm
+
         chunks = tqdm(chunks, desc=f"inference {split}", unit="batch", leave=False)
     for i in chunks:
-        batch = collate(dialogues[i:i + batch_size], mods, model.config.max_speakers, replace).to(model.device)
+        batch = collate(dialogues[i : i + batch_size], mods, model.config.max_speakers, replace).to(
+            model.device
+        )
         out = model(batch)
         # the valid turns' rows, found once: index_select is cheaper than a boolean mask per output
         rows_of = batch.mask.reshape(-1).nonzero().squeeze(1)
@@ -87,8 +104,11 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
 
         probs.append(torch.softmax(valid(out["logits"]), -1).cpu())
         # the split's outputs are already the valid turns ([N, w], model.forward); context is padded
-        valid_out = {k: {m: (valid(out[k][m]) if k == "context" else out[k][m].float()) for m in mods}
-                     for k in keys if k in out}
+        valid_out = {
+            k: {m: (valid(out[k][m]) if k == "context" else out[k][m].float()) for m in mods}
+            for k in keys
+            if k in out
+        }
         for k, per_mod in valid_out.items():
             for m in mods:
                 arrays[k][m].append(per_mod[m].cpu())
@@ -127,7 +147,7 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
         for m in mods:
             rows[f"theta_{m}"] = _joined(thetas[m]).numpy()
             rows[f"phi_{m}"] = phis[m].numpy()
-            rows[f"csr_ok_{m}"] = rows[f"theta_{m}"] > rows[f"phi_{m}"]
+            rows[theta_gt_phi_column(m)] = theta_gt_phi_flags(rows[f"theta_{m}"], rows[f"phi_{m}"])
         for (x, y), a in pairs.items():
             rows[f"phi_{x}_{y}"] = a.numpy()
         alpha = {m: float(a) for m, a in zip(mods, angles.to_degrees(model.alpha().detach().cpu()).tolist())}
@@ -137,7 +157,16 @@ def run_inference(model: AOFL, dataset: ConversationSet, split: str = "test", ba
         for key in dialogues[0].extras:
             if key.startswith("factor:"):
                 factors[key.split(":", 1)[1]] = np.concatenate([d.extras[key] for d in dialogues])
-    return InferenceResult(table=table, probabilities=p, shared=feats["shared"], specific=feats["specific"],
-                           refined_shared=feats["refined_shared"], refined_specific=feats["refined_specific"],
-                           context=feats["context"], factors=factors, alpha_deg=alpha, label_names=names,
-                           modalities=list(mods))
+    return InferenceResult(
+        table=table,
+        probabilities=p,
+        shared=feats["shared"],
+        specific=feats["specific"],
+        refined_shared=feats["refined_shared"],
+        refined_specific=feats["refined_specific"],
+        context=feats["context"],
+        factors=factors,
+        alpha_deg=alpha,
+        label_names=names,
+        modalities=list(mods),
+    )

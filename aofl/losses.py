@@ -4,6 +4,7 @@ All inputs are already flattened to the valid (unpadded) utterances: [N, d] feat
 [N] labels. Angles come from `aofl.angles`. Where the paper is silent the formula is our
 reconstruction (DESIGN.md section 2), stated in each docstring.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,13 +14,24 @@ import torch.nn.functional as F
 
 from .angles import unit
 
-__all__ = ["class_loss", "cen_loss", "cen_loss_of_units", "cen_loss_reference", "aac_loss", "csr_loss",
-           "orthogonal_loss", "reconstruction_loss", "term_gradients"]
+__all__ = [
+    "class_loss",
+    "cen_loss",
+    "cen_loss_of_units",
+    "cen_loss_reference",
+    "aac_loss",
+    "csr_loss",
+    "orthogonal_loss",
+    "reconstruction_loss",
+    "term_gradients",
+]
 
 _NEG = -1e9  # finite "minus infinity": keeps logsumexp's gradient defined when a row is empty
 
 
-def class_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def class_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy over labelled utterances ([N, C], [N]); labels < 0 are ignored."""
     return F.cross_entropy(logits, labels, weight=weight, ignore_index=-1)
 
@@ -56,7 +68,9 @@ def cen_loss_of_units(z: torch.Tensor, labels: torch.Tensor, tau: float = 0.1) -
     for s in range(m):
         for k in range(s + 1, m):
             pos = (z[s] * z[k]).sum(-1) / tau  # [N]
-            total = total + (torch.logaddexp(pos, lse_neg[s]) + torch.logaddexp(pos, lse_neg[k]) - 2 * pos).sum()
+            total = (
+                total + (torch.logaddexp(pos, lse_neg[s]) + torch.logaddexp(pos, lse_neg[k]) - 2 * pos).sum()
+            )
     return total / (m * (m - 1) * z.shape[1])  # the mean over ordered pairs and anchors
 
 
@@ -109,7 +123,9 @@ class _NegativeLogSumExp(torch.autograd.Function):
         return dz.div_(ctx.tau), None, None
 
 
-def cen_loss_reference(shared: dict[str, torch.Tensor], labels: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
+def cen_loss_reference(
+    shared: dict[str, torch.Tensor], labels: torch.Tensor, tau: float = 0.1
+) -> torch.Tensor:
     """L_CEN through plain autograd over the full [M*N, M*N] similarity matrix (see `cen_loss`)."""
     names = list(shared)
     if len(names) < 2:
@@ -121,12 +137,12 @@ def cen_loss_reference(shared: dict[str, torch.Tensor], labels: torch.Tensor, ta
     neg_mask = diff_label.repeat(1, len(names))  # [N, M*N]
     total, count = z.new_zeros(()), 0
     for a, s in enumerate(names):
-        rows = sim[a * n:(a + 1) * n]  # [N, M*N]
+        rows = sim[a * n : (a + 1) * n]  # [N, M*N]
         lse_neg = torch.logsumexp(rows.masked_fill(~neg_mask, _NEG), dim=1)  # [N]
         for b, m in enumerate(names):
             if b == a:
                 continue
-            pos = rows[:, b * n:(b + 1) * n].diagonal()  # [N] sim(g_{s,i}, g_{m,i})
+            pos = rows[:, b * n : (b + 1) * n].diagonal()  # [N] sim(g_{s,i}, g_{m,i})
             total = total + (torch.logaddexp(pos, lse_neg) - pos).mean()
             count += 1
     return total / count
@@ -158,4 +174,7 @@ def term_gradients(terms: dict[str, torch.Tensor], params: list[torch.Tensor]):
     until the last of them and then freed. Used by per-term clipping and the dynamics probe."""
     names = [n for n, t in terms.items() if t.requires_grad]
     for i, name in enumerate(names):
-        yield name, torch.autograd.grad(terms[name], params, retain_graph=i < len(names) - 1, allow_unused=True)
+        yield (
+            name,
+            torch.autograd.grad(terms[name], params, retain_graph=i < len(names) - 1, allow_unused=True),
+        )

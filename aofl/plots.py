@@ -4,6 +4,7 @@ The DataFrames come from `aofl.analysis` (long angle tables, metric tables, what
 from `aofl.embed` (coordinates). Scatter plots use SVG rendering, not WebGL, so they draw in
 headless browsers and screenshots too. Angles are in degrees.
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,10 +18,28 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["ReadyFigure", "color_map", "per_class_f1_bar", "confusion_heatmap", "training_curves", "angle_distribution",
-           "theta_phi_scatter", "alpha_bars", "whatif_confidence", "whatif_theta_shift", "dialogue_timeline",
-           "probability_bar", "embedding_scatter", "ablation_metrics_plot", "angle_overlay",
-           "disentanglement_bars", "training_dynamics", "slice_bars", "empty_figure"]
+__all__ = [
+    "ReadyFigure",
+    "color_map",
+    "per_class_f1_bar",
+    "confusion_heatmap",
+    "training_curves",
+    "angle_distribution",
+    "theta_phi_scatter",
+    "alpha_bars",
+    "whatif_confidence",
+    "whatif_theta_shift",
+    "dialogue_timeline",
+    "probability_bar",
+    "embedding_scatter",
+    "ablation_metrics_plot",
+    "angle_overlay",
+    "disentanglement_bars",
+    "training_dynamics",
+    "slice_bars",
+    "empty_figure",
+    "install_json_reuse",
+]
 
 PALETTE = px.colors.qualitative.Plotly + px.colors.qualitative.D3
 OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", True: "#2ca02c", False: "#d62728"}
@@ -34,8 +53,12 @@ def color_map(values) -> dict:
 
 
 def _style(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
-    fig.update_layout(template=_TEMPLATE, title=title, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                      legend=dict(itemsizing="constant"))
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=title,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        legend=dict(itemsizing="constant"),
+    )
     if height:
         fig.update_layout(height=height)
     return fig
@@ -46,8 +69,11 @@ def _orders(df: pd.DataFrame) -> dict:
     out = {"outcome": ["correct", "wrong"]}
     for c in ("label", "prediction", "modality", "checkpoint"):
         if c in df:
-            out[c] = sorted(df[c].dropna().unique().tolist()) if c in ("label", "prediction") else \
-                list(dict.fromkeys(df[c].tolist()))
+            out[c] = (
+                sorted(df[c].dropna().unique().tolist())
+                if c in ("label", "prediction")
+                else list(dict.fromkeys(df[c].tolist()))
+            )
     return out
 
 
@@ -66,8 +92,15 @@ def empty_figure(message: str) -> go.Figure:
 
 def per_class_f1_bar(df: pd.DataFrame) -> go.Figure:
     """df: emotion, f1, support."""
-    fig = px.bar(df, x="emotion", y="f1", color="emotion", color_discrete_map=color_map(df["emotion"]),
-                 hover_data=["support"], text=df["f1"].map(lambda v: f"{v:.2f}"))
+    fig = px.bar(
+        df,
+        x="emotion",
+        y="f1",
+        color="emotion",
+        color_discrete_map=color_map(df["emotion"]),
+        hover_data=["support"],
+        text=df["f1"].map(lambda v: f"{v:.2f}"),
+    )
     fig.update_yaxes(range=[0, 1], title="F1")
     fig.update_layout(showlegend=False)
     return _style(fig, "Per-class F1", 340)
@@ -79,27 +112,45 @@ def confusion_heatmap(df: pd.DataFrame, normalize: bool = False) -> go.Figure:
     if normalize:
         rows = z.sum(1, keepdims=True)
         z = np.divide(z, rows, out=np.zeros_like(z), where=rows > 0)
-    fig = px.imshow(z, x=list(df.columns), y=list(df.index), color_continuous_scale="Blues", aspect="auto",
-                    text_auto=".2f" if normalize else True,
-                    labels=dict(x="predicted", y="true", color="share" if normalize else "count"))
+    fig = px.imshow(
+        z,
+        x=list(df.columns),
+        y=list(df.index),
+        color_continuous_scale="Blues",
+        aspect="auto",
+        text_auto=".2f" if normalize else True,
+        labels=dict(x="predicted", y="true", color="share" if normalize else "count"),
+    )
     return _style(fig, "Confusion matrix" + (" (row-normalised)" if normalize else ""), 380)
 
 
-def training_curves(df: pd.DataFrame, title: str = "Training curves (from the checkpoint's metadata)") -> go.Figure:
+def training_curves(
+    df: pd.DataFrame, title: str = "Training curves (from the checkpoint's metadata)"
+) -> go.Figure:
     """df: epoch, series, value, kind (loss | valid) from analysis.history_frame."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training losses", "validation"))
     colors = color_map(df["series"])
     for col, kind in ((1, "loss"), (2, "valid")):
         part = df[df["kind"] == kind]
         for name, g in part.groupby("series", sort=False):
-            fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=name,
-                                     line=dict(color=colors[name])), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=g["epoch"], y=g["value"], mode="lines+markers", name=name, line=dict(color=colors[name])
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_xaxes(title="epoch")
     return _style(fig, title, 340)
 
 
-def angle_distribution(long: pd.DataFrame, value: str = "theta", x: str = "label", color: str | None = "outcome",
-                       kind: str = "violin") -> go.Figure:
+def angle_distribution(
+    long: pd.DataFrame,
+    value: str = "theta",
+    x: str = "label",
+    color: str | None = "outcome",
+    kind: str = "violin",
+) -> go.Figure:
     """Distribution of `value` (theta | phi) per modality (facet columns), grouped by `x`.
 
     kind: violin (split by `color`, e.g. correct vs wrong) or histogram (coloured by `x`)."""
@@ -107,19 +158,39 @@ def angle_distribution(long: pd.DataFrame, value: str = "theta", x: str = "label
         return empty_figure("no angles: this checkpoint has no shared/specific split")
     label = {"theta": "theta (deg)", "phi": "phi (deg)"}.get(value, value)
     if kind == "histogram":
-        fig = px.histogram(long, x=value, color=x, facet_col="modality", barmode="overlay", opacity=0.55,
-                           nbins=60, histnorm="probability density", color_discrete_map=_colors_for(long, x),
-                           category_orders=_orders(long))
+        fig = px.histogram(
+            long,
+            x=value,
+            color=x,
+            facet_col="modality",
+            barmode="overlay",
+            opacity=0.55,
+            nbins=60,
+            histnorm="probability density",
+            color_discrete_map=_colors_for(long, x),
+            category_orders=_orders(long),
+        )
         fig.update_xaxes(title=label)
     else:
         cmap = _colors_for(long, color) if color else None
-        fig = px.violin(long, x=x, y=value, color=color, facet_col="modality", box=True, points=False,
-                        violinmode="group", color_discrete_map=cmap, category_orders=_orders(long))
+        fig = px.violin(
+            long,
+            x=x,
+            y=value,
+            color=color,
+            facet_col="modality",
+            box=True,
+            points=False,
+            violinmode="group",
+            color_discrete_map=cmap,
+            category_orders=_orders(long),
+        )
         fig.update_yaxes(title=label, col=1)
         fig.update_xaxes(title=None)
     _facet_titles(fig)
-    return _style(fig, f"{value} per modality by {x}" + (f" and {color}" if color and kind != "histogram" else ""),
-                  420)
+    return _style(
+        fig, f"{value} per modality by {x}" + (f" and {color}" if color and kind != "histogram" else ""), 420
+    )
 
 
 def _colors_for(df: pd.DataFrame, column: str | None) -> dict | None:
@@ -130,7 +201,9 @@ def _colors_for(df: pd.DataFrame, column: str | None) -> dict | None:
     return color_map(df[column])
 
 
-def theta_phi_scatter(long: pd.DataFrame, color: str = "label", max_points: int = 3000, seed: int = 0) -> go.Figure:
+def theta_phi_scatter(
+    long: pd.DataFrame, color: str = "label", max_points: int = 3000, seed: int = 0
+) -> go.Figure:
     """theta against phi per modality with the theta = phi line; the title of each panel gives
     the share of utterances with theta > phi (L_CSR's condition), computed on all points."""
     if long.empty:
@@ -139,21 +212,47 @@ def theta_phi_scatter(long: pd.DataFrame, color: str = "label", max_points: int 
     shown = long
     per_mod = max_points // max(1, long["modality"].nunique())
     if len(long) > max_points:
-        keep = [i for _, g in long.groupby("modality", sort=False)
-                for i in g.sample(min(len(g), per_mod), random_state=seed).index]
+        keep = [
+            i
+            for _, g in long.groupby("modality", sort=False)
+            for i in g.sample(min(len(g), per_mod), random_state=seed).index
+        ]
         shown = long.loc[keep]
-    fig = px.scatter(shown, x="phi", y="theta", color=color, facet_col="modality", opacity=0.6,
-                     render_mode="svg", color_discrete_map=_colors_for(shown, color), category_orders=_orders(shown),
-                     hover_data=["utterance_id", "label", "prediction"])
+    fig = px.scatter(
+        shown,
+        x="phi",
+        y="theta",
+        color=color,
+        facet_col="modality",
+        opacity=0.6,
+        render_mode="svg",
+        color_discrete_map=_colors_for(shown, color),
+        category_orders=_orders(shown),
+        hover_data=["utterance_id", "label", "prediction"],
+    )
     fig.update_traces(marker=dict(size=4))
     lo = float(min(long["phi"].min(), long["theta"].min()))
     hi = float(max(long["phi"].max(), long["theta"].max()))
     mods = list(shares.index)
     for i, m in enumerate(mods):
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="black", dash="dash"),
-                                 name="theta = phi", showlegend=i == 0, hoverinfo="skip"), row=1, col=i + 1)
-    fig.for_each_annotation(lambda a: a.update(
-        text=f"{a.text.split('=')[-1]}: {100 * shares.get(a.text.split('=')[-1], np.nan):.1f}% theta > phi"))
+        fig.add_trace(
+            go.Scatter(
+                x=[lo, hi],
+                y=[lo, hi],
+                mode="lines",
+                line=dict(color="black", dash="dash"),
+                name="theta = phi",
+                showlegend=i == 0,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=i + 1,
+        )
+    fig.for_each_annotation(
+        lambda a: a.update(
+            text=f"{a.text.split('=')[-1]}: {100 * shares.get(a.text.split('=')[-1], np.nan):.1f}% theta > phi"
+        )
+    )
     fig.update_xaxes(title="phi (deg)")
     fig.update_yaxes(title="theta (deg)", col=1)
     return _style(fig, "theta vs phi (above the dashed line: L_CSR satisfied)", 420)
@@ -163,11 +262,25 @@ def alpha_bars(df: pd.DataFrame) -> go.Figure:
     """df: modality, alpha_deg [, theta_mean_deg]: learned target angle vs the mean angle."""
     if df.empty:
         return empty_figure("no learned alpha: this checkpoint has no adaptive angle")
-    fig = go.Figure(go.Bar(x=df["modality"], y=df["alpha_deg"], name="alpha (learned target)",
-                           marker_color="#636efa", text=df["alpha_deg"].map(lambda v: f"{v:.1f} deg")))
+    fig = go.Figure(
+        go.Bar(
+            x=df["modality"],
+            y=df["alpha_deg"],
+            name="alpha (learned target)",
+            marker_color="#636efa",
+            text=df["alpha_deg"].map(lambda v: f"{v:.1f} deg"),
+        )
+    )
     if "theta_mean_deg" in df:
-        fig.add_trace(go.Scatter(x=df["modality"], y=df["theta_mean_deg"], mode="markers", name="mean theta",
-                                 marker=dict(size=14, symbol="diamond", color="#ef553b")))
+        fig.add_trace(
+            go.Scatter(
+                x=df["modality"],
+                y=df["theta_mean_deg"],
+                mode="markers",
+                name="mean theta",
+                marker=dict(size=14, symbol="diamond", color="#ef553b"),
+            )
+        )
     fig.add_hline(y=90, line_dash="dot", annotation_text="90 deg (orthogonal)")
     fig.update_yaxes(title="degrees", range=[0, 180])
     return _style(fig, "Learned alpha per modality", 340)
@@ -176,14 +289,31 @@ def alpha_bars(df: pd.DataFrame) -> go.Figure:
 def whatif_confidence(deltas: pd.DataFrame, dropped: str = "") -> go.Figure:
     """Confidence before vs after dropping a modality, one point per utterance."""
     d = deltas.assign(change=np.where(deltas["flipped"], "prediction flips", "same prediction"))
-    fig = px.scatter(d, x="confidence_before", y="confidence_after", color="change", render_mode="svg",
-                     color_discrete_map={"prediction flips": "#d62728", "same prediction": "#7f7f7f"},
-                     hover_data=["utterance_id", "label", "prediction_before", "prediction_after"], opacity=0.6)
+    fig = px.scatter(
+        d,
+        x="confidence_before",
+        y="confidence_after",
+        color="change",
+        render_mode="svg",
+        color_discrete_map={"prediction flips": "#d62728", "same prediction": "#7f7f7f"},
+        hover_data=["utterance_id", "label", "prediction_before", "prediction_after"],
+        opacity=0.6,
+    )
     fig.update_traces(marker=dict(size=5))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="black", dash="dash"),
-                             showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line=dict(color="black", dash="dash"),
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
     fig.update_xaxes(range=[0, 1.02], title="confidence, all modalities")
-    fig.update_yaxes(range=[0, 1.02], title=f"confidence, without {dropped}" if dropped else "confidence after")
+    fig.update_yaxes(
+        range=[0, 1.02], title=f"confidence, without {dropped}" if dropped else "confidence after"
+    )
     return _style(fig, f"What-if: confidence without {dropped}" if dropped else "What-if: confidence", 380)
 
 
@@ -193,9 +323,15 @@ def whatif_theta_shift(deltas: pd.DataFrame) -> go.Figure:
     if not cols:
         return empty_figure("no angles to compare")
     long = deltas.melt(id_vars=["utterance_id"], value_vars=cols, var_name="modality", value_name="delta")
-    long["modality"] = long["modality"].str[len("theta_"):-len("_delta")]
-    fig = px.box(long, x="modality", y="delta", color="modality", points=False,
-                 color_discrete_map=color_map(long["modality"]))
+    long["modality"] = long["modality"].str[len("theta_") : -len("_delta")]
+    fig = px.box(
+        long,
+        x="modality",
+        y="delta",
+        color="modality",
+        points=False,
+        color_discrete_map=color_map(long["modality"]),
+    )
     fig.add_hline(y=0, line_dash="dot")
     fig.update_yaxes(title="theta change (deg)")
     fig.update_layout(showlegend=False)
@@ -207,19 +343,46 @@ def dialogue_timeline(dtable: pd.DataFrame, modalities: list[str]) -> go.Figure:
     prediction) above, theta per modality below."""
     has_angles = any(f"theta_{m}" in dtable for m in modalities)
     rows = 2 if has_angles else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("prediction confidence (green = correct)", "theta per modality")[:rows])
-    hover = [f"{s}: {str(t)[:80]}<br>truth {lab}, predicted {p}" for s, t, lab, p in
-             zip(dtable["speaker"], dtable["text"], dtable["label"], dtable["prediction"])]
-    fig.add_trace(go.Bar(x=dtable["position"], y=dtable["confidence"], text=dtable["prediction"],
-                         marker_color=[OUTCOME_COLORS[bool(c)] for c in dtable["correct"]], hovertext=hover,
-                         hoverinfo="text", name="confidence", showlegend=False), row=1, col=1)
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=("prediction confidence (green = correct)", "theta per modality")[:rows],
+    )
+    hover = [
+        f"{s}: {str(t)[:80]}<br>truth {lab}, predicted {p}"
+        for s, t, lab, p in zip(dtable["speaker"], dtable["text"], dtable["label"], dtable["prediction"])
+    ]
+    fig.add_trace(
+        go.Bar(
+            x=dtable["position"],
+            y=dtable["confidence"],
+            text=dtable["prediction"],
+            marker_color=[OUTCOME_COLORS[bool(c)] for c in dtable["correct"]],
+            hovertext=hover,
+            hoverinfo="text",
+            name="confidence",
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
     if has_angles:
         colors = color_map(modalities)
         for m in modalities:
             if f"theta_{m}" in dtable:
-                fig.add_trace(go.Scatter(x=dtable["position"], y=dtable[f"theta_{m}"], mode="lines+markers",
-                                         name=f"theta {m}", line=dict(color=colors[m])), row=2, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=dtable["position"],
+                        y=dtable[f"theta_{m}"],
+                        mode="lines+markers",
+                        name=f"theta {m}",
+                        line=dict(color=colors[m]),
+                    ),
+                    row=2,
+                    col=1,
+                )
         fig.update_yaxes(title="deg", row=2, col=1)
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
     fig.update_xaxes(title="turn", row=rows, col=1)
@@ -228,9 +391,19 @@ def dialogue_timeline(dtable: pd.DataFrame, modalities: list[str]) -> go.Figure:
 
 def probability_bar(df: pd.DataFrame) -> go.Figure:
     """df: emotion, probability, is_truth, is_prediction (analysis.probability_frame)."""
-    colors = ["#2ca02c" if t else ("#d62728" if p else "#9aa5b1") for t, p in zip(df["is_truth"], df["is_prediction"])]
-    fig = go.Figure(go.Bar(x=df["probability"], y=df["emotion"], orientation="h", marker_color=colors,
-                           text=df["probability"].map(lambda v: f"{v:.2f}")))
+    colors = [
+        "#2ca02c" if t else ("#d62728" if p else "#9aa5b1")
+        for t, p in zip(df["is_truth"], df["is_prediction"])
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=df["probability"],
+            y=df["emotion"],
+            orientation="h",
+            marker_color=colors,
+            text=df["probability"].map(lambda v: f"{v:.2f}"),
+        )
+    )
     fig.update_xaxes(range=[0, 1], title="probability")
     fig.update_yaxes(autorange="reversed")
     return _style(fig, "Probabilities (green: truth, red: wrong prediction)", 300)
@@ -239,8 +412,13 @@ def probability_bar(df: pd.DataFrame) -> go.Figure:
 HIGHLIGHT_DIM_OPACITY = 0.12  # the points a search did not match: visible as context, not in the way
 
 
-def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None = None,
-                      symbol: str | None = None, highlight=None) -> go.Figure:
+def embedding_scatter(
+    df: pd.DataFrame,
+    color: str = "label",
+    title: str | None = None,
+    symbol: str | None = None,
+    highlight=None,
+) -> go.Figure:
     """2-D embedding: df with x, y, utterance_id (customdata[0], for selections) and `color`.
 
     highlight: utterance ids (e.g. a search's matches; a sorted tuple hashes for the figure cache)
@@ -254,10 +432,19 @@ def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None 
     # "kind" is the panel's title, not hover data: every string per point is serialised on each rerun
     # the colour column is constant within each trace: px prints it in the hover without per-point data
     hover = [c for c in ("label", "prediction", "speaker", "modality") if c in d and c != color]
-    fig = px.scatter(d, x="x", y="y", color=color, symbol=symbol, custom_data=["utterance_id"],
-                     hover_data=hover, render_mode="svg", opacity=0.7,
-                     color_discrete_map=OUTCOME_COLORS if color == "correct" else color_map(d[color]),
-                     category_orders=_orders(d))
+    fig = px.scatter(
+        d,
+        x="x",
+        y="y",
+        color=color,
+        symbol=symbol,
+        custom_data=["utterance_id"],
+        hover_data=hover,
+        render_mode="svg",
+        opacity=0.7,
+        color_discrete_map=OUTCOME_COLORS if color == "correct" else color_map(d[color]),
+        category_orders=_orders(d),
+    )
     # the utterance id heads the hover from customdata[0] (no second copy of the ids as hover_name)
     for trace in fig.data:
         trace.hovertemplate = "<b>%{customdata[0]}</b><br><br>" + trace.hovertemplate
@@ -278,12 +465,22 @@ def embedding_scatter(df: pd.DataFrame, color: str = "label", title: str | None 
 def ablation_metrics_plot(df: pd.DataFrame) -> go.Figure:
     """Weighted F1 and accuracy with their bootstrap intervals (analysis.ablation_metrics)."""
     fig = go.Figure()
-    for metric, lo, hi, color in (("weighted_f1", "wf1_low", "wf1_high", "#636efa"),
-                                  ("accuracy", "acc_low", "acc_high", "#00cc96")):
-        fig.add_trace(go.Scatter(x=df["checkpoint"], y=df[metric], mode="markers", name=metric.replace("_", " "),
-                                 marker=dict(size=11, color=color),
-                                 error_y=dict(type="data", symmetric=False, array=df[hi] - df[metric],
-                                              arrayminus=df[metric] - df[lo])))
+    for metric, lo, hi, color in (
+        ("weighted_f1", "wf1_low", "wf1_high", "#636efa"),
+        ("accuracy", "acc_low", "acc_high", "#00cc96"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=df["checkpoint"],
+                y=df[metric],
+                mode="markers",
+                name=metric.replace("_", " "),
+                marker=dict(size=11, color=color),
+                error_y=dict(
+                    type="data", symmetric=False, array=df[hi] - df[metric], arrayminus=df[metric] - df[lo]
+                ),
+            )
+        )
     fig.update_yaxes(title="score (95% bootstrap CI)")
     return _style(fig, "Metrics per checkpoint", 360)
 
@@ -292,8 +489,17 @@ def angle_overlay(long: pd.DataFrame, value: str = "theta", by: str = "checkpoin
     """Overlaid densities of theta (or phi) per modality, one colour per checkpoint."""
     if long.empty:
         return empty_figure("none of these checkpoints has angles")
-    fig = px.histogram(long, x=value, color=by, facet_col="modality", barmode="overlay", opacity=0.5, nbins=60,
-                       histnorm="probability density", color_discrete_map=color_map(long[by]))
+    fig = px.histogram(
+        long,
+        x=value,
+        color=by,
+        facet_col="modality",
+        barmode="overlay",
+        opacity=0.5,
+        nbins=60,
+        histnorm="probability density",
+        color_discrete_map=color_map(long[by]),
+    )
     _facet_titles(fig)
     fig.update_xaxes(title=f"{value} (deg)")
     return _style(fig, f"{value} distributions per checkpoint", 380)
@@ -304,16 +510,28 @@ def disentanglement_bars(df: pd.DataFrame) -> go.Figure:
     if df.empty:
         return empty_figure("no disentanglement scores (synthetic data only)")
     d = df.assign(score=df["score"].str.replace("_", " "))
-    fig = px.bar(d, x="score", y="value", color="checkpoint", barmode="group",
-                 color_discrete_map=color_map(d["checkpoint"]))
+    fig = px.bar(
+        d,
+        x="score",
+        y="value",
+        color="checkpoint",
+        barmode="group",
+        color_discrete_map=color_map(d["checkpoint"]),
+    )
     fig.update_yaxes(range=[0, 1], title="linear CKA")
     fig.update_xaxes(title=None)
     return _style(fig, "Disentanglement: which factor do g (shared) and h (specific) recover?", 380)
 
 
 _TERM_PALETTE = px.colors.qualitative.Dark2  # loss terms: apart from the modalities' PALETTE colours
-_TERM_LABELS = {"class": "CE (class)", "cen": "L_CEN", "aac": "L_AAC", "csr": "L_CSR", "orthogonal": "L_orth",
-                "reconstruction": "L_rec"}
+_TERM_LABELS = {
+    "class": "CE (class)",
+    "cen": "L_CEN",
+    "aac": "L_AAC",
+    "csr": "L_CSR",
+    "orthogonal": "L_orth",
+    "reconstruction": "L_rec",
+}
 _ANGLE_STYLE = {"theta": ("θ", "solid"), "phi": ("φ", "dash"), "alpha": ("α", "dot")}
 
 
@@ -323,11 +541,22 @@ def _term_label(term: str) -> str:
 
 def _panel_note(fig: go.Figure, row: int, col: int, text: str) -> None:
     """A grey note in the middle of an empty subplot."""
-    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="x domain", yref="y domain",
-                       font={"color": "#7f7f7f"}, row=row, col=col)
+    fig.add_annotation(
+        text=text,
+        showarrow=False,
+        x=0.5,
+        y=0.5,
+        xref="x domain",
+        yref="y domain",
+        font={"color": "#7f7f7f"},
+        row=row,
+        col=col,
+    )
 
 
-def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe batch, once an epoch)") -> go.Figure:
+def training_dynamics(
+    df: pd.DataFrame, title: str = "Training dynamics (probe batch, once an epoch)"
+) -> go.Figure:
     """df: epoch, group, name, params, value from `aofl.dynamics_frame.dynamics_frame`.
 
     Five panels: the unweighted loss terms (log scale); the clip factor on CE's gradient and the warm-up factor
@@ -337,15 +566,23 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     if df.empty:
         return empty_figure("no training history in this checkpoint")
     from .dynamics_frame import gradient_part
+
     part = gradient_part(df)
     where = {"heads": "heads'", "encoders": "encoders'"}.get(part, f"{part}'") if part else "heads'"
     fig = make_subplots(
-        rows=3, cols=2, specs=[[{}, {}], [{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.1,
+        rows=3,
+        cols=2,
+        specs=[[{}, {}], [{}, {}], [{"colspan": 2}, None]],
+        vertical_spacing=0.1,
         horizontal_spacing=0.08,
-        subplot_titles=("loss terms (unweighted, log scale)", "clip factor on CE's gradient (1 = not clipped), warm-up",
-                        f"each term's share of the {where} gradient",
-                        "cos with CE gradient (< 0: fights the classifier)",
-                        "mean θ, φ per modality and the learned α (degrees)"))
+        subplot_titles=(
+            "loss terms (unweighted, log scale)",
+            "clip factor on CE's gradient (1 = not clipped), warm-up",
+            f"each term's share of the {where} gradient",
+            "cos with CE gradient (< 0: fights the classifier)",
+            "mean θ, φ per modality and the learned α (degrees)",
+        ),
+    )
     terms = list(dict.fromkeys(df.loc[df["group"].isin(["loss", "grad_share", "grad_cos"]), "name"]))
     tcolors = {t: _TERM_PALETTE[i % len(_TERM_PALETTE)] for i, t in enumerate(terms)}
     shown: set[str] = set()
@@ -353,8 +590,15 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     def term_trace(g: pd.DataFrame, term: str, **kw) -> go.Scatter:
         first = term not in shown
         shown.add(term)
-        return go.Scatter(x=g["epoch"], y=g["value"], name=_term_label(term), legendgroup=f"term {term}",
-                          showlegend=first, line={"color": tcolors[term]}, **kw)
+        return go.Scatter(
+            x=g["epoch"],
+            y=g["value"],
+            name=_term_label(term),
+            legendgroup=f"term {term}",
+            showlegend=first,
+            line={"color": tcolors[term]},
+            **kw,
+        )
 
     # (a) loss terms
     loss = df[df["group"] == "loss"]
@@ -369,8 +613,9 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     for (group, name), g in clip.groupby(["group", "name"], sort=False):
         label = "clip factor on CE" if group == "clip" else "warm-up factor on the aux. weights"
         style = {"color": "#444444", "dash": "solid" if group == "clip" else "dash"}
-        fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=label, line=style),
-                      row=1, col=2)
+        fig.add_trace(
+            go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=label, line=style), row=1, col=2
+        )
     if clip.empty:
         _panel_note(fig, 1, 2, "not recorded (older checkpoint)")
     else:
@@ -379,8 +624,9 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     grads = df[df["group"].str.startswith("grad_") & (df["params"] == part)] if part else df.iloc[:0]
     share = grads[grads["group"] == "grad_share"]
     for term, g in share.groupby("name", sort=False):
-        fig.add_trace(term_trace(g, term, mode="lines", stackgroup="share",
-                                 hovertemplate="%{y:.1%}"), row=2, col=1)
+        fig.add_trace(
+            term_trace(g, term, mode="lines", stackgroup="share", hovertemplate="%{y:.1%}"), row=2, col=1
+        )
     cos = grads[(grads["group"] == "grad_cos") & (grads["name"] != "class")]  # CE with itself: always 1
     for term, g in cos.groupby("name", sort=False):
         fig.add_trace(term_trace(g, term, mode="lines+markers"), row=2, col=2)
@@ -398,8 +644,18 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     mcolors = color_map(ang["name"])
     for (group, m), g in ang.groupby(["group", "name"], sort=False):
         symbol, dash = _ANGLE_STYLE[group]
-        fig.add_trace(go.Scatter(x=g["epoch"], y=g["value"], mode="lines+markers", name=f"{symbol} {m}",
-                                 legendgroup=f"modality {m}", line={"color": mcolors[m], "dash": dash}), row=3, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=g["epoch"],
+                y=g["value"],
+                mode="lines+markers",
+                name=f"{symbol} {m}",
+                legendgroup=f"modality {m}",
+                line={"color": mcolors[m], "dash": dash},
+            ),
+            row=3,
+            col=1,
+        )
     if ang.empty:
         _panel_note(fig, 3, 1, "no angles: this checkpoint has no shared/specific split")
     else:
@@ -410,8 +666,9 @@ def training_dynamics(df: pd.DataFrame, title: str = "Training dynamics (probe b
     return _style(fig, title, 900)
 
 
-def slice_bars(df: pd.DataFrame, slice_kind: str | None = None, metric: str = "weighted_f1",
-               title: str | None = None) -> go.Figure:
+def slice_bars(
+    df: pd.DataFrame, slice_kind: str | None = None, metric: str = "weighted_f1", title: str | None = None
+) -> go.Figure:
     """Bars of a metric per slice value with its bootstrap interval as error bars (aofl.slices.slice_metrics
     or compare_slices: slice, value, n, <metric>, <metric>_low, <metric>_high[, checkpoint]); one bar group
     per checkpoint when df has a checkpoint column. slice_kind picks the rows of one slice kind."""
@@ -423,17 +680,33 @@ def slice_bars(df: pd.DataFrame, slice_kind: str | None = None, metric: str = "w
     groups = list(d.groupby(by, sort=False)) if by else [(None, d)]
     colors = color_map(d[by]) if by else {None: PALETTE[0]}
     for name, g in groups:
-        fig.add_trace(go.Bar(
-            x=g["value"].astype(str), y=g[metric], name=str(name) if name is not None else metric.replace("_", " "),
-            marker_color=colors[name], customdata=g[["n", f"{metric}_low", f"{metric}_high"]].to_numpy(),
-            error_y=dict(type="data", symmetric=False, array=(g[f"{metric}_high"] - g[metric]).to_numpy(),
-                         arrayminus=(g[metric] - g[f"{metric}_low"]).to_numpy()),
-            text=g["n"].map(lambda n: f"n={n}"), textposition="inside", insidetextanchor="start",
-            hovertemplate="%{x}<br>" + metric.replace("_", " ") + " %{y:.3f} [%{customdata[1]:.3f}, "
-                          "%{customdata[2]:.3f}]<br>n=%{customdata[0]}<extra>%{fullData.name}</extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=g["value"].astype(str),
+                y=g[metric],
+                name=str(name) if name is not None else metric.replace("_", " "),
+                marker_color=colors[name],
+                customdata=g[["n", f"{metric}_low", f"{metric}_high"]].to_numpy(),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(g[f"{metric}_high"] - g[metric]).to_numpy(),
+                    arrayminus=(g[metric] - g[f"{metric}_low"]).to_numpy(),
+                ),
+                text=g["n"].map(lambda n: f"n={n}"),
+                textposition="inside",
+                insidetextanchor="start",
+                hovertemplate="%{x}<br>" + metric.replace("_", " ") + " %{y:.3f} [%{customdata[1]:.3f}, "
+                "%{customdata[2]:.3f}]<br>n=%{customdata[0]}<extra>%{fullData.name}</extra>",
+            )
+        )
     fig.update_layout(barmode="group", showlegend=by is not None)
-    fig.update_xaxes(title=(slice_kind or "slice").replace("_", " "), type="category",
-                     categoryorder="array", categoryarray=list(dict.fromkeys(d["value"].astype(str))))
+    fig.update_xaxes(
+        title=(slice_kind or "slice").replace("_", " "),
+        type="category",
+        categoryorder="array",
+        categoryarray=list(dict.fromkeys(d["value"].astype(str))),
+    )
     fig.update_yaxes(range=[0, 1], title=f"{metric.replace('_', ' ')} (95% bootstrap CI)")
     if title is None:
         title = f"{metric.replace('_', ' ').capitalize()} per {(slice_kind or 'slice').replace('_', ' ')}"
@@ -446,7 +719,7 @@ class ReadyFigure(go.Figure):
     It is a plotly BaseFigure, so st.plotly_chart and plotly.io.to_json accept it, and both
     only call `to_dict()`. Use `to_figure()` for a mutable go.Figure."""
 
-    def __init__(self, spec: dict):  # noqa: D107 - deliberately skips go.Figure's validation
+    def __init__(self, spec: dict):
         self._ready_spec = spec
         _remember_spec(spec)
 
@@ -473,16 +746,19 @@ class ReadyFigure(go.Figure):
 
 # st.plotly_chart encodes its figure with plotly.io.to_json(spec, validate=False) on every rerun,
 # a third of a warm page run (bench/bench_pages.py). A ReadyFigure's spec never changes, so its
-# JSON is made once: plotly.io.to_json gets a fast path for the spec dicts of ReadyFigures (the
-# same dict objects on every rerun, as the app caches them) and calls plotly's own for anything else.
-_SPEC_JSON: OrderedDict = OrderedDict()  # id(spec) -> [spec, its JSON or None]; the spec is held, so ids stay unique
+# JSON can be made once: `install_json_reuse()` gives plotly.io.to_json a fast path for the spec
+# dicts of ReadyFigures (the same dict objects on every rerun, as the app caches them) and calls
+# plotly's own for anything else. Opt-in: importing this module changes nothing in plotly; the app
+# installs it once per process (aofl.app.caches.start_up).
+_SPEC_JSON: OrderedDict = (
+    OrderedDict()
+)  # id(spec) -> [spec, its JSON or None]; the spec is held, so ids stay unique
 _SPEC_JSON_MAX = 64  # figures kept, least recently shown dropped first
 _SPEC_JSON_MAX_CHARS = 128 << 20  # and characters of JSON kept (a 100k-point scatter is ~10 MB)
 _SPEC_LOCK = threading.Lock()
 
 
 def _remember_spec(spec: dict) -> None:
-    _install_json_reuse()
     with _SPEC_LOCK:
         _SPEC_JSON.setdefault(id(spec), [spec, None])
         _SPEC_JSON.move_to_end(id(spec))
@@ -491,13 +767,18 @@ def _remember_spec(spec: dict) -> None:
 
 def _trim_spec_json() -> None:
     """Drop the least recently shown figures beyond the bounds (call with _SPEC_LOCK held)."""
-    while len(_SPEC_JSON) > 1 and (len(_SPEC_JSON) > _SPEC_JSON_MAX or
-                                   sum(len(e[1] or "") for e in _SPEC_JSON.values()) > _SPEC_JSON_MAX_CHARS):
+    while len(_SPEC_JSON) > 1 and (
+        len(_SPEC_JSON) > _SPEC_JSON_MAX
+        or sum(len(e[1] or "") for e in _SPEC_JSON.values()) > _SPEC_JSON_MAX_CHARS
+    ):
         _SPEC_JSON.popitem(last=False)
 
 
-def _install_json_reuse() -> None:
+def install_json_reuse() -> None:
+    """Replace plotly.io.to_json (process-wide, idempotent) by one that encodes a ReadyFigure's spec
+    once and reuses that JSON; any other figure or argument goes to plotly's own."""
     import plotly.io as pio
+
     original = pio.to_json
     if getattr(original, "reuses_ready_json", False):
         return

@@ -6,6 +6,7 @@ such as ``dia3#12`` or text with ``?`` and ``(``), the query trimmed of surround
 missing text never matching, and the hits kept in the table's order (the split's order:
 dialogue by dialogue, turn by turn).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,9 @@ def match_mask(table: pd.DataFrame, query, field: str = "any") -> np.ndarray:
     return mask
 
 
-def search_utterances(table: pd.DataFrame, query, field: str = "any", limit: int | None = None) -> pd.DataFrame:
+def search_utterances(
+    table: pd.DataFrame, query, field: str = "any", limit: int | None = None
+) -> pd.DataFrame:
     """The table's rows that match `query` in `field`, in table order (index kept), at most `limit`.
 
     An empty query gives an empty frame with the table's columns, so callers need no special case."""

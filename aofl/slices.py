@@ -28,34 +28,68 @@ has them; a baseline simply has no angle columns); `compare_slices` does it for 
 checkpoints side by side in one long frame. Values come out in a fixed order (buckets in order,
 speakers by count with ``other`` last) so tables and charts read the same on every page.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from .metrics import bootstrap_ci
+from .table import table_modalities
 
-__all__ = ["SLICE_KINDS", "SLICE_TITLES", "SLICE_HELP", "TURN_POSITION_EDGES", "DIALOGUE_LENGTH_EDGES",
-           "UTTERANCE_LENGTH_EDGES", "SHIFT", "NO_SHIFT", "FIRST_TURN", "UNLABELLED", "OTHER", "bucket",
-           "bucket_labels", "emotion_shift", "turn_position", "dialogue_length", "speaker_slice", "utterance_length",
-           "has_text", "skipped_slices", "slice_column", "slice_frame", "angle_modalities", "slice_metrics",
-           "compare_slices"]
+__all__ = [
+    "SLICE_KINDS",
+    "SLICE_TITLES",
+    "SLICE_HELP",
+    "TURN_POSITION_EDGES",
+    "DIALOGUE_LENGTH_EDGES",
+    "UTTERANCE_LENGTH_EDGES",
+    "SHIFT",
+    "NO_SHIFT",
+    "FIRST_TURN",
+    "UNLABELLED",
+    "OTHER",
+    "bucket",
+    "bucket_labels",
+    "emotion_shift",
+    "turn_position",
+    "dialogue_length",
+    "speaker_slice",
+    "utterance_length",
+    "has_text",
+    "skipped_slices",
+    "slice_column",
+    "slice_frame",
+    "slice_metrics",
+    "compare_slices",
+]
 
 SLICE_KINDS = ("emotion_shift", "turn_position", "dialogue_length", "speaker", "utterance_length")
-SLICE_TITLES = {"emotion_shift": "Emotion shift", "turn_position": "Turn position",
-                "dialogue_length": "Dialogue length (turns)", "speaker": "Speaker",
-                "utterance_length": "Utterance length (words)"}
+SLICE_TITLES = {
+    "emotion_shift": "Emotion shift",
+    "turn_position": "Turn position",
+    "dialogue_length": "Dialogue length (turns)",
+    "speaker": "Speaker",
+    "utterance_length": "Utterance length (words)",
+}
 SLICE_HELP = {
     "emotion_shift": "shift: the label differs from the same speaker's previous labelled turn in the dialogue; "
-                     "no shift: the same label; first turn of speaker: no earlier labelled turn of that speaker",
+    "no shift: the same label; first turn of speaker: no earlier labelled turn of that speaker",
     "turn_position": "the turn's 1-based position in its dialogue",
     "dialogue_length": "the number of turns of the utterance's dialogue",
     "speaker": "the speaker id of the data; the most frequent speakers by name, the rest grouped as other",
-    "utterance_length": "whitespace-separated words of the utterance's text"}
+    "utterance_length": "whitespace-separated words of the utterance's text",
+}
 TURN_POSITION_EDGES = (5, 10, 20)  # 1-5, 6-10, 11-20, 21+
 DIALOGUE_LENGTH_EDGES = (5, 10, 20, 40)  # 1-5, 6-10, 11-20, 21-40, 41+
 UTTERANCE_LENGTH_EDGES = (3, 6, 10, 20)  # 0-3, 4-6, 7-10, 11-20, 21+
-SHIFT, NO_SHIFT, FIRST_TURN, UNLABELLED, OTHER = "shift", "no shift", "first turn of speaker", "unlabelled", "other"
+SHIFT, NO_SHIFT, FIRST_TURN, UNLABELLED, OTHER = (
+    "shift",
+    "no shift",
+    "first turn of speaker",
+    "unlabelled",
+    "other",
+)
 DEFAULT_TOP_K_SPEAKERS = 8
 
 
@@ -89,8 +123,15 @@ def emotion_shift(table: pd.DataFrame) -> pd.Categorical:
 
     Turns are ordered by position within each dialogue; the table's row order is kept in the output."""
     labels = np.asarray(table["label_id"])
-    order = pd.DataFrame({"dialogue": table["dialogue"].to_numpy(), "speaker": table["speaker"].to_numpy(),
-                          "position": _positions(table), "label": labels, "row": np.arange(len(table))})
+    order = pd.DataFrame(
+        {
+            "dialogue": table["dialogue"].to_numpy(),
+            "speaker": table["speaker"].to_numpy(),
+            "position": _positions(table),
+            "label": labels,
+            "row": np.arange(len(table)),
+        }
+    )
     labelled = order[order["label"] >= 0].sort_values(["dialogue", "speaker", "position"], kind="stable")
     previous = labelled.groupby(["dialogue", "speaker"], sort=False)["label"].shift(1)
     out = np.full(len(table), UNLABELLED, dtype=object)
@@ -146,12 +187,16 @@ def skipped_slices(table: pd.DataFrame, kinds=SLICE_KINDS) -> dict[str, str]:
     """{kind: why it cannot be computed on this table} for the kinds that are skipped."""
     out = {}
     if "utterance_length" in kinds and not has_text(table):
-        out["utterance_length"] = ("skipped: this dataset carries no utterance text (prepare the text view, "
-                                   "see the README), so words cannot be counted")
+        out["utterance_length"] = (
+            "skipped: this dataset carries no utterance text (prepare the text view, "
+            "see the README), so words cannot be counted"
+        )
     return out
 
 
-def slice_column(table: pd.DataFrame, kind: str, top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS) -> pd.Categorical:
+def slice_column(
+    table: pd.DataFrame, kind: str, top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS
+) -> pd.Categorical:
     """The value of slice `kind` for every utterance (an ordered Categorical in the table's row order)."""
     if kind == "emotion_shift":
         return emotion_shift(table)
@@ -177,21 +222,25 @@ def _kinds(kinds) -> list[str]:
     return list(kinds)
 
 
-def slice_frame(table: pd.DataFrame, kinds=None, top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS) -> pd.DataFrame:
+def slice_frame(
+    table: pd.DataFrame, kinds=None, top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS
+) -> pd.DataFrame:
     """One column per (computable) slice kind, one row per utterance, index as the table's."""
     skipped = skipped_slices(table, _kinds(kinds))
-    return pd.DataFrame({k: slice_column(table, k, top_k_speakers) for k in _kinds(kinds) if k not in skipped},
-                        index=table.index)
+    return pd.DataFrame(
+        {k: slice_column(table, k, top_k_speakers) for k in _kinds(kinds) if k not in skipped},
+        index=table.index,
+    )
 
 
-def angle_modalities(table: pd.DataFrame) -> list[str]:
-    """Modalities with per-utterance angles in the table (theta_<m> and phi_<m>); [] for a baseline."""
-    return [c[len("theta_"):] for c in table.columns
-            if c.startswith("theta_") and f"phi_{c[len('theta_'):]}" in table]
-
-
-def slice_metrics(table: pd.DataFrame, kinds=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-                  top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS) -> pd.DataFrame:
+def slice_metrics(
+    table: pd.DataFrame,
+    kinds=None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS,
+) -> pd.DataFrame:
     """Per slice value: n (labelled utterances), weighted F1 and accuracy (0-1) with their percentile
     bootstrap intervals (`bootstrap_ci`, n_boot resamples of the slice's utterances, fixed seed),
     and the mean theta_<m> / phi_<m> (degrees) per modality when the table has angles.
@@ -205,8 +254,10 @@ def slice_metrics(table: pd.DataFrame, kinds=None, n_boot: int = 1000, level: fl
     labelled = np.asarray(table["label_id"]) >= 0
     y = np.asarray(table["label_id"])
     p = np.asarray(table["prediction_id"])
-    mods = angle_modalities(table)
-    angles = {f"{a}_{m}": np.asarray(table[f"{a}_{m}"], dtype=np.float64) for m in mods for a in ("theta", "phi")}
+    mods = table_modalities(table)
+    angles = {
+        f"{a}_{m}": np.asarray(table[f"{a}_{m}"], dtype=np.float64) for m in mods for a in ("theta", "phi")
+    }
     rows = []
     for kind in frame.columns:
         col = frame[kind]
@@ -222,18 +273,37 @@ def slice_metrics(table: pd.DataFrame, kinds=None, n_boot: int = 1000, level: fl
             for name, a in angles.items():
                 row[name] = float(np.nanmean(a[keep])) if np.isfinite(a[keep]).any() else float("nan")
             rows.append(row)
-    columns = ["slice", "value", "n", "weighted_f1", "weighted_f1_low", "weighted_f1_high", "accuracy",
-               "accuracy_low", "accuracy_high"] + list(angles)
+    columns = [
+        "slice",
+        "value",
+        "n",
+        "weighted_f1",
+        "weighted_f1_low",
+        "weighted_f1_high",
+        "accuracy",
+        "accuracy_low",
+        "accuracy_high",
+    ] + list(angles)
     return pd.DataFrame(rows, columns=columns)
 
 
-def compare_slices(tables: dict[str, pd.DataFrame], kinds=None, n_boot: int = 1000, level: float = 0.95,
-                   seed: int = 0, top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS) -> pd.DataFrame:
+def compare_slices(
+    tables: dict[str, pd.DataFrame],
+    kinds=None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS,
+) -> pd.DataFrame:
     """`slice_metrics` of several checkpoints (name -> inference table) in one long frame, a leading
     `checkpoint` column, checkpoints in the dict's order. A checkpoint without angles (baseline) has
     NaN in the angle columns that others have."""
-    parts = [slice_metrics(t, kinds, n_boot=n_boot, level=level, seed=seed, top_k_speakers=top_k_speakers)
-             .assign(checkpoint=name) for name, t in tables.items()]
+    parts = [
+        slice_metrics(t, kinds, n_boot=n_boot, level=level, seed=seed, top_k_speakers=top_k_speakers).assign(
+            checkpoint=name
+        )
+        for name, t in tables.items()
+    ]
     if not parts:
         raise ValueError("compare_slices needs at least one table")
     out = pd.concat(parts, ignore_index=True)

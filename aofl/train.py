@@ -7,6 +7,7 @@ With `state_path`, the state after every epoch is saved (aofl/resume.py) and `re
 continues from it: a resumed run ends with the same weights, best epoch and metrics as an
 uninterrupted one (on CPU), because the weights, AdamW moments and all RNG states are restored.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,13 +20,26 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import angles
 from .data.conversation import ConversationSet, Dialogue, collate
 from .device import resolve_device
 from .metrics import accuracy, weighted_f1
 from .model import AOFL, AOFLConfig
 
-__all__ = ["TrainConfig", "TrainResult", "train", "model_config_for", "predict_labels", "seed_everything",
-           "class_weights", "aux_scale_at", "lr_factor_at", "CLIP_MODES", "LR_SCHEDULES", "SELECT_MODES"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "model_config_for",
+    "predict_labels",
+    "seed_everything",
+    "class_weights",
+    "aux_scale_at",
+    "lr_factor_at",
+    "CLIP_MODES",
+    "LR_SCHEDULES",
+    "SELECT_MODES",
+]
 
 CLIP_MODES = ("total", "ce", "per_term", "off")
 LR_SCHEDULES = ("constant", "cosine")
@@ -50,8 +64,11 @@ def lr_factor_at(epoch: int, epochs: int, schedule: str) -> float:
 
 
 def _check(tc: "TrainConfig") -> None:
-    for name, value, allowed in (("clip_mode", tc.clip_mode, CLIP_MODES), ("lr_schedule", tc.lr_schedule, LR_SCHEDULES),
-                                 ("select", tc.select, SELECT_MODES)):
+    for name, value, allowed in (
+        ("clip_mode", tc.clip_mode, CLIP_MODES),
+        ("lr_schedule", tc.lr_schedule, LR_SCHEDULES),
+        ("select", tc.select, SELECT_MODES),
+    ):
         if value not in allowed:
             raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
     if tc.warmup_epochs < 0:
@@ -108,25 +125,35 @@ def seed_everything(seed: int) -> None:
 
 def class_weights(dataset: ConversationSet, split: str = "train") -> list[float]:
     """Inverse-frequency weights normalised to mean 1 (for imbalanced real data)."""
-    counts = np.bincount(np.concatenate([d.labels for d in dataset.split(split)]).clip(0),
-                         minlength=dataset.num_classes).astype(float)
+    counts = np.bincount(
+        np.concatenate([d.labels for d in dataset.split(split)]).clip(0), minlength=dataset.num_classes
+    ).astype(float)
     w = 1.0 / np.maximum(counts, 1.0)
     return (w / w.mean()).round(6).tolist()
 
 
 def model_config_for(dataset: ConversationSet, variant: str = "full", **overrides) -> AOFLConfig:
-    return AOFLConfig(modalities=list(dataset.modalities), modality_dims=dataset.modality_dims,
-                      num_classes=dataset.num_classes, variant=variant, label_names=list(dataset.label_names),
-                      **overrides)
+    return AOFLConfig(
+        modalities=list(dataset.modalities),
+        modality_dims=dataset.modality_dims,
+        num_classes=dataset.num_classes,
+        variant=variant,
+        label_names=list(dataset.label_names),
+        **overrides,
+    )
 
 
 @torch.inference_mode()
-def predict_labels(model: AOFL, dialogues: list[Dialogue], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def predict_labels(
+    model: AOFL, dialogues: list[Dialogue], batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """(true labels, predicted labels) over the labelled utterances of the dialogues."""
     model.eval()
     ys, ps = [], []
     for i in range(0, len(dialogues), batch_size):
-        batch = collate(dialogues[i:i + batch_size], model.modalities, model.config.max_speakers).to(model.device)
+        batch = collate(dialogues[i : i + batch_size], model.modalities, model.config.max_speakers).to(
+            model.device
+        )
         logits = model(batch)["logits"]
         keep = batch.mask & (batch.labels >= 0)
         ys.append(batch.labels[keep].cpu().numpy())
@@ -134,11 +161,21 @@ def predict_labels(model: AOFL, dialogues: list[Dialogue], batch_size: int = 64)
     return np.concatenate(ys), np.concatenate(ps)
 
 
-def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_config: TrainConfig | None = None,
-          callback: Callable[[dict], None] | None = None, variant: str = "full", *,
-          state_path=None, resume: bool = False,
-          on_best: Callable[[TrainResult], None] | None = None) -> TrainResult:
+def train(
+    dataset: ConversationSet,
+    config: AOFLConfig | None = None,
+    train_config: TrainConfig | None = None,
+    callback: Callable[[dict], None] | None = None,
+    variant: str | None = None,
+    *,
+    state_path=None,
+    resume: bool = False,
+    on_best: Callable[[TrainResult], None] | None = None,
+) -> TrainResult:
     """Train on `train`, select the epoch with the best `valid` weighted F1, return that model.
+
+    The model is `config`, else `model_config_for(dataset, variant)` (variant "full" when not given);
+    a `variant` given with a `config` must be the config's own (ValueError otherwise).
 
     callback(info) is called after each epoch with the history row plus `epochs` (the maximum).
     state_path: write the resumable state there after every epoch; resume=True continues from it
@@ -147,9 +184,17 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     """
     tc = train_config or TrainConfig()
     _check(tc)
-    config = config or model_config_for(dataset, variant)
+    if config is None:
+        config = model_config_for(dataset, variant or "full")
+    elif variant is not None and variant != config.variant:
+        raise ValueError(
+            f"train(variant={variant!r}) contradicts config.variant={config.variant!r}: "
+            f"the config decides the model; leave variant out or build the config with "
+            f"model_config_for(dataset, {variant!r})"
+        )
     device = resolve_device(tc.device)
     from . import distributed
+
     dinfo = distributed.setup(device)  # WORLD_SIZE > 1 (torchrun): data-parallel, else a no-op
     if dinfo.enabled and device.type == "cuda":
         device = torch.device("cuda", dinfo.local_rank)
@@ -164,7 +209,10 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     identity = None
     if state_path is not None:
         from .io.resume import load_state, run_identity
-        identity = run_identity(config.to_dict(), asdict(tc), dataset.name, dataset.fingerprint(), dinfo.world_size)
+
+        identity = run_identity(
+            config.to_dict(), asdict(tc), dataset.name, dataset.fingerprint(), dinfo.world_size
+        )
         if resume:
             # after the fresh init above (which used the seeded RNG), every state is overwritten
             state = load_state(state_path, identity)
@@ -177,11 +225,13 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     elif resume:
         raise ValueError("resume=True needs state_path")
     if dinfo.enabled and tc.clip_mode in ("ce", "per_term"):
-        raise ValueError(f"clip_mode {tc.clip_mode!r} takes per-term gradients, which DDP's reducer does not "
-                         "average; use total or off under torchrun")
+        raise ValueError(
+            f"clip_mode {tc.clip_mode!r} takes per-term gradients, which DDP's reducer does not "
+            "average; use total or off under torchrun"
+        )
     probe = None
     if tc.dynamics and dinfo.is_main:  # a fixed batch: the first training dialogues, in dataset order
-        probe = collate(train_set[:tc.probe_dialogues], model.modalities, config.max_speakers).to(device)
+        probe = collate(train_set[: tc.probe_dialogues], model.modalities, config.max_speakers).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     # under torchrun the forward runs through DDP, whose reducer averages the gradients; the loss,
     # evaluation, checkpoints and resume state use the bare model (no `module.` prefix)
@@ -190,12 +240,25 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
     bar = None
     if tc.progress and dinfo.is_main:
         from tqdm.auto import tqdm
-        bar = tqdm(total=tc.epochs, initial=first_epoch - 1, desc=f"train {config.variant}", unit="epoch",
-                   leave=False)
+
+        bar = tqdm(
+            total=tc.epochs,
+            initial=first_epoch - 1,
+            desc=f"train {config.variant}",
+            unit="epoch",
+            leave=False,
+        )
 
     def snapshot() -> TrainResult:
-        return TrainResult(model=model, history=list(history), best_epoch=best_epoch, best_valid=dict(best_valid),
-                           seconds=time.perf_counter() - start, train_config=asdict(tc), resumed_at=resumed_at)
+        return TrainResult(
+            model=model,
+            history=list(history),
+            best_epoch=best_epoch,
+            best_valid=dict(best_valid),
+            seconds=time.perf_counter() - start,
+            train_config=asdict(tc),
+            resumed_at=resumed_at,
+        )
 
     try:
         for epoch in range(first_epoch, tc.epochs + 1):
@@ -213,9 +276,12 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                 opt.zero_grad(set_to_none=True)
                 local, scale = gbatch, 1.0
                 if dinfo.enabled:  # scale 0: an empty share's stand-in dialogue (see weighted_share)
-                    local, scale = distributed.weighted_share(gbatch, [len(train_set[j]) for j in gbatch],
-                                                              dinfo.rank, dinfo.world_size)
-                batch = collate([train_set[j] for j in local], model.modalities, config.max_speakers).to(device)
+                    local, scale = distributed.weighted_share(
+                        gbatch, [len(train_set[j]) for j in gbatch], dinfo.rank, dinfo.world_size
+                    )
+                batch = collate([train_set[j] for j in local], model.modalities, config.max_speakers).to(
+                    device
+                )
                 out = forward(batch)
                 if tc.clip_mode in ("ce", "per_term") and tc.grad_clip:
                     terms, parts = model.loss_terms(out, batch, aux_scale)
@@ -241,13 +307,20 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
                     steps += 1
                     clip_sum += ce_factor
             y, p = predict_labels(model, valid_set, tc.eval_batch_size)
-            row = {"epoch": epoch, **{f"loss_{k}": v / max(steps, 1) for k, v in sums.items()},
-                   "valid_weighted_f1": weighted_f1(y, p), "valid_accuracy": accuracy(y, p),
-                   "alpha_deg": [round(float(a), 3) for a in torch.rad2deg(model.alpha().detach().cpu())],
-                   # the factor clipping put on CE's gradient, mean over the epoch's steps (1 = unclipped)
-                   "clip_factor": round(clip_sum / max(steps, 1), 6), "aux_scale": aux_scale, "lr": lr_now}
+            row = {
+                "epoch": epoch,
+                **{f"loss_{k}": v / max(steps, 1) for k, v in sums.items()},
+                "valid_weighted_f1": weighted_f1(y, p),
+                "valid_accuracy": accuracy(y, p),
+                "alpha_deg": [round(float(a), 3) for a in angles.to_degrees(model.alpha().detach().cpu())],
+                # the factor clipping put on CE's gradient, mean over the epoch's steps (1 = unclipped)
+                "clip_factor": round(clip_sum / max(steps, 1), 6),
+                "aux_scale": aux_scale,
+                "lr": lr_now,
+            }
             if probe is not None:
                 from .dynamics import probe_dynamics
+
                 row["dynamics"] = probe_dynamics(model, probe, aux_scale)
             if diverged:  # the step that would have applied a non-finite loss was skipped; training ends here
                 row["diverged"] = True
@@ -274,14 +347,30 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
             if identity is not None:
                 # after the best checkpoint: a kill between the two redoes this epoch, identically
                 from .io.resume import rng_snapshot, save_state
+
                 # every rank's own RNG states (a collective: all ranks call it), written by rank 0
                 rngs = distributed.gather(rng_snapshot(device)) if dinfo.enabled else None
                 if dinfo.is_main:
-                    save_state(state_path, epoch=epoch, model=model, optimizer=opt, best_state=best_state,
-                               shuffle=shuffle, device=device, identity=identity, rank_rngs=rngs,
-                               progress={"best_wf1": best_wf1, "best_epoch": best_epoch, "best_valid": best_valid,
-                                         "bad": bad, "stopped": stopped, "history": history,
-                                         "resumed_at": resumed_at})
+                    save_state(
+                        state_path,
+                        epoch=epoch,
+                        model=model,
+                        optimizer=opt,
+                        best_state=best_state,
+                        shuffle=shuffle,
+                        device=device,
+                        identity=identity,
+                        rank_rngs=rngs,
+                        progress={
+                            "best_wf1": best_wf1,
+                            "best_epoch": best_epoch,
+                            "best_valid": best_valid,
+                            "bad": bad,
+                            "stopped": stopped,
+                            "history": history,
+                            "resumed_at": resumed_at,
+                        },
+                    )
             if stopped:
                 break
     finally:
@@ -291,8 +380,15 @@ def train(dataset: ConversationSet, config: AOFLConfig | None = None, train_conf
         best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(model=model, history=history, best_epoch=best_epoch, best_valid=best_valid,
-                       seconds=time.perf_counter() - start, train_config=asdict(tc), resumed_at=resumed_at)
+    return TrainResult(
+        model=model,
+        history=history,
+        best_epoch=best_epoch,
+        best_valid=best_valid,
+        seconds=time.perf_counter() - start,
+        train_config=asdict(tc),
+        resumed_at=resumed_at,
+    )
 
 
 def _diverged(total: float, distributed_run: bool) -> bool:
@@ -306,18 +402,24 @@ def _diverged(total: float, distributed_run: bool) -> bool:
     return True
 
 
-def _clipped_backward(terms: dict[str, torch.Tensor], params: list[torch.Tensor], max_norm: float, mode: str) -> float:
+def _clipped_backward(
+    terms: dict[str, torch.Tensor], params: list[torch.Tensor], max_norm: float, mode: str
+) -> float:
     """Set each parameter's .grad to the sum of the terms' gradients, clipped per `mode`:
     "ce" clips CE's gradient alone to max_norm (the others add unclipped), "per_term" clips each
     term's gradient on its own. Returns the factor applied to CE's gradient."""
     from .losses import term_gradients
+
     summed: list[torch.Tensor | None] = [None] * len(params)
     ce_factor = 1.0
     for name, grads in term_gradients(terms, params):
         factor = 1.0
         if name == "class" or mode == "per_term":
-            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads
-                                                               if g is not None])))
+            norm = float(
+                torch.linalg.vector_norm(
+                    torch.stack([torch.linalg.vector_norm(g) for g in grads if g is not None])
+                )
+            )
             factor = min(1.0, max_norm / (norm + 1e-6))
         if name == "class":
             ce_factor = factor

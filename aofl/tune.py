@@ -15,6 +15,7 @@ Protocol (docs/method.md, "How settings are chosen"):
 
 `baseline` searches the shared training parameters; the split variants also search the AO-FL ones.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,17 +31,43 @@ from pathlib import Path
 from .cv import fold_dataset, grouped_folds
 from .data.conversation import ConversationSet
 
-__all__ = ["SEARCH_EPOCHS", "suggest_params", "default_params", "configs_for", "train_args", "run_fold",
-           "TuneSpec", "open_study", "start_params", "optimize", "study_report", "final_epochs"]
+__all__ = [
+    "SEARCH_EPOCHS",
+    "suggest_params",
+    "default_params",
+    "configs_for",
+    "train_args",
+    "run_fold",
+    "TuneSpec",
+    "open_study",
+    "start_params",
+    "optimize",
+    "study_report",
+    "final_epochs",
+]
 
 SEARCH_EPOCHS = 40  # the cap of a fold's run; early stopping (patience 8, after any warm-up) ends most sooner
 PATIENCE = 8
 
 # what every study starts from (enqueued as its first trial): the shipped recipe of `train`
-SHARED_DEFAULTS = {"lr": 2e-3, "weight_decay": 1e-4, "dropout": 0.3, "width": 128, "lr_schedule": "constant",
-                   "class_weights": False}
-SPLIT_DEFAULTS = {"lambda_cen": 1.0, "lambda_aac": 1.0, "lambda_csr": 1.0, "tau": 0.1, "delta": 0.1,
-                  "alpha_init_deg": 45.0, "warmup_epochs": 0, "clip_mode": "total"}
+SHARED_DEFAULTS = {
+    "lr": 2e-3,
+    "weight_decay": 1e-4,
+    "dropout": 0.3,
+    "width": 128,
+    "lr_schedule": "constant",
+    "class_weights": False,
+}
+SPLIT_DEFAULTS = {
+    "lambda_cen": 1.0,
+    "lambda_aac": 1.0,
+    "lambda_csr": 1.0,
+    "tau": 0.1,
+    "delta": 0.1,
+    "alpha_init_deg": 45.0,
+    "warmup_epochs": 0,
+    "clip_mode": "total",
+}
 # full also starts from the lead of issue #13's leave-one-session-out probe: all three weights 0.1
 SPLIT_LEAD = {**SPLIT_DEFAULTS, "lambda_cen": 0.1, "lambda_aac": 0.1, "lambda_csr": 0.1}
 
@@ -83,8 +110,10 @@ def start_params(report: dict, variant: str) -> dict:
     params = best["params"]
     missing, extra = keys - set(params), set(params) - keys
     if missing or extra:
-        raise ValueError(f"the study export's parameters do not match {variant!r}'s search space "
-                         f"(missing {sorted(missing)}, unexpected {sorted(extra)})")
+        raise ValueError(
+            f"the study export's parameters do not match {variant!r}'s search space "
+            f"(missing {sorted(missing)}, unexpected {sorted(extra)})"
+        )
     return dict(params)
 
 
@@ -99,24 +128,53 @@ _MODEL_KEYS = ("width", "dropout", "lambda_cen", "lambda_aac", "lambda_csr", "ta
 _TRAIN_KEYS = ("lr", "weight_decay", "lr_schedule", "warmup_epochs", "clip_mode")
 
 
-def configs_for(dataset: ConversationSet, variant: str, params: dict, seed: int = 0, epochs: int = SEARCH_EPOCHS,
-                select: str = "best_valid", dynamics: bool = False, device: str = "cpu"):
+def configs_for(
+    dataset: ConversationSet,
+    variant: str,
+    params: dict,
+    seed: int = 0,
+    epochs: int = SEARCH_EPOCHS,
+    select: str = "best_valid",
+    dynamics: bool = False,
+    device: str = "cpu",
+):
     """(AOFLConfig, TrainConfig) of a parameter set; class weights from `dataset`'s train split."""
     from .train import TrainConfig, class_weights, model_config_for
+
     overrides = {k: params[k] for k in _MODEL_KEYS if k in params}
     if params.get("class_weights"):
         overrides["class_weights"] = class_weights(dataset)
     config = model_config_for(dataset, variant, **overrides)
     train_kw = {k: params[k] for k in _TRAIN_KEYS if k in params}
-    tc = TrainConfig(epochs=epochs, patience=PATIENCE, seed=seed, device=device, progress=False, dynamics=dynamics,
-                     select=select, patience_after_warmup=bool(params.get("warmup_epochs")), **train_kw)
+    tc = TrainConfig(
+        epochs=epochs,
+        patience=PATIENCE,
+        seed=seed,
+        device=device,
+        progress=False,
+        dynamics=dynamics,
+        select=select,
+        patience_after_warmup=bool(params.get("warmup_epochs")),
+        **train_kw,
+    )
     return config, tc
 
 
-_FLAG = {"lr": "--lr", "weight_decay": "--weight-decay", "dropout": "--dropout", "width": "--width",
-         "lr_schedule": "--lr-schedule", "lambda_cen": "--lambda-cen", "lambda_aac": "--lambda-aac",
-         "lambda_csr": "--lambda-csr", "tau": "--tau", "delta": "--delta", "alpha_init_deg": "--alpha-init",
-         "warmup_epochs": "--warmup-epochs", "clip_mode": "--clip-mode"}
+_FLAG = {
+    "lr": "--lr",
+    "weight_decay": "--weight-decay",
+    "dropout": "--dropout",
+    "width": "--width",
+    "lr_schedule": "--lr-schedule",
+    "lambda_cen": "--lambda-cen",
+    "lambda_aac": "--lambda-aac",
+    "lambda_csr": "--lambda-csr",
+    "tau": "--tau",
+    "delta": "--delta",
+    "alpha_init_deg": "--alpha-init",
+    "warmup_epochs": "--warmup-epochs",
+    "clip_mode": "--clip-mode",
+}
 
 
 def train_args(params: dict, epochs: int) -> list[str]:
@@ -136,13 +194,33 @@ def _key(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def run_fold(dataset: ConversationSet, folds: list[list[int]], i: int, variant: str, params: dict, seed: int = 0,
-             cache_dir: Path | None = None, device: str = "cpu", epochs: int = SEARCH_EPOCHS) -> dict:
+def run_fold(
+    dataset: ConversationSet,
+    folds: list[list[int]],
+    i: int,
+    variant: str,
+    params: dict,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    device: str = "cpu",
+    epochs: int = SEARCH_EPOCHS,
+) -> dict:
     """Train on every fold but i, early-stopped on fold i: {"score", "best_epoch", "epochs_run", "seconds"}.
     With cache_dir, a finished fold is read back instead of retrained (keyed by everything it depends on)."""
     from .train import train
-    key = _key({"data": dataset.fingerprint(), "folds": folds, "i": i, "variant": variant, "params": params,
-                "seed": seed, "epochs": epochs, "patience": PATIENCE})
+
+    key = _key(
+        {
+            "data": dataset.fingerprint(),
+            "folds": folds,
+            "i": i,
+            "variant": variant,
+            "params": params,
+            "seed": seed,
+            "epochs": epochs,
+            "patience": PATIENCE,
+        }
+    )
     path = None if cache_dir is None else Path(cache_dir) / f"{key}.json"
     if path is not None and path.exists():
         try:
@@ -152,10 +230,15 @@ def run_fold(dataset: ConversationSet, folds: list[list[int]], i: int, variant: 
     fold = fold_dataset(dataset, folds[i])
     config, tc = configs_for(fold, variant, params, seed=seed, device=device, epochs=epochs)
     result = train(fold, config, tc)
-    out = {"score": float(result.best_valid["weighted_f1"]), "best_epoch": int(result.best_epoch),
-           "epochs_run": len(result.history), "seconds": round(result.seconds, 2)}
+    out = {
+        "score": float(result.best_valid["weighted_f1"]),
+        "best_epoch": int(result.best_epoch),
+        "epochs_run": len(result.history),
+        "seconds": round(result.seconds, 2),
+    }
     if path is not None:
         from .io.atomic import atomic_write_text
+
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(out))
     return out
@@ -194,6 +277,7 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
 
     import optuna
     from optuna import storages
+
     Path(spec.out).mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 120}} if spec.storage_url.startswith("sqlite") else None
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -202,14 +286,25 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=2)}
     else:  # pragma: no cover - older optuna
         retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
-    storage = storages.RDBStorage(spec.storage_url, engine_kwargs=engine, heartbeat_interval=max(1, grace_period // 3),
-                                  grace_period=grace_period, **retry)
-    study = optuna.create_study(study_name=spec.study_name, storage=storage, direction="maximize", load_if_exists=True)
+    storage = storages.RDBStorage(
+        spec.storage_url,
+        engine_kwargs=engine,
+        heartbeat_interval=max(1, grace_period // 3),
+        grace_period=grace_period,
+        **retry,
+    )
+    study = optuna.create_study(
+        study_name=spec.study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
     # every worker, and every restart of one, its own sampler seed: a seeded sampler replays its draws,
     # so two workers (or a resumed one) would otherwise repeat the same random start-up trials
     started = len(study.get_trials(deepcopy=False))
-    sampler = optuna.samplers.TPESampler(seed=(spec.seed * 1000 + spec.worker) * 100_003 + started, n_startup_trials=8,
-                                         multivariate=True, constant_liar=True)
+    sampler = optuna.samplers.TPESampler(
+        seed=(spec.seed * 1000 + spec.worker) * 100_003 + started,
+        n_startup_trials=8,
+        multivariate=True,
+        constant_liar=True,
+    )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
     study = optuna.load_study(study_name=spec.study_name, storage=storage, sampler=sampler, pruner=pruner)
     if not study.user_attrs.get("seeded"):
@@ -225,20 +320,31 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
 
 def _finished(study) -> int:
     from optuna.trial import TrialState
+
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def optimize(spec: TuneSpec, dataset: ConversationSet, progress: bool = True, grace_period: int = 180,
-             device: str = "cpu") -> None:
+def optimize(
+    spec: TuneSpec,
+    dataset: ConversationSet,
+    progress: bool = True,
+    grace_period: int = 180,
+    device: str = "cpu",
+) -> None:
     """Run trials until the study holds spec.trials finished (complete or pruned) ones."""
     import optuna
+
     study = open_study(spec, grace_period)
     if study.user_attrs.get("folds") != spec.folds:
-        raise ValueError(f"study {spec.study_name} in {spec.storage_url} uses {study.user_attrs.get('folds')} folds, "
-                         f"not {spec.folds}")
+        raise ValueError(
+            f"study {spec.study_name} in {spec.storage_url} uses {study.user_attrs.get('folds')} folds, "
+            f"not {spec.folds}"
+        )
     if study.user_attrs.get("epochs", SEARCH_EPOCHS) != spec.epochs:
-        raise ValueError(f"study {spec.study_name} caps its runs at {study.user_attrs.get('epochs', SEARCH_EPOCHS)} "
-                         f"epochs, not {spec.epochs}")
+        raise ValueError(
+            f"study {spec.study_name} caps its runs at {study.user_attrs.get('epochs', SEARCH_EPOCHS)} "
+            f"epochs, not {spec.epochs}"
+        )
     folds = grouped_folds(dataset, spec.folds, seed=spec.seed)
     cache = Path(spec.out) / "folds"
 
@@ -247,17 +353,29 @@ def optimize(spec: TuneSpec, dataset: ConversationSet, progress: bool = True, gr
         scores, epochs = [], []
         t0 = time.perf_counter()
         for i in range(len(folds)):
-            r = run_fold(dataset, folds, i, spec.variant, params, seed=spec.seed, cache_dir=cache, device=device,
-                         epochs=spec.epochs)
+            r = run_fold(
+                dataset,
+                folds,
+                i,
+                spec.variant,
+                params,
+                seed=spec.seed,
+                cache_dir=cache,
+                device=device,
+                epochs=spec.epochs,
+            )
             scores.append(r["score"])
             epochs.append(r["best_epoch"])
             trial.set_user_attr("fold_scores", scores)
             trial.set_user_attr("best_epochs", epochs)
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
             if progress:
-                print(f"[{spec.study_name} w{spec.worker}] trial {trial.number} fold {i + 1}/{len(folds)}: "
-                      f"WF1 {r['score']:.4f} (best epoch {r['best_epoch']}, {r['seconds']:.0f} s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[{spec.study_name} w{spec.worker}] trial {trial.number} fold {i + 1}/{len(folds)}: "
+                    f"WF1 {r['score']:.4f} (best epoch {r['best_epoch']}, {r['seconds']:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             trial.report(statistics.fmean(scores), i)
             if i < len(folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned()
@@ -268,32 +386,57 @@ def optimize(spec: TuneSpec, dataset: ConversationSet, progress: bool = True, gr
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
-    study.optimize(objective, callbacks=[MaxTrialsCallback(spec.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
-                   gc_after_trial=True)
+
+    study.optimize(
+        objective,
+        callbacks=[MaxTrialsCallback(spec.trials, states=(TrialState.COMPLETE, TrialState.PRUNED))],
+        gc_after_trial=True,
+    )
 
 
 def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict:
     """Every trial (params, per-fold scores, state) and the best one with its CV mean +- std."""
     import optuna
+
     study = optuna.load_study(study_name=spec.study_name, storage=spec.storage_url)
     trials = []
     for t in study.get_trials(deepcopy=False):
-        trials.append({"number": t.number, "state": t.state.name, "params": t.params,
-                       "value": t.value, "fold_scores": t.user_attrs.get("fold_scores", []),
-                       "best_epochs": t.user_attrs.get("best_epochs", []), "seconds": t.user_attrs.get("seconds")})
+        trials.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "params": t.params,
+                "value": t.value,
+                "fold_scores": t.user_attrs.get("fold_scores", []),
+                "best_epochs": t.user_attrs.get("best_epochs", []),
+                "seconds": t.user_attrs.get("seconds"),
+            }
+        )
     states: dict[str, int] = {}
     for t in trials:
         states[t["state"]] = states.get(t["state"], 0) + 1
     # a retried trial repeats a failed one's parameters; count each finished setting once
-    distinct = {json.dumps(t["params"], sort_keys=True) for t in trials if t["state"] in ("COMPLETE", "PRUNED")}
-    report = {"study": spec.study_name, "dataset": spec.data, "variant": spec.variant, "folds": spec.folds,
-              "metric": "mean over folds of the held-out fold's weighted F1 at its best epoch",
-              "search_epochs": spec.epochs, "patience": PATIENCE,
-              "n_trials": len(trials), "n_distinct_finished": len(distinct), "states": states, "trials": trials,
-              "best": None}
+    distinct = {
+        json.dumps(t["params"], sort_keys=True) for t in trials if t["state"] in ("COMPLETE", "PRUNED")
+    }
+    report = {
+        "study": spec.study_name,
+        "dataset": spec.data,
+        "variant": spec.variant,
+        "folds": spec.folds,
+        "metric": "mean over folds of the held-out fold's weighted F1 at its best epoch",
+        "search_epochs": spec.epochs,
+        "patience": PATIENCE,
+        "n_trials": len(trials),
+        "n_distinct_finished": len(distinct),
+        "states": states,
+        "trials": trials,
+        "best": None,
+    }
     if dataset is not None:
         folds = grouped_folds(dataset, spec.folds, seed=spec.seed)
         from .cv import group_of
+
         ds = dataset.split("train")
         report["fold_groups"] = [sorted({group_of(dataset.name, ds[i]) for i in f})[:8] for f in folds]
         report["fold_sizes"] = [len(f) for f in folds]
@@ -301,10 +444,16 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
     if complete:
         b = max(complete, key=lambda t: t["value"])
         scores = b["fold_scores"]
-        report["best"] = {"number": b["number"], "params": b["params"], "cv_mean": statistics.fmean(scores),
-                          "cv_std": statistics.stdev(scores) if len(scores) > 1 else 0.0, "fold_scores": scores,
-                          "best_epochs": b["best_epochs"], "final_epochs": final_epochs(b["best_epochs"], spec.epochs),
-                          "train_args": train_args(b["params"], final_epochs(b["best_epochs"], spec.epochs))}
+        report["best"] = {
+            "number": b["number"],
+            "params": b["params"],
+            "cv_mean": statistics.fmean(scores),
+            "cv_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+            "fold_scores": scores,
+            "best_epochs": b["best_epochs"],
+            "final_epochs": final_epochs(b["best_epochs"], spec.epochs),
+            "train_args": train_args(b["params"], final_epochs(b["best_epochs"], spec.epochs)),
+        }
     return report
 
 

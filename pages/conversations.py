@@ -1,20 +1,25 @@
 """Conversations: one dialogue as a timeline; an utterance's probabilities, angles and neighbours."""
+
 import hashlib
 
 import numpy as np
 import streamlit as st
 
-from aofl import analysis, plots, search
-from aofl.app import link as app_link, state as app_state
+from aofl import analysis, search
+from aofl.app import caches, context, figures, widgets
+from aofl.app import link as app_link
+from aofl.table import theta_gt_phi
 
-ctx = app_state.context()
+ctx = context.context()
 st.title("Conversations")
-entry, result = app_state.selected_inference(ctx)
+sel, result = caches.selected_inference(ctx)
 table = result.table
 mods = result.modalities
 angle_mods = mods if result.has_split else []
 
-per_dialogue = table.groupby("dialogue", sort=False).agg(turns=("position", "size"), accuracy=("correct", "mean"))
+per_dialogue = table.groupby("dialogue", sort=False).agg(
+    turns=("position", "size"), accuracy=("correct", "mean")
+)
 dialogues = list(per_dialogue.index)
 if not dialogues:
     st.info(f"Split {ctx.split} has no dialogues; pick another split in the sidebar.")
@@ -29,23 +34,31 @@ def _search_box() -> None:
     The jump happens in the selection callback, which runs before the script: both keys are set
     there, so the dialogue selector and the utterance check below already see the target."""
     c1, c2 = st.columns([3, 1])
-    query = c1.text_input("Find an utterance: words, speaker or id", key="conv_search",
-                          placeholder="e.g. a word of the transcript, a speaker, or an id like "
-                                      f"{table['utterance_id'].iloc[0]}")
-    field = c2.selectbox("Search in", list(search.FIELDS), key="conv_search_field",
-                         format_func=search.FIELD_LABELS.get)
+    query = c1.text_input(
+        "Find an utterance: words, speaker or id",
+        key="conv_search",
+        placeholder="e.g. a word of the transcript, a speaker, or an id like "
+        f"{table['utterance_id'].iloc[0]}",
+    )
+    field = c2.selectbox(
+        "Search in", list(search.FIELDS), key="conv_search_field", format_func=search.FIELD_LABELS.get
+    )
     query = search.clean_query(query)
     if not query:
         return
     hits = search.search_utterances(table, query, field)
     if hits.empty:
-        st.info(f"No utterance matches `{query.replace('`', '')}` in {search.FIELD_LABELS[field]} "
-                f"(split {ctx.split}).")
+        st.info(
+            f"No utterance matches `{query.replace('`', '')}` in {search.FIELD_LABELS[field]} "
+            f"(split {ctx.split})."
+        )
         return
     shown = hits.head(SEARCH_LIMIT)
-    st.caption(f"{len(hits)} match{'es' if len(hits) != 1 else ''}" +
-               (f" (the first {SEARCH_LIMIT} listed)" if len(hits) > SEARCH_LIMIT else "") +
-               ". Click one to open its dialogue at that turn.")
+    st.caption(
+        f"{len(hits)} match{'es' if len(hits) != 1 else ''}"
+        + (f" (the first {SEARCH_LIMIT} listed)" if len(hits) > SEARCH_LIMIT else "")
+        + ". Click one to open its dialogue at that turn."
+    )
     rows = shown.rename(columns={"position": "turn", "label": "truth"})
     # a fresh selection for every query: a selected row of an earlier list would point into this one
     results_key = "conv_search_results_" + hashlib.sha1(f"{field}\n{query}".encode()).hexdigest()[:12]
@@ -56,11 +69,18 @@ def _search_box() -> None:
         if picked and picked[0] < len(targets):
             st.session_state["conv_dialogue"], st.session_state["conv_utterance"] = targets[picked[0]]
 
-    st.dataframe(rows[["dialogue", "turn", "speaker", "text", "truth", "prediction"]], hide_index=True,
-                 key=results_key, on_select=jump, selection_mode="single-row",
-                 column_config={"turn": st.column_config.NumberColumn("turn", width="small"),
-                                "text": st.column_config.TextColumn("text", width="large")},
-                 height=min(320, 38 + 35 * len(rows)))
+    st.dataframe(
+        rows[["dialogue", "turn", "speaker", "text", "truth", "prediction"]],
+        hide_index=True,
+        key=results_key,
+        on_select=jump,
+        selection_mode="single-row",
+        column_config={
+            "turn": st.column_config.NumberColumn("turn", width="small"),
+            "text": st.column_config.TextColumn("text", width="large"),
+        },
+        height=min(320, 38 + 35 * len(rows)),
+    )
 
 
 _search_box()
@@ -72,15 +92,22 @@ if linked_utt is not None:
     st.session_state["conv_utterance"] = linked_utt
 if linked_dlg is not None:
     st.session_state["conv_dialogue"] = linked_dlg
-app_state.select_valid("conv_dialogue", dialogues)
-dialogue = st.selectbox("Dialogue", dialogues, key="conv_dialogue",
-                        format_func=lambda d: f"{d}  ({per_dialogue.at[d, 'turns']} turns, "
-                                              f"{100 * per_dialogue.at[d, 'accuracy']:.0f}% correct)")
-dtable = table[table["dialogue"] == dialogue].sort_values("position").reset_index(drop=True)
+context.select_valid("conv_dialogue", dialogues)
+dialogue = st.selectbox(
+    "Dialogue",
+    dialogues,
+    key="conv_dialogue",
+    format_func=lambda d: (
+        f"{d}  ({per_dialogue.at[d, 'turns']} turns, {100 * per_dialogue.at[d, 'accuracy']:.0f}% correct)"
+    ),
+)
+dtable = figures.dialogue(sel, dialogue)
 uids = dtable["utterance_id"].tolist()
 
 st.subheader("Timeline")
-app_state.show_figure(plots.dialogue_timeline(dtable, angle_mods), dtable, f"dialogue_{dialogue}", key="conv_timeline")
+widgets.show_figure(
+    figures.dialogue_timeline(sel, dialogue), dtable, f"dialogue_{dialogue}", key="conv_timeline"
+)
 
 
 def _pick_row():
@@ -90,8 +117,9 @@ def _pick_row():
 
 
 st.session_state["conv_uids"] = uids
-cols = ["position", "speaker", "text", "label", "prediction", "confidence", "correct"] + \
-       [f"theta_{m}" for m in angle_mods]
+cols = ["position", "speaker", "text", "label", "prediction", "confidence", "correct"] + [
+    f"theta_{m}" for m in angle_mods
+]
 config = {
     "position": st.column_config.NumberColumn("turn", width="small"),
     "text": st.column_config.TextColumn("text", width="large"),
@@ -100,53 +128,86 @@ config = {
     "correct": st.column_config.CheckboxColumn("correct"),
 }
 for m in angle_mods:
-    config[f"theta_{m}"] = st.column_config.ProgressColumn(f"theta {m}", min_value=0.0, max_value=180.0,
-                                                           format="%.0f°")
+    config[f"theta_{m}"] = st.column_config.ProgressColumn(
+        f"theta {m}", min_value=0.0, max_value=180.0, format="%.0f°"
+    )
 st.caption("Click a row (or use the selector below) to inspect an utterance.")
-st.dataframe(dtable[cols], hide_index=True, column_config=config, key="conv_transcript", on_select=_pick_row,
-             selection_mode="single-row", height=min(420, 38 + 35 * len(dtable)))
+st.dataframe(
+    dtable[cols],
+    hide_index=True,
+    column_config=config,
+    key="conv_transcript",
+    on_select=_pick_row,
+    selection_mode="single-row",
+    height=min(420, 38 + 35 * len(dtable)),
+)
 
-app_state.select_valid("conv_utterance", uids)
-uid = st.selectbox("Utterance", uids, key="conv_utterance",
-                   format_func=lambda u: f"{u}: {str(dtable.loc[uids.index(u), 'text'])[:80]}")
+context.select_valid("conv_utterance", uids)
+uid = st.selectbox(
+    "Utterance",
+    uids,
+    key="conv_utterance",
+    format_func=lambda u: f"{u}: {str(dtable.loc[uids.index(u), 'text'])[:80]}",
+)
 row = dtable.loc[uids.index(uid)]
 app_link.publish(dlg=dialogue, utt=uid)
 
 st.subheader(f"Utterance {uid}")
-st.markdown(f"**{row['speaker']}**: {row['text'] or '(no text)'}  \n"
-            f"truth **{row['label']}**, predicted **{row['prediction']}** "
-            f"({'correct' if row['correct'] else 'wrong'}, confidence {row['confidence']:.2f})")
+st.markdown(
+    f"**{row['speaker']}**: {row['text'] or '(no text)'}  \n"
+    f"truth **{row['label']}**, predicted **{row['prediction']}** "
+    f"({'correct' if row['correct'] else 'wrong'}, confidence {row['confidence']:.2f})"
+)
 left, right = st.columns(2)
 with left:
-    probs = analysis.probability_frame(row, result.label_names)
-    app_state.show_figure(plots.probability_bar(probs), probs, f"probabilities_{uid}", key="conv_probs")
+    probs = figures.probabilities(sel, uid)
+    widgets.show_figure(figures.probability_bar(sel, uid), probs, f"probabilities_{uid}", key="conv_probs")
 with right:
     if angle_mods:
-        angle_rows = [{"modality": m, "theta_deg": float(row[f"theta_{m}"]), "phi_deg": float(row[f"phi_{m}"]),
-                       "theta_gt_phi": bool(row[f"csr_ok_{m}"]), "alpha_deg": result.alpha_deg.get(m, np.nan)}
-                      for m in angle_mods]
+        angle_rows = [
+            {
+                "modality": m,
+                "theta_deg": float(row[f"theta_{m}"]),
+                "phi_deg": float(row[f"phi_{m}"]),
+                "theta_gt_phi": theta_gt_phi(row, m),
+                "alpha_deg": result.alpha_deg.get(m, np.nan),
+            }
+            for m in angle_mods
+        ]
         mcols = st.columns(len(angle_mods))
         for c, a in zip(mcols, angle_rows):
-            c.metric(f"theta {a['modality']}", f"{a['theta_deg']:.1f}°", delta=f"phi {a['phi_deg']:.1f}°",
-                     delta_color="off")
+            c.metric(
+                f"theta {a['modality']}",
+                f"{a['theta_deg']:.1f}°",
+                delta=f"phi {a['phi_deg']:.1f}°",
+                delta_color="off",
+            )
         st.dataframe(angle_rows, hide_index=True, key="conv_angles")
     else:
         st.info("This checkpoint has no shared/specific split, so no angles.")
 
-st.markdown("**Nearest neighbours in shared space**" if result.has_split else
-            "**Nearest neighbours in context space** (no shared space in this variant)")
+st.markdown(
+    "**Nearest neighbours in shared space**"
+    if result.has_split
+    else "**Nearest neighbours in context space** (no shared space in this variant)"
+)
 n1, n2 = st.columns(2)
 k = n1.slider("Neighbours", 1, 20, 5, key="conv_k")
 other = n2.toggle("Only other dialogues", value=True, key="conv_other_dialogues")
 space = result.shared if result.has_split else result.context
 # cosine on the concatenation of the per-modality features, each scaled to unit length first
-feats = np.concatenate([space[m] / np.maximum(np.linalg.norm(space[m], axis=1, keepdims=True), 1e-8)
-                        for m in mods], axis=1)
-with app_state.user_errors("Neighbours"):
+feats = np.concatenate(
+    [space[m] / np.maximum(np.linalg.norm(space[m], axis=1, keepdims=True), 1e-8) for m in mods], axis=1
+)
+with context.user_errors("Neighbours"):
     neighbours = analysis.nearest_neighbours(table, feats, uid, k=k, exclude_same_dialogue=other)
-st.dataframe(neighbours, hide_index=True, key="conv_neighbours",
-             column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})
-app_state.download_csv(neighbours, f"neighbours_{uid}", key="dl_conv_neighbours")
+st.dataframe(
+    neighbours,
+    hide_index=True,
+    key="conv_neighbours",
+    column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
+)
+widgets.download_csv(neighbours, f"neighbours_{uid}", key="dl_conv_neighbours")
 
 st.subheader("Modality what-if (this dialogue)")
-app_state.whatif_section(ctx, entry, result, key="conv_whatif", utterance_ids=uids)
+widgets.whatif_section(sel, result, key="conv_whatif", utterance_ids=uids)

@@ -1,23 +1,26 @@
 """Overview: how well the checkpoint does on the split, and how it was trained."""
+
 import streamlit as st
 
-from aofl import analysis, plots
-from aofl.app import state as app_state
-from aofl.dynamics_frame import dynamics_frame, gradient_part, has_dynamics
+from aofl.app import caches, context, figures, widgets
+from aofl.dynamics_frame import gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
 from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
-ctx = app_state.context()
+ctx = context.context()
 st.title("Overview")
-entry = app_state.require_checkpoint(ctx)
+entry = context.require_checkpoint(ctx)
+sel = caches.selection(ctx, entry)
 
-with app_state.user_errors(f"Cannot evaluate {entry.name}"):
-    model, meta = app_state.get_model(entry, ctx.device)
-    app_state.check_data(meta, ctx.dataset)
-    metrics = app_state.get_evaluation(entry, ctx.dataset, ctx.split, ctx.device)
+with context.user_errors(f"Cannot evaluate {entry.name}"):
+    _, meta = caches.get_model(entry, ctx.device)
+    caches.check_data(meta, ctx.dataset)
+    metrics = caches.get_evaluation(entry, ctx.dataset, ctx.split, ctx.device)
 
-st.caption(f"**{entry.name}** · variant `{entry.variant}` ({VARIANT_HELP.get(entry.variant, '')}) · "
-           f"seed {entry.seed} · {ctx.dataset} / {ctx.split} · {metrics['n']} utterances")
+st.caption(
+    f"**{entry.name}** · variant `{entry.variant}` ({VARIANT_HELP.get(entry.variant, '')}) · "
+    f"seed {entry.seed} · {ctx.dataset} / {ctx.split} · {metrics['n']} utterances"
+)
 
 cols = st.columns(4)
 cols[0].metric("Weighted F1", f"{metrics['weighted_f1']:.4f}")
@@ -27,91 +30,133 @@ cols[3].metric("Best epoch (valid)", str(meta.get("best_epoch", "?")))
 
 left, right = st.columns(2)
 with left:
-    per_class = analysis.per_class_frame(metrics)
-    app_state.show_figure(plots.per_class_f1_bar(per_class), per_class, "per_class_f1")
+    widgets.show_figure(figures.per_class_f1(sel), figures.per_class(sel), "per_class_f1")
 with right:
     normalize = st.toggle("Row-normalise", value=False, key="overview_normalize")
-    confusion = analysis.confusion_frame(metrics["confusion"], metrics["labels"])
-    app_state.show_figure(plots.confusion_heatmap(confusion, normalize), confusion, "confusion", index=True)
+    widgets.show_figure(
+        figures.confusion_heatmap(sel, normalize), figures.confusion(sel), "confusion", index=True
+    )
 
 st.subheader("Training")
-history = analysis.history_frame(meta.get("history") or [])
+history = figures.history(entry)
 if history.empty:
     st.info("This checkpoint's metadata has no training history (trained outside `aofl.train`?).")
 else:
-    app_state.show_figure(plots.training_curves(history), history, "training_history")
-    st.caption(f"Command: `{meta.get('command') or entry.command or '?'}` · "
-               f"{meta.get('train_seconds', '?')} s of training")
+    widgets.show_figure(figures.training_curves(entry), history, "training_history")
+    st.caption(
+        f"Command: `{meta.get('command') or entry.command or '?'}` · "
+        f"{meta.get('train_seconds', '?')} s of training"
+    )
 
 st.subheader("Training dynamics")
-dynamics = dynamics_frame(meta.get("history") or [], list(meta.get("modality_dims") or model.modalities))
+dynamics = figures.dynamics(entry)
 if not has_dynamics(dynamics):
-    st.info("This checkpoint was trained before training dynamics were recorded (or with `--no-dynamics`). "
-            f"Retrain it to see them: `python -m aofl train --data {ctx.dataset} --variant {entry.variant} "
-            "--out DIR` records them every epoch by default.")
+    st.info(
+        "This checkpoint was trained before training dynamics were recorded (or with `--no-dynamics`). "
+        f"Retrain it to see them: `python -m aofl train --data {ctx.dataset} --variant {entry.variant} "
+        "--out DIR` records them every epoch by default."
+    )
 else:
-    heads = "the shared/specific heads" if gradient_part(dynamics) == "heads" else "the encoders (no heads here)"
-    st.caption("Measured once an epoch on a fixed batch of training dialogues. **Top left**: each loss term, "
-               "unweighted. **Top right**: how much gradient clipping scaled the classifier's (CE) gradient "
-               "(1 = untouched) and the warm-up factor on the auxiliary terms' weights. **Middle left**: each "
-               f"term's share of the gradient on {heads} (the norms of the weighted terms' gradients, added up): "
-               "when the auxiliary terms take most of it, the classifier barely steers that part of the model. "
-               "**Middle right**: the cosine between a term's gradient and CE's; below 0 the term fights the "
-               "classifier, pushing where classification gets worse. **Bottom**: per modality, the mean angle θ "
-               "between its shared and specific features, the mean angle φ between its shared features and the "
-               "other modalities', and the learned target α that L_AAC pulls θ towards (all in degrees).")
-    # the history is in the checkpoint file: its sha256 identifies the frame exactly
-    app_state.show_figure(app_state.cached_figure("training_dynamics", f"{app_state.checkpoint_sha(entry)}|dynamics",
-                                                  dynamics), dynamics, "training_dynamics")
+    heads = (
+        "the shared/specific heads" if gradient_part(dynamics) == "heads" else "the encoders (no heads here)"
+    )
+    st.caption(
+        "Measured once an epoch on a fixed batch of training dialogues. **Top left**: each loss term, "
+        "unweighted. **Top right**: how much gradient clipping scaled the classifier's (CE) gradient "
+        "(1 = untouched) and the warm-up factor on the auxiliary terms' weights. **Middle left**: each "
+        f"term's share of the gradient on {heads} (the norms of the weighted terms' gradients, added up): "
+        "when the auxiliary terms take most of it, the classifier barely steers that part of the model. "
+        "**Middle right**: the cosine between a term's gradient and CE's; below 0 the term fights the "
+        "classifier, pushing where classification gets worse. **Bottom**: per modality, the mean angle θ "
+        "between its shared and specific features, the mean angle φ between its shared features and the "
+        "other modalities', and the learned target α that L_AAC pulls θ towards (all in degrees)."
+    )
+    widgets.show_figure(figures.training_dynamics(entry), dynamics, "training_dynamics")
 
 if metrics.get("angles"):
     st.subheader("Angles at a glance")
     angle_rows = [{"modality": m, **a} for m, a in metrics["angles"].items()]
-    st.dataframe(angle_rows, hide_index=True, column_config={
-        "theta_mean": st.column_config.NumberColumn("mean theta (deg)", format="%.1f"),
-        "phi_mean": st.column_config.NumberColumn("mean phi (deg)", format="%.1f"),
-        "theta_gt_phi": st.column_config.NumberColumn("share theta > phi", format="%.3f"),
-        "alpha": st.column_config.NumberColumn("learned alpha (deg)", format="%.1f")})
+    st.dataframe(
+        angle_rows,
+        hide_index=True,
+        column_config={
+            "theta_mean": st.column_config.NumberColumn("mean theta (deg)", format="%.1f"),
+            "phi_mean": st.column_config.NumberColumn("mean phi (deg)", format="%.1f"),
+            "theta_gt_phi": st.column_config.NumberColumn("share theta > phi", format="%.3f"),
+            "alpha": st.column_config.NumberColumn("learned alpha (deg)", format="%.1f"),
+        },
+    )
 
 if metrics.get("disentanglement"):
     st.subheader("Disentanglement (synthetic ground truth)")
     dis = metrics["disentanglement"]
-    st.caption("Linear CKA between the learned features and the planted factors: a well disentangled model "
-               "has high *shared recovers shared* and *specific recovers specific*, low cross terms.")
-    keys = ["shared_recovers_shared", "shared_recovers_specific", "specific_recovers_shared",
-            "specific_recovers_specific"]
+    st.caption(
+        "Linear CKA between the learned features and the planted factors: a well disentangled model "
+        "has high *shared recovers shared* and *specific recovers specific*, low cross terms."
+    )
+    keys = [
+        "shared_recovers_shared",
+        "shared_recovers_specific",
+        "specific_recovers_shared",
+        "specific_recovers_specific",
+    ]
     dcols = st.columns(4)
     for c, k in zip(dcols, keys):
         c.metric(k.replace("_", " "), f"{dis[k]:.3f}")
-    dframe = analysis.disentanglement_frame({entry.name: dis})
-    app_state.show_figure(plots.disentanglement_bars(dframe), dframe, "disentanglement")
+    widgets.show_figure(
+        figures.disentanglement_bars((sel,)), figures.disentanglement((sel,)), "disentanglement"
+    )
 
-slices_box = st.expander("Slices: weighted F1, accuracy and angles per slice of the split", key="ov_slices",
-                         on_change="rerun")
+slices_box = st.expander(
+    "Slices: weighted F1, accuracy and angles per slice of the split", key="ov_slices", on_change="rerun"
+)
 if slices_box.open:  # computed only while the expander is open
     with slices_box:
         c = st.columns(2)
-        slice_kind = c[0].selectbox("Slice by", SLICE_KINDS, format_func=SLICE_TITLES.get, key="ov_slice_kind")
-        slice_boot = c[1].select_slider("Bootstrap resamples", [100, 200, 500, 1000, 2000], value=200,
-                                        key="ov_slice_nboot", help="more resamples: steadier intervals, slower")
-        with app_state.user_errors("Slices"):
-            slice_result = app_state.get_inference(entry, ctx.dataset, ctx.split, device=ctx.device)
-            slice_all, slice_key = app_state.get_slice_metrics([entry], ctx.dataset, ctx.split,
-                                                               {entry.name: slice_result.table}, slice_boot)
-        slice_fig = app_state.cached_figure("slice_bars", slice_key, slice_all, slice_kind)
+        slice_kind = c[0].selectbox(
+            "Slice by", SLICE_KINDS, format_func=SLICE_TITLES.get, key="ov_slice_kind"
+        )
+        slice_boot = c[1].select_slider(
+            "Bootstrap resamples",
+            [100, 200, 500, 1000, 2000],
+            value=200,
+            key="ov_slice_nboot",
+            help="more resamples: steadier intervals, slower",
+        )
+        with context.user_errors("Slices"):
+            slice_result = caches.inference(sel)
+            slice_all = caches.get_slice_metrics((sel,), slice_boot)
         slice_all = slice_all.drop(columns=["checkpoint"])
         slice_part = slice_all[slice_all["slice"] == slice_kind]
         slice_skipped = skipped_slices(slice_result.table, [slice_kind])
         if slice_part.empty:
             st.info(f"{SLICE_TITLES[slice_kind]}: {slice_skipped.get(slice_kind, 'no labelled utterances')}.")
         else:
-            app_state.show_figure(slice_fig, slice_part, f"slices_{slice_kind}", key="ov_slices_fig")
-            st.dataframe(slice_part, hide_index=True, key="ov_slices_table", column_config={
-                col: st.column_config.NumberColumn(format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f")
-                for col in slice_part.columns if col not in ("slice", "value", "n")})
-        st.caption(f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; weighted "
-                   f"F1 and accuracy in 0-1 with 95% percentile bootstrap intervals over the slice's utterances "
-                   f"({slice_boot} resamples); theta/phi: mean angles in degrees (none without the shared/specific "
-                   f"split). Definitions: `aofl.slices`; the same from the command line: `python -m aofl slices "
-                   f"CHECKPOINT --data {ctx.dataset} --split {ctx.split} --json`.")
-        app_state.download_csv(slice_all, "slices_all", key="dl_ov_slices_all", label="Download CSV (all slices)")
+            widgets.show_figure(
+                figures.slice_bars((sel,), slice_boot, slice_kind),
+                slice_part,
+                f"slices_{slice_kind}",
+                key="ov_slices_fig",
+            )
+            st.dataframe(
+                slice_part,
+                hide_index=True,
+                key="ov_slices_table",
+                column_config={
+                    col: st.column_config.NumberColumn(
+                        format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f"
+                    )
+                    for col in slice_part.columns
+                    if col not in ("slice", "value", "n")
+                },
+            )
+        st.caption(
+            f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; weighted "
+            f"F1 and accuracy in 0-1 with 95% percentile bootstrap intervals over the slice's utterances "
+            f"({slice_boot} resamples); theta/phi: mean angles in degrees (none without the shared/specific "
+            f"split). Definitions: `aofl.slices`; the same from the command line: `python -m aofl slices "
+            f"CHECKPOINT --data {ctx.dataset} --split {ctx.split} --json`."
+        )
+        widgets.download_csv(
+            slice_all, "slices_all", key="dl_ov_slices_all", label="Download CSV (all slices)"
+        )

@@ -1,9 +1,11 @@
 """Playground: change the synthetic generator and the loss weights, train a tiny AO-FL live."""
+
 import time
 
 import streamlit as st
 
-from aofl import analysis, plots
+from aofl import analysis, embed, plots
+from aofl.app import context, widgets
 from aofl.data import make_synthetic
 from aofl.evaluate import evaluate
 from aofl.inference import run_inference
@@ -11,39 +13,77 @@ from aofl.model import VARIANT_HELP, VARIANTS
 from aofl.train import TrainConfig, model_config_for, train
 
 st.title("Playground")
-st.caption("Teaching mode: a tiny model on a small synthetic dataset, trained here in seconds. "
-           "Nothing is saved; the checkpoints in the sidebar are not used.")
+st.caption(
+    "Teaching mode: a tiny model on a small synthetic dataset, trained here in seconds. "
+    "Nothing is saved; the checkpoints in the sidebar are not used."
+)
 
 with st.expander("The method in five formulas (our reconstruction of AO-FL, see DESIGN.md)", expanded=False):
-    st.markdown("Each modality $m$'s context-encoded utterance feature $x_{m,i}$ is split into a **shared** part "
-                "$g_{m,i}=G_m(x_{m,i})$ and a **specific** part $h_{m,i}=H_m(x_{m,i})$. Their angle is")
-    st.latex(r"\theta_{m,i} = \arccos \frac{\langle g_{m,i}, h_{m,i}\rangle}{\lVert g_{m,i}\rVert\,\lVert h_{m,i}\rVert}"
-             r"\in [0^\circ, 180^\circ]")
-    st.markdown("**L_CEN** pulls the shared parts of the same utterance together across modalities and pushes "
-                "away shared parts of other utterances with another emotion (supervised InfoNCE, temperature $\\tau$):")
-    st.latex(r"L_{CEN} = -\frac{1}{|P|}\sum_{(s,m),i} \log \frac{e^{\cos(g_{s,i}, g_{m,i})/\tau}}"
-             r"{e^{\cos(g_{s,i}, g_{m,i})/\tau} + \sum_{k,\,j\neq i,\,y_j\neq y_i} e^{\cos(g_{s,i}, g_{k,j})/\tau}}")
-    st.markdown("**L_AAC** pulls $\\theta$ towards a target angle $\\alpha_m$ that is itself learned, so each "
-                "modality finds its own degree of disentanglement (instead of forcing 90°):")
-    st.latex(r"L_{AAC} = \frac{1}{N}\sum_{m,i} \left(\theta_{m,i} - \alpha_m\right)^2,\qquad "
-             r"\alpha_m = \pi\,\sigma(w_m)")
-    st.markdown("**L_CSR** ranks the angles: shared and specific must be further apart than the shared parts of "
-                "two modalities, $\\theta_{m,i} > \\phi_{m,i}$ with $\\phi_{m,i} = \\angle(g_{m,i}, g_{s,i})$ "
-                "averaged over $s \\neq m$ (margin $\\delta$):")
-    st.latex(r"L_{CSR} = \frac{1}{N}\sum_{m,i} \max\left(0,\ \cos\theta_{m,i} - \cos\phi_{m,i} + \delta\right)")
-    st.markdown("**OPR** removes from the specific part what the shared part already says, and enriches the "
-                "shared part with the conversation ($C_m$: masked attention over the dialogue):")
-    st.latex(r"\tilde h_{m,i} = h_{m,i} - \frac{\langle h_{m,i}, g_{m,i}\rangle}{\lVert g_{m,i}\rVert^2}\, g_{m,i},"
-             r"\qquad \tilde g_{m,i} = g_{m,i} + C_m(g_{m,1..T})_i")
+    st.markdown(
+        "Each modality $m$'s context-encoded utterance feature $x_{m,i}$ is split into a **shared** part "
+        "$g_{m,i}=G_m(x_{m,i})$ and a **specific** part $h_{m,i}=H_m(x_{m,i})$. Their angle is"
+    )
+    st.latex(
+        r"\theta_{m,i} = \arccos \frac{\langle g_{m,i}, h_{m,i}\rangle}{\lVert g_{m,i}\rVert\,\lVert h_{m,i}\rVert}"
+        r"\in [0^\circ, 180^\circ]"
+    )
+    st.markdown(
+        "**L_CEN** pulls the shared parts of the same utterance together across modalities and pushes "
+        "away shared parts of other utterances with another emotion (supervised InfoNCE, temperature $\\tau$):"
+    )
+    st.latex(
+        r"L_{CEN} = -\frac{1}{|P|}\sum_{(s,m),i} \log \frac{e^{\cos(g_{s,i}, g_{m,i})/\tau}}"
+        r"{e^{\cos(g_{s,i}, g_{m,i})/\tau} + \sum_{k,\,j\neq i,\,y_j\neq y_i} e^{\cos(g_{s,i}, g_{k,j})/\tau}}"
+    )
+    st.markdown(
+        "**L_AAC** pulls $\\theta$ towards a target angle $\\alpha_m$ that is itself learned, so each "
+        "modality finds its own degree of disentanglement (instead of forcing 90°); the mean over all "
+        "$M$ modalities and $N$ utterances of the batch, angles in radians:"
+    )
+    st.latex(
+        r"L_{AAC} = \frac{1}{MN}\sum_{m=1}^{M}\sum_{i=1}^{N} \left(\theta_{m,i} - \alpha_m\right)^2,\qquad "
+        r"\alpha_m = \pi\,\sigma(w_m)"
+    )
+    st.markdown(
+        "**L_CSR** ranks the angles: shared and specific must be further apart than the shared parts of "
+        "two modalities, $\\theta_{m,i} > \\phi_{m,i}$ with $\\phi_{m,i} = \\angle(g_{m,i}, g_{s,i})$ "
+        "averaged over $s \\neq m$ (margin $\\delta$):"
+    )
+    st.latex(
+        r"L_{CSR} = \frac{1}{MN}\sum_{m=1}^{M}\sum_{i=1}^{N} "
+        r"\max\left(0,\ \cos\theta_{m,i} - \cos\phi_{m,i} + \delta\right)"
+    )
+    st.markdown(
+        "**OPR** removes from the specific part what the shared part already says, and enriches the "
+        "shared part with the conversation ($C_m$: masked attention over the dialogue):"
+    )
+    st.latex(
+        r"\tilde h_{m,i} = h_{m,i} - \frac{\langle h_{m,i}, g_{m,i}\rangle}{\lVert g_{m,i}\rVert^2}\, g_{m,i},"
+        r"\qquad \tilde g_{m,i} = g_{m,i} + C_m(g_{m,1..T})_i"
+    )
     st.latex(r"L = L_{CE} + \lambda_{cen} L_{CEN} + \lambda_{aac} L_{AAC} + \lambda_{csr} L_{CSR}")
 
 with st.form("playground_form"):
     st.markdown("**Synthetic data**")
     c = st.columns(4)
-    shared_strength = c[0].slider("Shared strength", 0.0, 3.0, 1.0, 0.1, key="pg_shared",
-                                  help="how strongly the emotion shows in the factor all modalities share")
-    specific_strength = c[1].slider("Specific strength", 0.0, 3.0, 1.0, 0.1, key="pg_specific",
-                                    help="strength of the modality-own factors (some classes are only told apart there)")
+    shared_strength = c[0].slider(
+        "Shared strength",
+        0.0,
+        3.0,
+        1.0,
+        0.1,
+        key="pg_shared",
+        help="how strongly the emotion shows in the factor all modalities share",
+    )
+    specific_strength = c[1].slider(
+        "Specific strength",
+        0.0,
+        3.0,
+        1.0,
+        0.1,
+        key="pg_specific",
+        help="strength of the modality-own factors (some classes are only told apart there)",
+    )
     noise = c[2].slider("Noise", 0.1, 3.0, 1.0, 0.1, key="pg_noise")
     n_dialogues = c[3].slider("Dialogues", 16, 80, 40, 4, key="pg_dialogues")
     st.markdown("**Model and losses**")
@@ -53,7 +93,9 @@ with st.form("playground_form"):
     lambda_csr = c[2].slider("lambda_csr", 0.0, 2.0, 1.0, 0.1, key="pg_csr")
     alpha_init = c[3].slider("initial alpha (deg)", 10.0, 170.0, 45.0, 5.0, key="pg_alpha")
     c = st.columns(4)
-    variant = c[0].selectbox("Variant", list(VARIANTS), key="pg_variant", format_func=lambda v: f"{v}: {VARIANT_HELP[v]}")
+    variant = c[0].selectbox(
+        "Variant", list(VARIANTS), key="pg_variant", format_func=lambda v: f"{v}: {VARIANT_HELP[v]}"
+    )
     epochs = c[1].slider("Epochs", 1, 20, 8, key="pg_epochs")
     seed = c[2].number_input("Seed", 0, 9999, 0, key="pg_seed")
     c[3].markdown("&nbsp;")
@@ -61,36 +103,62 @@ with st.form("playground_form"):
 
 if submitted:
     dims = {"audio": 64, "text": 64, "visual": 64}
-    data = make_synthetic(n_dialogues=int(n_dialogues), seed=int(seed), dims=dims, shared_strength=shared_strength,
-                          specific_strength=specific_strength, noise=noise)
-    config = model_config_for(data, variant, width=64, lambda_cen=lambda_cen, lambda_aac=lambda_aac,
-                              lambda_csr=lambda_csr, alpha_init_deg=alpha_init)
-    tc = TrainConfig(epochs=int(epochs), batch_size=4, lr=2e-3, patience=int(epochs), seed=int(seed),
-                     device=st.session_state.get("aofl_context").device if st.session_state.get("aofl_context")
-                     else "cpu", progress=False)
+    data = make_synthetic(
+        n_dialogues=int(n_dialogues),
+        seed=int(seed),
+        dims=dims,
+        shared_strength=shared_strength,
+        specific_strength=specific_strength,
+        noise=noise,
+    )
+    config = model_config_for(
+        data,
+        variant,
+        width=64,
+        lambda_cen=lambda_cen,
+        lambda_aac=lambda_aac,
+        lambda_csr=lambda_csr,
+        alpha_init_deg=alpha_init,
+    )
+    tc = TrainConfig(
+        epochs=int(epochs),
+        batch_size=4,
+        lr=2e-3,
+        patience=int(epochs),
+        seed=int(seed),
+        device=(context.current() or context.Context()).device,
+        progress=False,
+    )
     bar = st.progress(0.0, text="training ...")
 
     def on_epoch(info):
-        bar.progress(info["epoch"] / info["epochs"],
-                     text=f"epoch {info['epoch']}/{info['epochs']} · loss {info['loss_total']:.3f} · "
-                          f"valid weighted F1 {info['valid_weighted_f1']:.3f}")
+        bar.progress(
+            info["epoch"] / info["epochs"],
+            text=f"epoch {info['epoch']}/{info['epochs']} · loss {info['loss_total']:.3f} · "
+            f"valid weighted F1 {info['valid_weighted_f1']:.3f}",
+        )
 
     start = time.perf_counter()
     trained = train(data, config, tc, callback=on_epoch)
     result = run_inference(trained.model, data, "test")
     metrics = evaluate(trained.model, data, "test", result=result)
-    embedding, note = None, None
-    try:
-        from aofl import embed
-        embedding, _ = embed.embed_features(result, kinds=("shared", "specific"), method="pca", seed=int(seed)) \
-            if result.has_split else (None, None)
-    except ImportError:
-        note = "aofl.embed is not installed yet: no embedding."
+    embedding = None
+    if result.has_split:
+        embedding, _ = embed.embed_spec(
+            result, embed.EmbedSpec(method="pca", kinds=("shared", "specific"), seed=int(seed))
+        )
     bar.progress(1.0, text=f"done in {time.perf_counter() - start:.1f} s (best epoch {trained.best_epoch})")
     st.session_state["playground"] = {
-        "table": result.table, "modalities": result.modalities, "has_split": result.has_split,
-        "alpha": result.alpha_deg, "history": trained.history, "metrics": metrics, "embedding": embedding,
-        "note": note, "variant": variant, "seconds": time.perf_counter() - start}
+        "table": result.table,
+        "modalities": result.modalities,
+        "has_split": result.has_split,
+        "alpha": result.alpha_deg,
+        "history": trained.history,
+        "metrics": metrics,
+        "embedding": embedding,
+        "variant": variant,
+        "seconds": time.perf_counter() - start,
+    }
 
 run = st.session_state.get("playground")
 if run is None:
@@ -107,9 +175,13 @@ if dis:
     c[3].metric("specific recovers specific (CKA)", f"{dis['specific_recovers_specific']:.3f}")
 
 history = analysis.history_frame(run["history"])
-st.plotly_chart(plots.training_curves(history, "Training curves"), key="pg_curves")
-st.download_button("Download CSV", history.to_csv(index=False).encode(), "playground_history.csv", "text/csv",
-                   key="pg_dl_history", on_click="ignore")
+widgets.show_figure(
+    plots.training_curves(history, "Training curves"),
+    history,
+    "playground_history",
+    key="pg_curves",
+    download_key="pg_dl_history",
+)
 
 if not run["has_split"]:
     st.info("The baseline variant has no shared/specific split: no angles or feature embedding to show.")
@@ -117,15 +189,19 @@ if not run["has_split"]:
 long = analysis.angles_long(run["table"], run["modalities"])
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(plots.angle_distribution(long, "theta", x="label", color="outcome"), key="pg_theta")
-    st.download_button("Download CSV", long.to_csv(index=False).encode(), "playground_angles.csv", "text/csv",
-                       key="pg_dl_angles", on_click="ignore")
+    widgets.show_figure(
+        plots.angle_distribution(long, "theta", x="label", color="outcome"),
+        long,
+        "playground_angles",
+        key="pg_theta",
+        download_key="pg_dl_angles",
+    )
 with right:
     alpha = analysis.alpha_frame(run["alpha"], long.groupby("modality")["theta"].mean().to_dict())
-    st.plotly_chart(plots.alpha_bars(alpha), key="pg_alpha_fig")
-    st.download_button("Download CSV", alpha.to_csv(index=False).encode(), "playground_alpha.csv", "text/csv",
-                       key="pg_dl_alpha", on_click="ignore")
-st.plotly_chart(plots.theta_phi_scatter(long), key="pg_scatter")
+    widgets.show_figure(
+        plots.alpha_bars(alpha), alpha, "playground_alpha", key="pg_alpha_fig", download_key="pg_dl_alpha"
+    )
+widgets.show_figure(plots.theta_phi_scatter(long), None, "playground_scatter", key="pg_scatter")
 
 if run["embedding"] is not None:
     emb = run["embedding"]
@@ -133,9 +209,14 @@ if run["embedding"] is not None:
     cols = st.columns(2)
     for col, kind in zip(cols, ("shared", "specific")):
         with col:
-            st.plotly_chart(plots.embedding_scatter(emb[emb["kind"] == kind], color="label", title=f"{kind} (g)"
-                                                    if kind == "shared" else f"{kind} (h)"), key=f"pg_emb_{kind}")
-    st.download_button("Download CSV", emb.to_csv(index=False).encode(), "playground_embedding.csv", "text/csv",
-                       key="pg_dl_emb", on_click="ignore")
-elif run["note"]:
-    st.info(run["note"])
+            widgets.show_figure(
+                plots.embedding_scatter(
+                    emb[emb["kind"] == kind],
+                    color="label",
+                    title=f"{kind} (g)" if kind == "shared" else f"{kind} (h)",
+                ),
+                None,
+                f"playground_embedding_{kind}",
+                key=f"pg_emb_{kind}",
+            )
+    widgets.download_csv(emb, "playground_embedding", key="pg_dl_emb")

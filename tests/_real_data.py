@@ -1,4 +1,5 @@
 """Where the tests find the real IEMOCAP / MELD files: $AOFL_DATA_DIR, else ../shared/data."""
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,8 @@ def require_real(name: str) -> Path:
     """The data directory holding `name`, or skip the test with a clear reason."""
     d = real_data_dir(name)
     if d is None:
-        pytest.skip(f"real {name} files not found (looked in {', '.join(map(str, candidate_dirs()))}); "
-                    f"set AOFL_DATA_DIR or run `python -m aofl data download {name}`")
+        pytest.skip(
+            f"real {name} files not found (looked in {', '.join(map(str, candidate_dirs()))}); "
+            f"set AOFL_DATA_DIR or run `python -m aofl data download {name}`"
+        )
     return d

@@ -1,4 +1,5 @@
 """Tiny synthetic datasets and models shared by the core tests (fast on 2 cores)."""
+
 from aofl.data import make_synthetic
 from aofl.model import AOFL
 from aofl.train import model_config_for
@@ -12,6 +13,7 @@ def tiny_dataset(seed=0, n_dialogues=20, dims=None):
 
 def tiny_model(dataset, variant="full", seed=0, **kw):
     import torch
+
     torch.manual_seed(seed)
     kw.setdefault("width", 16)
     return AOFL(model_config_for(dataset, variant, **kw)).eval()

@@ -1,4 +1,5 @@
 """Fixtures of the app tests (test_app.py, test_browser.py): a checkpoint directory and env."""
+
 import json
 import os
 import sys
@@ -12,28 +13,57 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_tiny.py and f
 
 def _repo_entries():
     from aofl.io import registry
+
     try:
-        return [e for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")
-                if (ROOT / "checkpoints" / registry.MANIFEST_NAME).exists()]
+        return [
+            e
+            for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")
+            if (ROOT / "checkpoints" / registry.MANIFEST_NAME).exists()
+        ]
     except registry.RegistryError:
         return []
 
 
 def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None:
     """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
-    from aofl.io.checkpoint import file_sha256, read_metadata
     from aofl.cli import main
+    from aofl.io.checkpoint import file_sha256, read_metadata
+
     entries = []
     for v in variants:
         out = directory / "synthetic" / v
-        assert main(["train", "--data", "synthetic", "--variant", v, "--out", str(out), "--epochs", "1",
-                     "--no-progress", *extra]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--data",
+                    "synthetic",
+                    "--variant",
+                    v,
+                    "--out",
+                    str(out),
+                    "--epochs",
+                    "1",
+                    "--no-progress",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         path = out / "model.safetensors"
         meta = read_metadata(path)
-        entries.append({"name": f"synthetic-{v}", "dataset": "synthetic", "variant": v, "seed": 0,
-                        "file": str(path.relative_to(directory)), "sha256": file_sha256(path),
-                        "metrics": {k: meta["metrics"]["test"][k] for k in ("weighted_f1", "accuracy")},
-                        "command": meta["command"]})
+        entries.append(
+            {
+                "name": f"synthetic-{v}",
+                "dataset": "synthetic",
+                "variant": v,
+                "seed": 0,
+                "file": str(path.relative_to(directory)),
+                "sha256": file_sha256(path),
+                "metrics": {k: meta["metrics"]["test"][k] for k in ("weighted_f1", "accuracy")},
+                "command": meta["command"],
+            }
+        )
     (directory / "MANIFEST.json").write_text(json.dumps(entries, indent=2))
 
 
@@ -46,7 +76,9 @@ def app_env(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in ("AOFL_CHECKPOINT_DIR", "AOFL_CACHE_DIR", "AOFL_NO_WARMUP")}
     fresh = tmp_path_factory.mktemp("aofl-cache")
     # fresh inference caches, but the user's prepared text views (recomputing IEMOCAP's or MELD's takes minutes)
-    users = Path(saved["AOFL_CACHE_DIR"] or Path.home() / ".cache" / "aofl" / "cache").expanduser() / "textviews"
+    users = (
+        Path(saved["AOFL_CACHE_DIR"] or Path.home() / ".cache" / "aofl" / "cache").expanduser() / "textviews"
+    )
     if users.is_dir():
         (fresh / "textviews").symlink_to(users, target_is_directory=True)
     os.environ["AOFL_CACHE_DIR"] = str(fresh)
@@ -58,6 +90,7 @@ def app_env(tmp_path_factory):
     os.environ["AOFL_CHECKPOINT_DIR"] = str(ckdir)
     os.environ["AOFL_NO_WARMUP"] = "1"
     from aofl.io import registry
+
     entries = registry.list_checkpoints("synthetic", ckdir)
     entries.sort(key=lambda e: (e.variant != "full", e.name))  # the app's order
     yield {"dir": ckdir, "entries": entries}

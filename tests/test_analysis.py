@@ -1,9 +1,11 @@
 """aofl.analysis on small hand-made inference tables."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from aofl import analysis
+from aofl.table import table_modalities, theta_gt_phi_share
 
 LABELS = ["happy", "sad"]
 
@@ -12,28 +14,46 @@ def table(pred=(0, 1, 1, 0), theta_a=(60, 50, 40, 30), phi_a=(30, 55, 20, 40), i
     y = np.array([0, 1, 0, 1])
     pred = np.asarray(pred)
     p1 = np.where(pred == 1, 0.8, 0.2) if conf is None else np.asarray(conf)
-    return pd.DataFrame({
-        "utterance_id": ids or ["d1#0", "d1#1", "d2#0", "d2#1"], "dialogue": ["d1", "d1", "d2", "d2"],
-        "position": [0, 1, 0, 1], "speaker": ["A", "B", "A", "B"], "text": ["a", "b", "c", "d"],
-        "label_id": y, "label": [LABELS[i] for i in y], "prediction_id": pred,
-        "prediction": [LABELS[i] for i in pred], "confidence": np.maximum(p1, 1 - p1), "correct": pred == y,
-        "prob_happy": 1 - p1, "prob_sad": p1,
-        "theta_audio": np.array(theta_a, float), "phi_audio": np.array(phi_a, float),
-        "theta_text": [90.0, 90.0, 90.0, 90.0], "phi_text": [10.0, 10.0, 10.0, 10.0]})
+    return pd.DataFrame(
+        {
+            "utterance_id": ids or ["d1#0", "d1#1", "d2#0", "d2#1"],
+            "dialogue": ["d1", "d1", "d2", "d2"],
+            "position": [0, 1, 0, 1],
+            "speaker": ["A", "B", "A", "B"],
+            "text": ["a", "b", "c", "d"],
+            "label_id": y,
+            "label": [LABELS[i] for i in y],
+            "prediction_id": pred,
+            "prediction": [LABELS[i] for i in pred],
+            "confidence": np.maximum(p1, 1 - p1),
+            "correct": pred == y,
+            "prob_happy": 1 - p1,
+            "prob_sad": p1,
+            "theta_audio": np.array(theta_a, float),
+            "phi_audio": np.array(phi_a, float),
+            "theta_text": [90.0, 90.0, 90.0, 90.0],
+            "phi_text": [10.0, 10.0, 10.0, 10.0],
+        }
+    )
 
 
 def test_angles_long_and_summaries():
     t = table()
-    assert analysis.table_modalities(t) == ["audio", "text"]
+    assert table_modalities(t) == ["audio", "text"]
     long = analysis.angles_long(t)
     assert len(long) == 8 and set(long["modality"]) == {"audio", "text"}
     assert long["theta_gt_phi"].sum() == 2 + 4
     by_label = analysis.angle_summary_by(long, "label")
     row = by_label[(by_label.modality == "audio") & (by_label.label == "happy")].iloc[0]
-    assert row.n == 2 and row.theta_mean == 50 and row.share_theta_gt_phi == 1.0
+    assert row.n == 2 and row.theta_mean == 50 and row.theta_gt_phi_share == 1.0
     both = analysis.angle_summary_by(long, ["label", "outcome"])
     assert {"label", "outcome"} <= set(both.columns) and both["n"].sum() == 8
-    assert analysis.csr_share(t) == {"audio": 0.5, "text": 1.0}
+    assert theta_gt_phi_share(t) == {"audio": 0.5, "text": 1.0}
+    # the inference table's per-utterance column, when present, is what is read (not recomputed)
+    flagged = t.assign(theta_gt_phi_audio=[True, True, True, True], theta_gt_phi_text=[False] * 4)
+    assert table_modalities(flagged) == ["audio", "text"]
+    assert theta_gt_phi_share(flagged) == {"audio": 1.0, "text": 0.0}
+    assert analysis.angles_long(flagged)["theta_gt_phi"].sum() == 4
     assert analysis.angles_long(t, []).empty
     assert analysis.angle_summary_by(analysis.angles_long(t, []), "label").empty
 
@@ -46,13 +66,20 @@ def test_frames_from_metrics_and_history():
     assert cm.loc["happy", "sad"] == 2 and cm.index.name == "true"
     with pytest.raises(ValueError):
         analysis.confusion_frame([[1, 2]], LABELS)
-    hist = [{"epoch": 1, "loss_total": 2.0, "loss_cen": 1.0, "valid_weighted_f1": 0.4, "alpha_deg": [45, 46],
-             "seconds": 1.0}, {"epoch": 2, "loss_total": 1.5, "valid_weighted_f1": 0.5, "alpha_deg": [44, 47]}]
+    hist = [
+        {
+            "epoch": 1,
+            "loss_total": 2.0,
+            "loss_cen": 1.0,
+            "valid_weighted_f1": 0.4,
+            "alpha_deg": [45, 46],
+            "seconds": 1.0,
+        },
+        {"epoch": 2, "loss_total": 1.5, "valid_weighted_f1": 0.5, "alpha_deg": [44, 47]},
+    ]
     h = analysis.history_frame(hist)
     assert set(h["kind"]) == {"loss", "valid"} and len(h) == 5
     assert analysis.history_frame([]).empty
-    a = analysis.alpha_history(hist, ["audio", "text"])
-    assert a[a.modality == "text"]["alpha_deg"].tolist() == [46, 47]
     af = analysis.alpha_frame({"audio": 50.0}, {"audio": 60.0})
     assert af.iloc[0].tolist() == ["audio", 50.0, 60.0]
 
@@ -106,8 +133,15 @@ def test_ablation_metrics_ci_and_paired_test():
     bad = np.where(rng.random(n) < 0.6, y, 1 - y)
 
     def t(pred):
-        return pd.DataFrame({"utterance_id": [f"d#{i}" for i in range(n)], "label_id": y, "prediction_id": pred,
-                             "prediction": pred.astype(str), "correct": pred == y})
+        return pd.DataFrame(
+            {
+                "utterance_id": [f"d#{i}" for i in range(n)],
+                "label_id": y,
+                "prediction_id": pred,
+                "prediction": pred.astype(str),
+                "correct": pred == y,
+            }
+        )
 
     out = analysis.ablation_metrics({"good": t(good), "bad": t(bad)}, n_boot=200)
     assert out["checkpoint"].tolist() == ["good", "bad"]
@@ -118,8 +152,12 @@ def test_ablation_metrics_ci_and_paired_test():
 
 
 def test_disentanglement_and_probability_frames():
-    d = analysis.disentanglement_frame({"a": {"shared_recovers_shared": 0.9, "specific_recovers_specific": 0.2,
-                                              "method": "linear CKA"}, "b": None})
+    d = analysis.disentanglement_frame(
+        {
+            "a": {"shared_recovers_shared": 0.9, "specific_recovers_specific": 0.2, "method": "linear CKA"},
+            "b": None,
+        }
+    )
     assert d["checkpoint"].tolist() == ["a", "a"] and d["value"].tolist() == [0.9, 0.2]
     p = analysis.probability_frame(table().iloc[1], LABELS)
     assert p["probability"].tolist() == pytest.approx([0.2, 0.8])

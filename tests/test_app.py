@@ -4,6 +4,7 @@ Renders each page with every shipped synthetic checkpoint (or two quickly traine
 the repository has no manifest yet, see conftest.app_env), checks the numbers against the
 library's own results, and drives the widgets: split, checkpoint, what-if, Compute, Train.
 """
+
 import base64
 import functools
 import json
@@ -16,10 +17,11 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from aofl import analysis
-from aofl.io.checkpoint import load_checkpoint
 from aofl.data import load_dataset
 from aofl.evaluate import evaluate
 from aofl.inference import run_inference
+from aofl.io.checkpoint import load_checkpoint
+from aofl.table import theta_gt_phi_share
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
@@ -140,8 +142,9 @@ def test_overview_split_change(app_env):
     assert "valid" in at.caption[0].value
 
 
-@pytest.mark.parametrize("page, charts_split, charts_baseline", [
-    ("angles", 4, 0), ("conversations", 2, 2), ("embeddings", 2, 1)])
+@pytest.mark.parametrize(
+    "page, charts_split, charts_baseline", [("angles", 4, 0), ("conversations", 2, 2), ("embeddings", 2, 1)]
+)
 def test_inspect_pages_every_checkpoint(app_env, page, charts_split, charts_baseline):
     at = goto(new_app(), page)
     for entry in app_env["entries"]:
@@ -150,7 +153,7 @@ def test_inspect_pages_every_checkpoint(app_env, page, charts_split, charts_base
         assert n_charts(at) == expected, (page, entry.name)
         if page == "angles" and entry.variant != "baseline":
             result, _ = library(entry)
-            shares = analysis.csr_share(result.table)
+            shares = theta_gt_phi_share(result.table)
             for m, s in shares.items():
                 assert metrics(at)[f"theta > phi, {m}"] == f"{100 * s:.1f}%"
 
@@ -271,12 +274,27 @@ def test_broken_manifest_is_a_message(app_env, tmp_path, monkeypatch):
 def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
     """A manifest entry that says synthetic but was trained on other features: st.error, no traceback."""
     import _tiny
+
     from aofl.io.checkpoint import file_sha256, save_checkpoint
+
     model = _tiny.tiny_model(_tiny.tiny_dataset())
     path = save_checkpoint(tmp_path / "odd", model, {"variant": "full", "seed": 0})
-    (tmp_path / "MANIFEST.json").write_text(json.dumps([{
-        "name": "odd", "dataset": "synthetic", "variant": "full", "seed": 0, "file": "odd/model.safetensors",
-        "sha256": file_sha256(path), "metrics": {}, "command": "python -m aofl train"}]))
+    (tmp_path / "MANIFEST.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": "odd",
+                    "dataset": "synthetic",
+                    "variant": "full",
+                    "seed": 0,
+                    "file": "odd/model.safetensors",
+                    "sha256": file_sha256(path),
+                    "metrics": {},
+                    "command": "python -m aofl train",
+                }
+            ]
+        )
+    )
     monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
@@ -288,6 +306,7 @@ def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
 
 def test_conversations_search_lists_and_jumps(app_env):
     from aofl import search
+
     result, _ = library(app_env["entries"][0])
     table = result.table
     third = table["dialogue"].unique()[2]  # not the dialogue the page opens with
@@ -332,6 +351,7 @@ def plotly_array(value) -> np.ndarray:
 
 def test_embeddings_highlight(app_env):
     from aofl import search
+
     entry = next(e for e in app_env["entries"] if e.variant != "baseline")
     result, _ = library(entry)
     dialogue = result.table["dialogue"].iloc[0]
@@ -347,8 +367,11 @@ def test_embeddings_highlight(app_env):
     assert 0 < k <= len(matched)
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        points = [(cd[0], o) for t in spec["data"]
-                  for cd, o in zip(t["customdata"], plotly_array(t["marker"]["opacity"]))]
+        points = [
+            (cd[0], o)
+            for t in spec["data"]
+            for cd, o in zip(t["customdata"], plotly_array(t["marker"]["opacity"]))
+        ]
         hit = {u for u, o in points if o == 1.0}
         assert len(hit) == k and hit <= matched  # customdata[0] still the id: selections keep working
         assert all(o < 0.2 for u, o in points if u not in matched)

@@ -4,19 +4,20 @@ Each file goes in through the sidebar's path box, as a user would type it: the a
 st.error saying what is wrong, raise nothing, run nothing from the file, and keep the shipped
 checkpoints working (the Overview still renders one). A good file becomes the selected checkpoint.
 """
+
 import json
 import os
 import pickle
 import shutil
 from pathlib import Path
 
+import _tiny
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-
-import _tiny
 from test_app import _navigation_like_the_server  # noqa: F401 (the same autouse fixture as test_app.py)
+
 from aofl.io.checkpoint import save_checkpoint
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -41,6 +42,7 @@ def _tiny_checkpoint(directory: Path, dataset_name: str) -> Path:
 def corpus(tmp_path_factory):
     """name -> (path, what the error must mention); plus the sentinel a hostile pickle would create."""
     from safetensors.torch import save_file
+
     d = tmp_path_factory.mktemp("bad-files")
     marker = d / "PWNED"
     hostile = pickle.dumps({"x": _Payload(marker)})
@@ -136,7 +138,10 @@ def test_a_good_file_becomes_the_selected_checkpoint(app_env, tmp_path):
     at.sidebar.selectbox(key="checkpoint").select(app_env["entries"][0].name).run()  # back to a shipped one
     assert not at.error and not at.exception
     at.switch_page("pages/ablations.py").run()  # the file is offered for comparison too
-    assert any(o.startswith("file: mine/model.safetensors") for o in at.sidebar.multiselect(key="checkpoints").options)
+    assert any(
+        o.startswith("file: mine/model.safetensors")
+        for o in at.sidebar.multiselect(key="checkpoints").options
+    )
 
 
 def test_an_upload_is_saved_by_hash_and_checked_like_a_path(app_env, corpus):
@@ -169,6 +174,7 @@ def test_old_uploads_are_forgotten(tmp_path):
     import time
 
     from aofl.app.files import UPLOAD_MAX_AGE_S, _forget_old_uploads
+
     old, fresh = tmp_path / "old.safetensors", tmp_path / "fresh.safetensors"
     old.write_bytes(b"x")
     fresh.write_bytes(b"y")

@@ -1,10 +1,15 @@
 """Links that reopen a view (issue #16): the URL's query parameters set the sidebar and the pages,
 a stale value gives a message and the default, and what is shown is written back to the URL."""
+
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
-from test_app import _navigation_like_the_server  # noqa: F401  (the module-scoped fixture)
-from test_app import APP, TIMEOUT, assert_clean
+from test_app import (
+    APP,
+    TIMEOUT,
+    _navigation_like_the_server,  # noqa: F401  (the module-scoped fixture)
+    assert_clean,
+)
 
 from aofl.data import load_dataset
 

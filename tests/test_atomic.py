@@ -1,12 +1,19 @@
 """aofl/atomic.py: the old file or the new one, never half, and no temp files left behind."""
+
 import os
 import threading
 
 import numpy as np
 import pytest
 
-from aofl.io.atomic import (atomic_dir, atomic_savez, atomic_write, atomic_write_bytes, atomic_write_text,
-                         remove_stale_temps)
+from aofl.io.atomic import (
+    atomic_dir,
+    atomic_savez,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    remove_stale_temps,
+)
 
 
 class Boom(Exception):
@@ -38,8 +45,9 @@ def test_a_failing_writer_keeps_the_old_file_and_no_temp(tmp_path):
 def test_file_and_directory_are_fsynced_before_and_after_the_rename(tmp_path, monkeypatch):
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(os.path.isdir(f"/proc/self/fd/{fd}")),
-                                                  real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (calls.append(os.path.isdir(f"/proc/self/fd/{fd}")), real_fsync(fd))[1]
+    )
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
     atomic_write_text(tmp_path / "a.txt", "x")
     assert calls == [False, "replace", True]  # the file's data, the rename, the directory entry
@@ -60,8 +68,12 @@ def test_savez_writes_exactly_the_given_name(tmp_path):
 
 
 def test_remove_stale_temps_only_removes_the_targets_temps(tmp_path):
-    for name in (".model.safetensors.ab12cd34.tmp", ".model.safetensors.x.tmp", ".other.safetensors.ab.tmp",
-                 "model.safetensors"):
+    for name in (
+        ".model.safetensors.ab12cd34.tmp",
+        ".model.safetensors.x.tmp",
+        ".other.safetensors.ab.tmp",
+        "model.safetensors",
+    ):
         (tmp_path / name).write_text("x")
     removed = remove_stale_temps(tmp_path / "model.safetensors")
     assert sorted(p.name for p in removed) == [".model.safetensors.ab12cd34.tmp", ".model.safetensors.x.tmp"]

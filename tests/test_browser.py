@@ -5,6 +5,7 @@ Angles and Embeddings to docs/screenshots/ for the README (off by default, so a 
 change tracked files). Skips when /usr/bin/chromium or playwright is missing
 (`apt-get install -y chromium`; Playwright's own browser download is not used).
 """
+
 import contextlib
 import os
 import re
@@ -23,8 +24,15 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 PAGES = ["Overview", "Angles", "Conversations", "Embeddings", "Ablations", "Playground"]
@@ -46,9 +54,26 @@ def _streamlit_server(log_name: str = "streamlit.log"):
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "test-artifacts" / log_name, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -96,7 +121,9 @@ def wait_for_app(page, timeout_ms: int = 180_000, plot: bool = True) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     page.wait_for_function(
         """() => { const w = document.querySelector('[data-testid="stStatusWidget"]');
-                   return !w || !/Running/i.test(w.innerText); }""", timeout=timeout_ms)
+                   return !w || !/Running/i.test(w.innerText); }""",
+        timeout=timeout_ms,
+    )
     if plot:
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=timeout_ms)
     page.wait_for_timeout(800)  # let plotly finish its transitions before a screenshot
@@ -112,6 +139,7 @@ def check_page(page, name: str) -> None:
 
 def test_every_page_in_chromium(server):
     from playwright.sync_api import sync_playwright
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     update_docs = os.environ.get("AOFL_UPDATE_SCREENSHOTS") == "1"
     with sync_playwright() as p:
@@ -143,10 +171,14 @@ def test_every_page_in_chromium(server):
 
 # ---- issue #16: the sidebar shows what the pages use; links; search; lasso -------------------------------------
 
+
 def _selectbox(page, label: str, sidebar: bool = True):
     root = '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMain"] '
-    return page.locator(root + '[data-testid="stSelectbox"]').filter(
-        has=page.locator('[data-testid="stWidgetLabel"]', has_text=label)).first
+    return (
+        page.locator(root + '[data-testid="stSelectbox"]')
+        .filter(has=page.locator('[data-testid="stWidgetLabel"]', has_text=label))
+        .first
+    )
 
 
 def shown_value(page, label: str, sidebar: bool = True) -> str:
@@ -157,8 +189,10 @@ def shown_value(page, label: str, sidebar: bool = True) -> str:
 def expect_shown(page, label: str, prefix: str, sidebar: bool = True, timeout_ms: int = 120_000) -> None:
     """Wait until the select box displays a value starting with `prefix` (a rerun is asynchronous)."""
     from playwright.sync_api import expect
+
     expect(_selectbox(page, label, sidebar).locator("input[role=combobox]")).to_have_value(
-        re.compile("^" + re.escape(prefix)), timeout=timeout_ms)
+        re.compile("^" + re.escape(prefix)), timeout=timeout_ms
+    )
 
 
 def choose(page, label: str, option: str, sidebar: bool = True) -> None:
@@ -169,8 +203,9 @@ def choose(page, label: str, option: str, sidebar: bool = True) -> None:
 
 def _second_dataset(app_env) -> str | None:
     """A real dataset whose files are here and that has checkpoints in the app's manifest."""
-    from aofl.io import registry
     from aofl.data import available_datasets
+    from aofl.io import registry
+
     for name in available_datasets():
         if name != "synthetic":
             try:
@@ -190,11 +225,15 @@ def test_sidebar_shows_the_checkpoint_the_pages_use(server, browser, app_env):
     choose(page, "Checkpoint", names[1])
     expect_shown(page, "Checkpoint", names[1])
     wait_for_app(page)
-    assert page.locator('[data-testid="stMain"]').get_by_text(names[1], exact=True).count() >= 1  # the page's own
+    assert (
+        page.locator('[data-testid="stMain"]').get_by_text(names[1], exact=True).count() >= 1
+    )  # the page's own
     assert f"ckpt={names[1]}" in page.url
     other = _second_dataset(app_env)
     if other is None:
-        pytest.skip("no second dataset with checkpoints here (the IEMOCAP/MELD files and their manifest entries)")
+        pytest.skip(
+            "no second dataset with checkpoints here (the IEMOCAP/MELD files and their manifest entries)"
+        )
     # the reported bug: the box kept showing the synthetic checkpoint after the dataset changed
     choose(page, "Dataset", other)
     expect_shown(page, "Checkpoint", f"{other}-")
@@ -208,6 +247,7 @@ def test_sidebar_shows_the_checkpoint_the_pages_use(server, browser, app_env):
 
 def test_a_deep_link_is_a_fresh_servers_first_request_and_survives_a_reload(app_env, browser):
     from aofl.data import load_dataset
+
     dialogue = load_dataset("synthetic", seed=0).split("test")[2].dialogue_id
     uid = f"{dialogue}#3"
     name = app_env["entries"][1].name
@@ -219,7 +259,10 @@ def test_a_deep_link_is_a_fresh_servers_first_request_and_survives_a_reload(app_
             wait_for_app(page)
             assert page.locator("h1").first.inner_text().strip() == "Conversations", attempt
             nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-            assert "Overview" in nav and "Playground" in nav, (attempt, nav)  # the app's navigation, not pages/
+            assert "Overview" in nav and "Playground" in nav, (
+                attempt,
+                nav,
+            )  # the app's navigation, not pages/
             assert shown_value(page, "Checkpoint").startswith(name), attempt
             assert shown_value(page, "Dialogue", sidebar=False).startswith(dialogue), attempt
             assert shown_value(page, "Utterance", sidebar=False).startswith(uid), attempt
@@ -231,6 +274,7 @@ def test_a_deep_link_is_a_fresh_servers_first_request_and_survives_a_reload(app_
 
 def test_search_finds_an_utterance_and_jumps_to_it(server, browser):
     from aofl.data import load_dataset
+
     test = load_dataset("synthetic", seed=0).split("test")
     dialogue = test[3].dialogue_id
     uid = f"{dialogue}#2"
@@ -272,12 +316,15 @@ def test_a_lasso_on_an_embedding_panel_lists_the_selected_utterances(server, bro
     wait_for_app(page)
     assert caption.count() == 1
     assert int(caption.inner_text().split()[0]) > 0
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the selected utterances' table
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(
+        timeout=60_000
+    )  # the selected utterances' table
     page.close()
 
 
 def test_a_stale_link_names_what_is_missing_and_shows_the_default(server, browser, app_env):
     from playwright.sync_api import expect
+
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.goto(f"{server}/angles?ckpt=gone-checkpoint&split=valid", timeout=120_000)
     wait_for_app(page)

@@ -1,17 +1,21 @@
 import json
 import os
 import pickle
-import zipfile
 
 import pytest
 import torch
+from _tiny import tiny_dataset, tiny_model
 
-from aofl.io.checkpoint import (CheckpointError, load_checkpoint, load_foreign_state_dict, load_state_dict_into,
-                             read_metadata, save_checkpoint)
 from aofl.data import collate
 from aofl.inference import run_inference
-
-from _tiny import tiny_dataset, tiny_model
+from aofl.io.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_foreign_state_dict,
+    load_state_dict_into,
+    read_metadata,
+    save_checkpoint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,7 @@ def test_clear_errors(ds, tmp_path):
     with pytest.raises(CheckpointError, match="corrupt|not a readable"):
         load_checkpoint(bad)
     from safetensors.torch import save_file
+
     save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(CheckpointError, match="without AO-FL metadata"):
         read_metadata(tmp_path / "foreign.safetensors")
@@ -100,3 +105,138 @@ def test_unsafe_globals_refused_without_running(tmp_path):
     with pytest.raises(CheckpointError, match="system"):
         load_foreign_state_dict(tmp_path / "evil.pkl")
     assert not os.path.exists(marker)
+
+
+SHIPPED = os.path.join(
+    os.path.dirname(__file__), "..", "checkpoints", "synthetic", "full", "model.safetensors"
+)
+
+
+def test_shipped_old_layout_checkpoint_loads_and_resaves_stacked(tmp_path):
+    """The shipped checkpoints hold the former per-modality keys: they load through
+    convert_state_dict, and a re-saved checkpoint holds the stacked layout with the same weights."""
+    from safetensors import safe_open
+
+    with safe_open(SHIPPED, framework="pt") as f:
+        stored = {k: f.get_tensor(k) for k in f.keys()}
+    assert "shared_head.audio.0.weight" in stored and "refine.text.attn.in_proj_weight" in stored
+    model, meta = load_checkpoint(SHIPPED)
+    mods = model.modalities
+
+    def stacked(old_key):
+        return torch.stack([stored[old_key.format(m=m)] for m in mods]).float()
+
+    assert torch.equal(model.shared_head.w1, stacked("shared_head.{m}.0.weight"))
+    assert torch.equal(model.specific_head.b2, stacked("specific_head.{m}.3.bias"))
+    assert torch.equal(model.refine.out_proj_weight, stacked("refine.{m}.attn.out_proj.weight"))
+    assert torch.equal(model.refine.norm_bias, stacked("refine.{m}.norm.bias"))
+    path = save_checkpoint(tmp_path / "new", model, {"variant": meta["variant"]}, half=True)
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+    assert {"shared_head.w1", "specific_head.w2", "refine.in_proj_weight"} <= keys
+    assert not any(k.startswith(("shared_head.audio", "refine.audio")) for k in keys)
+    again, _ = load_checkpoint(path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def _old_layout(state: dict, modalities: list[str]) -> dict:
+    """A stacked-layout state dict in the former per-modality layout (the keys shipped checkpoints use)."""
+    parts = {
+        "w1": "0.weight",
+        "b1": "0.bias",
+        "w2": "3.weight",
+        "b2": "3.bias",
+        "norm_weight": "norm.weight",
+        "norm_bias": "norm.bias",
+        "in_proj_weight": "attn.in_proj_weight",
+        "in_proj_bias": "attn.in_proj_bias",
+        "out_proj_weight": "attn.out_proj.weight",
+        "out_proj_bias": "attn.out_proj.bias",
+    }
+    out = {}
+    for key, v in state.items():
+        module, _, name = key.rpartition(".")
+        if module in ("shared_head", "specific_head", "refine"):
+            out.update({f"{module}.{m}.{parts[name]}": t.clone() for m, t in zip(modalities, v.unbind(0))})
+        else:
+            out[key] = v
+    return out
+
+
+def test_old_layout_checkpoint_gives_identical_outputs(ds, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_model(ds, "full")
+    path = save_checkpoint(tmp_path / "ck", model, {"variant": "full"})
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    save_file(_old_layout(load_file(str(path)), model.modalities), str(path), metadata=header["__metadata__"])
+    loaded, meta = load_checkpoint(path)
+    assert meta["load_report"]["missing"] == meta["load_report"]["unexpected"] == []
+    a, b = run_inference(model, ds, "test"), run_inference(loaded, ds, "test")
+    assert a.table.equals(b.table)
+    # a foreign state dict in the old layout, through load_state_dict_into
+    fresh = tiny_model(ds, "full", seed=1)
+    report = load_state_dict_into(fresh, _old_layout(model.state_dict(), model.modalities), strict=True)
+    assert report["missing"] == report["unexpected"] == []
+    assert torch.equal(fresh.refine.in_proj_weight, model.refine.in_proj_weight)
+
+
+def test_old_layout_resume_state_is_converted(ds, tmp_path):
+    """A resume state written before the stacked layout continues: weights, best weights and AdamW state."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from aofl.io.resume import load_state, save_state
+
+    model = tiny_model(ds, "full").train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batch = collate(ds.split("train")[:3], model.modalities)
+    model.loss(model(batch), batch)[0].backward()
+    opt.step()
+    identity = {"model_config": model.config.to_dict(), "run": 1}
+    path = save_state(
+        tmp_path / "resume.safetensors",
+        epoch=1,
+        model=model,
+        optimizer=opt,
+        best_state=model.state_dict(),
+        shuffle=torch.Generator().manual_seed(0),
+        device=torch.device("cpu"),
+        progress={},
+        identity=identity,
+    )
+    new = load_state(path, identity)
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = f.metadata()
+    old = {}
+    for group in ("model", "best"):
+        sub = {k.partition("/")[2]: v for k, v in tensors.items() if k.startswith(group + "/")}
+        old.update({f"{group}/{k}": v for k, v in _old_layout(sub, model.modalities).items()})
+    for key in ("exp_avg", "exp_avg_sq", "step"):
+        sub = {
+            k[len("optim/") : -len("/" + key)]: v
+            for k, v in tensors.items()
+            if k.startswith("optim/") and k.endswith("/" + key)
+        }
+        if key == "step":  # one count per parameter, also per modality before
+            stacked = ("shared_head", "specific_head", "refine")
+            sub = {
+                k: v.expand(len(model.modalities)) if k.rpartition(".")[0] in stacked else v
+                for k, v in sub.items()
+            }
+        for k, v in _old_layout(sub, model.modalities).items():
+            old[f"optim/{k}/{key}"] = v.contiguous()
+    old.update({k: v for k, v in tensors.items() if k.startswith("rng/")})
+    save_file(old, str(path), metadata=metadata)
+    converted = load_state(path, identity)
+    assert converted.model.keys() == new.model.keys() and converted.best.keys() == new.best.keys()
+    assert all(
+        torch.equal(converted.model[k], new.model[k]) and torch.equal(converted.best[k], new.best[k])
+        for k in new.model
+    )
+    assert converted.optimizer.keys() == new.optimizer.keys()
+    for name, st in new.optimizer.items():
+        assert st.keys() == converted.optimizer[name].keys()
+        assert all(torch.equal(st[k], converted.optimizer[name][k]) for k in st), name

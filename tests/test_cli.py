@@ -15,17 +15,34 @@ def run(*args, check=True):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("ck")
-    run("train", "--data", "synthetic", "--variant", "full", "--seed", "0", "--out", str(out), "--epochs", "1",
-        "--no-progress", "--width", "32")
+    run(
+        "train",
+        "--data",
+        "synthetic",
+        "--variant",
+        "full",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--width",
+        "32",
+    )
     return out
 
 
 def test_train_then_evaluate_json(checkpoint):
-    res = json.loads(run("evaluate", str(checkpoint), "--data", "synthetic", "--split", "test", "--json").stdout)
+    res = json.loads(
+        run("evaluate", str(checkpoint), "--data", "synthetic", "--split", "test", "--json").stdout
+    )
     for key in ("weighted_f1", "accuracy", "per_class_f1", "confusion", "disentanglement"):
         assert key in res
     assert len(res["confusion"]) == 6 and res["n"] == sum(map(sum, res["confusion"]))
     from aofl.io.checkpoint import read_metadata
+
     meta = read_metadata(checkpoint)
     assert meta["command"].startswith("python -m aofl train --data synthetic")
     assert meta["metrics"]["test"]["weighted_f1"] == pytest.approx(res["weighted_f1"], abs=1e-9)
@@ -38,7 +55,9 @@ def test_train_then_evaluate_json(checkpoint):
 
 
 def test_inspect_json_lists_a_dialogue(checkpoint):
-    res = json.loads(run("inspect", str(checkpoint), "--data", "synthetic", "--json", "--drop", "audio=mean").stdout)
+    res = json.loads(
+        run("inspect", str(checkpoint), "--data", "synthetic", "--json", "--drop", "audio=mean").stdout
+    )
     assert res["utterances"] and "theta_text" in res["utterances"][0]
 
 
@@ -53,8 +72,20 @@ def test_bad_inputs_give_one_line_errors(checkpoint, tmp_path):
 
 def test_compare_json(checkpoint, tmp_path):
     flips = tmp_path / "flips.csv"
-    res = json.loads(run("compare", str(checkpoint), str(checkpoint), "--data", "synthetic", "--n-boot", "50",
-                         "--json", "--flips", str(flips)).stdout)
+    res = json.loads(
+        run(
+            "compare",
+            str(checkpoint),
+            str(checkpoint),
+            "--data",
+            "synthetic",
+            "--n-boot",
+            "50",
+            "--json",
+            "--flips",
+            str(flips),
+        ).stdout
+    )
     assert [m["diff_vs_first"] for m in res["metrics"]] == [0.0, 0.0]
     assert res["n_flips"] == 0 and flips.exists()
     assert set(res["disentanglement"]) == {"full-seed0", "full-seed0-1"}

@@ -1,4 +1,5 @@
 """The runtime policy: threads and glibc's allocator (aofl.device)."""
+
 import os
 import subprocess
 import sys
@@ -31,8 +32,9 @@ _FAULTS = textwrap.dedent("""
 
 def _faults(tuning: str) -> tuple[str, int]:
     env = {**os.environ, "AOFL_MALLOC_TUNING": tuning, "PYTHONPATH": os.getcwd()}
-    out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, capture_output=True, text=True, timeout=300,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS], env=env, capture_output=True, text=True, timeout=300, check=True
+    ).stdout.split()
     return out[-2], int(out[-1])
 
 

@@ -1,5 +1,6 @@
 """Data-parallel training (DistributedDataParallel) on 2 CPU processes (gloo, loopback) equals one
 process over the same global batches; the training set leaves a short last batch with an empty share."""
+
 import math
 import os
 import socket
@@ -12,7 +13,7 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from aofl import distributed  # noqa: E402
+from aofl import distributed
 
 N_DIALOGUES, BATCH, WORLD, EPOCHS = 24, 2, 2, 2  # 17 train dialogues: global batches of 4, 4, 4, 4, 1
 # per-utterance losses only: 2 processes must equal 1 (orthogonal: alpha_logit unused, the
@@ -31,6 +32,7 @@ def _train(batch_size: int, variant: str):
     from _tiny import tiny_dataset
 
     from aofl.train import TrainConfig, model_config_for, train
+
     ds = tiny_dataset(n_dialogues=N_DIALOGUES)
     cfg = model_config_for(ds, variant, width=16, dropout=0.0, **VARIANTS[variant])
     tc = TrainConfig(epochs=EPOCHS, batch_size=batch_size, patience=99, progress=False, device="cpu", seed=0)
@@ -48,6 +50,7 @@ def _resume_runs(out_dir: str) -> dict:
     from _tiny import tiny_dataset
 
     from aofl.train import TrainConfig, model_config_for, train
+
     ds = tiny_dataset(n_dialogues=N_DIALOGUES)
     cfg = model_config_for(ds, "baseline", width=16, dropout=0.3)
     tc = TrainConfig(epochs=3, batch_size=BATCH, patience=99, progress=False, device="cpu", seed=0)
@@ -61,12 +64,21 @@ def _resume_runs(out_dir: str) -> dict:
     with pytest.raises(_Stop):
         train(ds, cfg, tc, callback=stop, state_path=cut)
     resumed = train(ds, cfg, tc, state_path=cut, resume=True)
-    return {"whole": whole.model.state_dict(), "resumed": resumed.model.state_dict(), "resumed_at": resumed.resumed_at}
+    return {
+        "whole": whole.model.state_dict(),
+        "resumed": resumed.model.state_dict(),
+        "resumed_at": resumed.resumed_at,
+    }
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(WORLD),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     wrappers, forwards = [], []
     real_wrap = distributed.wrap
@@ -82,10 +94,16 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         for variant in VARIANTS:
             forwards.clear()
             res = _train(BATCH, variant)
-            torch.save({"state": {k: v.clone() for k, v in res.model.state_dict().items()},
-                        "valid_wf1": [r["valid_weighted_f1"] for r in res.history], "best_epoch": res.best_epoch,
-                        "wrapper": wrappers[-1], "forwards": len(forwards)},
-                       Path(out_dir) / f"{variant}_rank{rank}.pt")
+            torch.save(
+                {
+                    "state": {k: v.clone() for k, v in res.model.state_dict().items()},
+                    "valid_wf1": [r["valid_weighted_f1"] for r in res.history],
+                    "best_epoch": res.best_epoch,
+                    "wrapper": wrappers[-1],
+                    "forwards": len(forwards),
+                },
+                Path(out_dir) / f"{variant}_rank{rank}.pt",
+            )
         torch.save(_resume_runs(out_dir), Path(out_dir) / f"resume_rank{rank}.pt")
     finally:
         distributed.cleanup()
@@ -109,7 +127,10 @@ def spawned(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_process_runs(spawned):
-    return {v: [torch.load(spawned / f"{v}_rank{r}.pt", weights_only=True) for r in range(WORLD)] for v in VARIANTS}
+    return {
+        v: [torch.load(spawned / f"{v}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
+        for v in VARIANTS
+    }
 
 
 def test_resumed_run_equals_an_uninterrupted_one(spawned):
@@ -145,6 +166,7 @@ def test_single_process_is_unchanged(monkeypatch):
 
 def test_runs_through_ddp_with_an_empty_share(two_process_runs):
     from _tiny import tiny_dataset
+
     n_train = len(tiny_dataset(n_dialogues=N_DIALOGUES).split("train"))
     assert n_train % (BATCH * WORLD) == 1  # the last global batch leaves rank 1 empty
     steps = EPOCHS * math.ceil(n_train / (BATCH * WORLD))
@@ -158,15 +180,16 @@ def _without_key_bias(state: dict) -> dict:
     turns float round-off there into lr-sized steps that differ between any two reductions."""
     out = dict(state)
     for k, v in state.items():
-        if k.endswith("attn.in_proj_bias"):
-            w = v.numel() // 3
-            out[k] = torch.cat([v[:w], v[2 * w:]])  # query and value parts
+        if k.endswith("in_proj_bias"):  # [M, 3w] stacked over modalities (or [3w] in the old layout)
+            w = v.shape[-1] // 3
+            out[k] = torch.cat([v[..., :w], v[..., 2 * w :]], -1)  # query and value parts
     return out
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_two_processes_match_one(two_process_runs, variant):
     from aofl.model import AOFL
+
     r0, r1 = two_process_runs[variant]
     for k in r0["state"]:  # ranks stay in sync
         torch.testing.assert_close(r0["state"][k], r1["state"][k], rtol=0, atol=1e-6)

@@ -1,4 +1,5 @@
 """Pinned downloads: verified against sha256 / git blob ids, served from a local HTTP server."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,10 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from _real_data import real_data_dir
+
+from aofl.cli.data import add_parser as add_data_parser
+from aofl.cli.data import run as run_data_command
 from aofl.io import download as dl
-from aofl.cli.data import add_parser as add_data_parser, run as run_data_command
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -60,8 +62,12 @@ def test_git_blob_id_matches_git(tmp_path):
     p.write_bytes(b"hello\x00world\n" * 100)
     assert dl.git_blob_id(p) == _blob(p.read_bytes())
     if shutil.which("git"):
-        assert dl.git_blob_id(p) == subprocess.run(["git", "hash-object", str(p)], capture_output=True,
-                                                   text=True, check=True).stdout.strip()
+        assert (
+            dl.git_blob_id(p)
+            == subprocess.run(
+                ["git", "hash-object", str(p)], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
 
 
 def test_registry_is_pinned():
@@ -72,8 +78,12 @@ def test_registry_is_pinned():
             assert f.url().startswith(f"https://raw.githubusercontent.com/{f.repo}/{f.commit}/")
     me = dl.SOURCES["multiemo-meld"][0]
     assert me.media_url().startswith("https://media.githubusercontent.com/media/TaoShi1998/MultiEMO/")
-    assert {f.dest for f in dl.SOURCES["meld"]} == {"meld/meld.pkl", "meld/train_sent_emo.csv",
-                                                    "meld/dev_sent_emo.csv", "meld/test_sent_emo.csv"}
+    assert {f.dest for f in dl.SOURCES["meld"]} == {
+        "meld/meld.pkl",
+        "meld/train_sent_emo.csv",
+        "meld/dev_sent_emo.csv",
+        "meld/test_sent_emo.csv",
+    }
 
 
 @pytest.mark.real_data
@@ -94,13 +104,16 @@ def test_download_real_files_verify(server, tmp_path, name):
     dl.download(name, dest=dest, base_url=base, progress=False)  # already verified: nothing fetched
     assert len(log) == n
     from aofl.data import real
+
     assert real.load_transcripts(name, dest).counts() == real.EXPECTED_COUNTS[name]
 
 
 def test_tampered_file_is_rejected(server, tmp_path, monkeypatch):
     base, www, _ = server
     good = b"\x80\x04" + b"data" * 1000
-    f = dl.RemoteFile("someone/repo", "a" * 40, "dir/file.pkl", "x/file.pkl", sha256=hashlib.sha256(good).hexdigest())
+    f = dl.RemoteFile(
+        "someone/repo", "a" * 40, "dir/file.pkl", "x/file.pkl", sha256=hashlib.sha256(good).hexdigest()
+    )
     monkeypatch.setitem(dl.SOURCES, "toy", [f])
     _publish(www, f, good[:-1] + b"X")
     dest = tmp_path / "data"
@@ -118,11 +131,18 @@ def test_tampered_file_is_rejected(server, tmp_path, monkeypatch):
 def test_git_blob_and_lfs_pointer(server, tmp_path, monkeypatch):
     base, www, log = server
     content = bytes(range(256)) * 64
-    plain = dl.RemoteFile("o/r", "b" * 40, "Data/IEMOCAP/Plain.pkl", "multiemo/IEMOCAP/Plain.pkl", git_blob=_blob(content))
+    plain = dl.RemoteFile(
+        "o/r", "b" * 40, "Data/IEMOCAP/Plain.pkl", "multiemo/IEMOCAP/Plain.pkl", git_blob=_blob(content)
+    )
     _publish(www, plain, content)
-    pointer = (b"version https://git-lfs.github.com/spec/v1\noid sha256:" + hashlib.sha256(content).hexdigest().encode()
-               + b"\nsize %d\n" % len(content))
-    lfs = dl.RemoteFile("o/r", "b" * 40, "Data/IEMOCAP/Big.pkl", "multiemo/IEMOCAP/Big.pkl", git_blob=_blob(pointer))
+    pointer = (
+        b"version https://git-lfs.github.com/spec/v1\noid sha256:"
+        + hashlib.sha256(content).hexdigest().encode()
+        + b"\nsize %d\n" % len(content)
+    )
+    lfs = dl.RemoteFile(
+        "o/r", "b" * 40, "Data/IEMOCAP/Big.pkl", "multiemo/IEMOCAP/Big.pkl", git_blob=_blob(pointer)
+    )
     _publish(www, lfs, pointer)
     _publish(www, lfs, content, media=True)
     monkeypatch.setitem(dl.SOURCES, "toy", [plain, lfs])
@@ -155,8 +175,9 @@ def test_cli_download(server, tmp_path, capsys):
     base, _, _ = server
     parser = argparse.ArgumentParser(prog="aofl")
     add_data_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["data", "download", "iemocap", "--dest", str(tmp_path), "--base-url", base,
-                              "--no-progress"])
+    args = parser.parse_args(
+        ["data", "download", "iemocap", "--dest", str(tmp_path), "--base-url", base, "--no-progress"]
+    )
     assert args.func is run_data_command
     assert args.func(args) == 1  # nothing served: a clear error, not a traceback
     assert "could not download" in capsys.readouterr().err

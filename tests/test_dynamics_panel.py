@@ -1,5 +1,6 @@
 """The Overview page's training-dynamics panel: `dynamics_frame` from a checkpoint's history,
 `plots.training_dynamics`, and the page with an old checkpoint (an info) and a new one (the figure)."""
+
 import io
 import json
 import math
@@ -17,32 +18,61 @@ from aofl.dynamics_frame import (
 )
 
 MODS = ["audio", "text", "visual"]
-TITLES = ["loss terms (unweighted, log scale)", "clip factor on CE's gradient (1 = not clipped), warm-up",
-          "each term's share of the heads' gradient", "cos with CE gradient (< 0: fights the classifier)",
-          "mean θ, φ per modality and the learned α (degrees)"]
+TITLES = [
+    "loss terms (unweighted, log scale)",
+    "clip factor on CE's gradient (1 = not clipped), warm-up",
+    "each term's share of the heads' gradient",
+    "cos with CE gradient (< 0: fights the classifier)",
+    "mean θ, φ per modality and the learned α (degrees)",
+]
 
 
 def _row(epoch: int, dynamics: bool = True) -> dict:
-    row = {"epoch": epoch, "loss_class": 1.0 + epoch, "loss_cen": 3.0 + epoch, "loss_aac": 0.04 * epoch,
-           "loss_csr": 0.004 * epoch, "loss_total": 9.0, "valid_weighted_f1": 0.5, "valid_accuracy": 0.56,
-           "alpha_deg": [46.0 + epoch, 47.0 + epoch, 48.0 + epoch], "seconds": 15.4 * epoch}
+    row = {
+        "epoch": epoch,
+        "loss_class": 1.0 + epoch,
+        "loss_cen": 3.0 + epoch,
+        "loss_aac": 0.04 * epoch,
+        "loss_csr": 0.004 * epoch,
+        "loss_total": 9.0,
+        "valid_weighted_f1": 0.5,
+        "valid_accuracy": 0.56,
+        "alpha_deg": [46.0 + epoch, 47.0 + epoch, 48.0 + epoch],
+        "seconds": 15.4 * epoch,
+    }
     if dynamics:
-        row.update({
-            "clip_factor": 0.8 + 0.1 * epoch, "aux_scale": 0.5 * epoch, "lr": 0.002,
-            "dynamics": {
-                "grad": {"heads": {"class": {"norm": 1.0 * epoch, "cos_ce": 1.0},
-                                   "cen": {"norm": 2.0, "cos_ce": -0.25},
-                                   "aac": {"norm": 0.5, "cos_ce": 0.5},
-                                   "csr": {"norm": 0.5, "cos_ce": 0.0}},
-                         "encoders": {"class": {"norm": 3.0, "cos_ce": 1.0}, "cen": {"norm": 1.0, "cos_ce": 0.1},
-                                      "aac": {"norm": 0.0, "cos_ce": 0.0}, "csr": {"norm": 0.0, "cos_ce": 0.0}}},
-                "theta_deg": {"audio": 40.0 + epoch, "text": 41.0 + epoch, "visual": 42.0 + epoch},
-                "phi_deg": {"audio": 18.0 + epoch, "text": 19.0 + epoch, "visual": 20.0 + epoch}}})
+        row.update(
+            {
+                "clip_factor": 0.8 + 0.1 * epoch,
+                "aux_scale": 0.5 * epoch,
+                "lr": 0.002,
+                "dynamics": {
+                    "grad": {
+                        "heads": {
+                            "class": {"norm": 1.0 * epoch, "cos_ce": 1.0},
+                            "cen": {"norm": 2.0, "cos_ce": -0.25},
+                            "aac": {"norm": 0.5, "cos_ce": 0.5},
+                            "csr": {"norm": 0.5, "cos_ce": 0.0},
+                        },
+                        "encoders": {
+                            "class": {"norm": 3.0, "cos_ce": 1.0},
+                            "cen": {"norm": 1.0, "cos_ce": 0.1},
+                            "aac": {"norm": 0.0, "cos_ce": 0.0},
+                            "csr": {"norm": 0.0, "cos_ce": 0.0},
+                        },
+                    },
+                    "theta_deg": {"audio": 40.0 + epoch, "text": 41.0 + epoch, "visual": 42.0 + epoch},
+                    "phi_deg": {"audio": 18.0 + epoch, "text": 19.0 + epoch, "visual": 20.0 + epoch},
+                },
+            }
+        )
     return row
 
 
 def _value(df: pd.DataFrame, epoch, group, name, params="") -> float:
-    hit = df[(df["epoch"] == epoch) & (df["group"] == group) & (df["name"] == name) & (df["params"] == params)]
+    hit = df[
+        (df["epoch"] == epoch) & (df["group"] == group) & (df["name"] == name) & (df["params"] == params)
+    ]
     assert len(hit) == 1, (epoch, group, name, params, hit)
     return float(hit["value"].iloc[0])
 
@@ -86,7 +116,9 @@ def test_frame_of_an_old_history_has_no_dynamics():
     assert dynamics_frame([], MODS).empty and list(dynamics_frame(None, MODS).columns) == FRAME_COLUMNS
     assert not has_dynamics(dynamics_frame([], MODS))
     # junk is skipped, not a crash
-    junk = dynamics_frame([{"epoch": 1, "loss_class": None, "alpha_deg": None, "dynamics": None}, "row?"], MODS)
+    junk = dynamics_frame(
+        [{"epoch": 1, "loss_class": None, "alpha_deg": None, "dynamics": None}, "row?"], MODS
+    )
     assert junk.empty
 
 
@@ -134,6 +166,7 @@ def test_figure_of_an_old_history_and_of_nothing():
 
 # ---------------------------------------------------------------------------------------------- the page
 
+
 def _dynamics_charts(at) -> list[dict]:
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     return [s for s in specs if "Training dynamics" in str(s.get("layout", {}).get("title", ""))]
@@ -143,6 +176,7 @@ def _dynamics_charts(at) -> list[dict]:
 def old_checkpoint_dir(tmp_path_factory):
     """A `full` checkpoint without recorded dynamics, as those trained before they existed (`--no-dynamics`)."""
     from conftest import _train_quick
+
     directory = tmp_path_factory.mktemp("old-checkpoints")
     _train_quick(directory, variants=("full",), extra=("--no-dynamics",))
     return directory
@@ -153,7 +187,9 @@ def test_overview_old_checkpoint_shows_the_info(app_env, old_checkpoint_dir, mon
     at = new_app()
     assert "Training dynamics" in [h.value for h in at.subheader]
     infos = [i.value for i in at.info]
-    assert any("before training dynamics were recorded" in i and "python -m aofl train" in i for i in infos), infos
+    assert any(
+        "before training dynamics were recorded" in i and "python -m aofl train" in i for i in infos
+    ), infos
     assert not _dynamics_charts(at)
 
 
@@ -161,6 +197,7 @@ def test_overview_old_checkpoint_shows_the_info(app_env, old_checkpoint_dir, mon
 def fresh_checkpoint_dir(tmp_path_factory):
     """One synthetic `full` checkpoint trained for an epoch now, so with dynamics, and its manifest."""
     from conftest import _train_quick
+
     directory = tmp_path_factory.mktemp("dyn-checkpoints")
     _train_quick(directory, variants=("full",))
     return directory
@@ -184,12 +221,22 @@ def test_dynamics_summary_by_hand():
     from aofl.dynamics_frame import dynamics_summary
 
     def row(epoch, clip, ce, cen, cos):
-        return {"epoch": epoch, "clip_factor": clip, "alpha_deg": [40.0, 50.0],
-                "dynamics": {"grad": {"heads": {"class": {"norm": ce, "cos_ce": 1.0},
-                                                "cen": {"norm": cen, "cos_ce": cos}}},
-                             "theta_deg": {"a": 30.0, "b": 50.0}, "phi_deg": {"a": 20.0, "b": 20.0}}}
-    s = dynamics_summary([row(1, 0.2, 1.0, 3.0, -0.5), row(2, 0.6, 1.0, 1.0, 0.1), row(3, 1.0, 2.0, 0.0, 0.3)],
-                         early_epochs=2)
+        return {
+            "epoch": epoch,
+            "clip_factor": clip,
+            "alpha_deg": [40.0, 50.0],
+            "dynamics": {
+                "grad": {
+                    "heads": {"class": {"norm": ce, "cos_ce": 1.0}, "cen": {"norm": cen, "cos_ce": cos}}
+                },
+                "theta_deg": {"a": 30.0, "b": 50.0},
+                "phi_deg": {"a": 20.0, "b": 20.0},
+            },
+        }
+
+    s = dynamics_summary(
+        [row(1, 0.2, 1.0, 3.0, -0.5), row(2, 0.6, 1.0, 1.0, 0.1), row(3, 1.0, 2.0, 0.0, 0.3)], early_epochs=2
+    )
     assert s["epochs"] == 3
     assert s["clip_factor_early"] == pytest.approx(0.4) and s["clip_factor_mean"] == pytest.approx(0.6)
     assert s["ce_share_heads_first"] == pytest.approx(0.25)
@@ -197,4 +244,6 @@ def test_dynamics_summary_by_hand():
     assert s["cos_ce_heads_median"] == {"cen": pytest.approx(0.1)}
     assert (s["theta_last"], s["phi_last"], s["alpha_last"]) == (40.0, 20.0, 45.0)
     old = dynamics_summary([{"epoch": 1, "loss_class": 1.0, "alpha_deg": [float("nan")]}])
-    assert old["clip_factor_mean"] is None and old["ce_share_heads_first"] is None and old["alpha_last"] is None
+    assert (
+        old["clip_factor_mean"] is None and old["ce_share_heads_first"] is None and old["alpha_last"] is None
+    )

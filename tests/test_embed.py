@@ -1,13 +1,13 @@
 """aofl.embed: shapes, determinism, subsampling, aligned init, disk cache, baseline errors."""
+
 import os
 
 import numpy as np
 import pytest
+from _tiny import tiny_dataset, tiny_model
 
 from aofl import embed as E
 from aofl.inference import run_inference
-
-from _tiny import tiny_dataset, tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -121,8 +121,19 @@ def test_embed_features_layout(results):
     df, info = E.embed_features(full, ("shared", "specific"), method="pca")
     n, m = len(full.table), len(full.modalities)
     assert len(df) == 2 * n * m
-    assert list(df.columns) == ["utterance_id", "dialogue", "position", "speaker", "label", "prediction",
-                                "correct", "modality", "kind", "x", "y"]
+    assert list(df.columns) == [
+        "utterance_id",
+        "dialogue",
+        "position",
+        "speaker",
+        "label",
+        "prediction",
+        "correct",
+        "modality",
+        "kind",
+        "x",
+        "y",
+    ]
     assert info["n_total"] == info["n_shown"] == n * m and not info["subsampled"]
     assert set(df["kind"]) == {"shared", "specific"} and set(df["modality"]) == set(full.modalities)
     first = df.iloc[0]
@@ -151,8 +162,9 @@ def test_aligned_init_gives_the_same_start(results, monkeypatch):
         return real(X, method, n_components, seed, init, **params)
 
     monkeypatch.setattr(E, "embed", spy)
-    E.embed_features(full, ("shared", "specific", "refined_specific"), method="umap", max_points=150,
-                     cache=False)
+    E.embed_features(
+        full, ("shared", "specific", "refined_specific"), method="umap", max_points=150, cache=False
+    )
     assert len(seen) == 3 and all(s is not None for s in seen)
     for s in seen[1:]:
         np.testing.assert_array_equal(s, seen[0])
@@ -203,8 +215,9 @@ def test_baseline_offers_context_only(results):
 
 
 def test_warm_up_runs_once_and_sets_numba_cache(monkeypatch):
-    monkeypatch.setattr(E, "_warm", {"thread": None, "done": __import__("threading").Event(), "error": None,
-                                     "seconds": None})
+    monkeypatch.setattr(
+        E, "_warm", {"thread": None, "done": __import__("threading").Event(), "error": None, "seconds": None}
+    )
     calls = []
     monkeypatch.setattr(E, "_warm_up_work", lambda: (calls.append(1), E._warm["done"].set()))
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
@@ -213,6 +226,7 @@ def test_warm_up_runs_once_and_sets_numba_cache(monkeypatch):
     assert E.warm_up_umap(background=True) is t and calls == [1]
     assert E.wait_for_warm_up(1)
     from pathlib import Path
+
     cache = Path(os.environ["NUMBA_CACHE_DIR"])
     # one folder per library versions: numba does not notice a change in another module it compiled in
     assert cache.parent.name == "numba" and cache.name.startswith("numba-") and "umap-learn-" in cache.name
@@ -222,12 +236,20 @@ def test_umap_and_pynndescent_functions_cache_on_disk():
     """Most of umap's numba functions are declared without cache=True: `_import_umap` switches the
     disk cache on for them, so a new process loads them instead of compiling for ~30 s."""
     umap = E._import_umap()
-    from numba.core.caching import NullCache
     import pynndescent.utils
-    for fn in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths, pynndescent.utils.deheap_sort):
+    from numba.core.caching import NullCache
+
+    for fn in (
+        umap.umap_.smooth_knn_dist,
+        umap.umap_.compute_membership_strengths,
+        pynndescent.utils.deheap_sort,
+    ):
         assert not isinstance(fn._cache, NullCache), fn
     # numba's cache key has no compile flags: the serial and parallel twins of one function stay uncached
-    twins = [getattr(umap.layouts, f"_nb_optimize_layout_euclidean_single_epoch{s}", None) for s in ("", "_parallel")]
+    twins = [
+        getattr(umap.layouts, f"_nb_optimize_layout_euclidean_single_epoch{s}", None)
+        for s in ("", "_parallel")
+    ]
     for fn in twins if all(twins) else []:  # where umap holds both at module level (0.5.12 does)
         assert isinstance(fn._cache, NullCache)
 
@@ -250,15 +272,94 @@ def test_nndescent_knn_matches_exact_on_clusters():
     assert (np.diff(dist, axis=1) >= -1e-5).all()  # sorted by distance
     ind2, _ = E.knn(X, 5, include_self=False, method="nndescent", seed=0)
     assert ind2.shape == (400, 5) and not (ind2 == np.arange(400)[:, None]).any()
-    np.testing.assert_array_equal(ind, E.knn(X, 6, include_self=True, method="nndescent", seed=0)[0])  # seeded
+    np.testing.assert_array_equal(
+        ind, E.knn(X, 6, include_self=True, method="nndescent", seed=0)[0]
+    )  # seeded
 
 
 def test_read_only_features_embed_without_warnings():
     """The app shares inference arrays read-only; embedding them must not warn or write."""
     import warnings
+
     X, _ = _blobs(n=120)
     X.flags.writeable = False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert E.knn(X, 5)[0].shape == (120, 5)
         assert E.embed(X, "pca").shape == (120, 2)
+
+
+# ------------------------------------------------------------------------------------------- EmbedSpec
+
+
+def test_embed_spec_defaults_are_the_modules():
+    spec = E.EmbedSpec()
+    assert spec.method == E.DEFAULT_METHOD == "tsne"
+    assert spec.kinds == ("shared", "specific") and spec.modalities is None and spec.max_points is None
+    assert spec.seed == 0 and spec.init == "aligned"
+    assert spec.method_params() == {}  # the methods' own defaults (DEFAULT_PARAMS) apply
+    # one default everywhere: the functions default to the spec's method and kinds
+    import inspect
+
+    for fn in (E.embed, E.embed_cached):
+        assert inspect.signature(fn).parameters["method"].default == spec.method
+    params = inspect.signature(E.embed_features).parameters
+    assert params["method"].default == spec.method and tuple(params["kinds"].default) == spec.kinds
+    import argparse
+
+    from aofl.cli import embed as cli_embed
+
+    parser = argparse.ArgumentParser()
+    cli_embed.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["embed", "ckpt", "--out", "x.csv"])
+    assert cli_embed.spec_from_args(args) == spec
+
+
+def test_embed_spec_stores_as_given_and_keys_every_field():
+    spec = E.EmbedSpec(method="umap", kinds=["shared"], n_neighbors=7, perplexity=12)
+    assert spec.kinds == ["shared"] and spec.perplexity == 12  # stored as given, no conversion
+    assert spec.to_dict()["kinds"] == ["shared"] and spec.to_dict()["n_neighbors"] == 7
+    assert spec.method_params() == {"n_neighbors": 7}  # perplexity is t-SNE's: kept, not used by UMAP
+    assert spec.replace(method="tsne").method_params() == {"perplexity": 12}
+    assert spec.key() == E.EmbedSpec(method="umap", kinds=("shared",), n_neighbors=7, perplexity=12).key()
+    keys = {spec.key()} | {
+        spec.replace(**{f: v}).key()
+        for f, v in (
+            ("method", "pca"),
+            ("kinds", ("specific",)),
+            ("modalities", ("audio",)),
+            ("max_points", 100),
+            ("seed", 1),
+            ("init", None),
+            ("perplexity", 13),
+            ("schedule", "thorough"),
+            ("n_neighbors", 8),
+            ("min_dist", 0.5),
+            ("n_epochs", 10),
+            ("n_iter", 50),
+            ("early_exaggeration_iter", 20),
+            ("pca_dims", 10),
+        )
+    }
+    assert len(keys) == 15
+
+
+def test_embed_spec_matches_embed_features(results):
+    full, _ = results
+    spec = E.EmbedSpec(method="pca", kinds=("shared",), modalities=("audio",), max_points=40, seed=2)
+    df, info = E.embed_spec(full, spec)
+    df2, info2 = E.embed_features(full, ["shared"], modalities=["audio"], method="pca", max_points=40, seed=2)
+    assert df.equals(df2) and info["n_shown"] == info2["n_shown"]
+
+
+def test_aligned_embeddings_share_the_reference_points(results):
+    full, base = results
+    coords, info = E.aligned_embeddings(
+        {"a": full, "b": base}, E.EmbedSpec(method="pca", kinds=("shared",), max_points=60)
+    )
+    a, b = coords[coords["checkpoint"] == "a"], coords[coords["checkpoint"] == "b"]
+    assert len(a) == len(b) == info["n_shown"]
+    assert list(a["utterance_id"]) == list(b["utterance_id"])
+    assert set(a["kind"]) == {"shared"} and set(b["kind"]) == {"context"}  # the baseline has no split
+    with pytest.raises(ValueError, match="one feature kind"):
+        E.aligned_embeddings({"a": full}, E.EmbedSpec(kinds=("shared", "specific")))

@@ -4,19 +4,20 @@ Good files are described in-process (`cli.main`, fast); bad and hostile ones als
 subprocess, because the promise is about what a user sees: a non-zero exit and exactly one line
 on stderr, never a traceback, and nothing in the file run.
 """
+
 import json
 import os
 import pickle
 import subprocess
 import sys
 
+import _tiny
 import numpy as np
 import pytest
 import torch
 
-import _tiny
-from aofl.io.checkpoint import save_checkpoint
 from aofl.cli import main
+from aofl.io.checkpoint import save_checkpoint
 
 
 class _Payload:
@@ -37,9 +38,13 @@ def describe(path, capsys) -> dict:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     data = _tiny.tiny_dataset()
-    meta = {"variant": "full", "seed": 3, "label_names": list(data.label_names),
-            "data": {"name": "synthetic", "fingerprint": "abc"},
-            "metrics": {"test": {"weighted_f1": 0.5, "accuracy": 0.6}, "valid": {"weighted_f1": 0.4}}}
+    meta = {
+        "variant": "full",
+        "seed": 3,
+        "label_names": list(data.label_names),
+        "data": {"name": "synthetic", "fingerprint": "abc"},
+        "metrics": {"test": {"weighted_f1": 0.5, "accuracy": 0.6}, "valid": {"weighted_f1": 0.4}},
+    }
     return save_checkpoint(tmp_path_factory.mktemp("ck") / "run", _tiny.tiny_model(data), meta)
 
 
@@ -58,6 +63,7 @@ def test_aofl_checkpoint_file_and_directory(checkpoint, capsys):
 
 def test_foreign_weights(tmp_path, capsys):
     from safetensors.torch import save_file
+
     layer = torch.nn.Linear(4, 3)
     torch.save({"state_dict": {f"module.{k}": v for k, v in layer.state_dict().items()}}, tmp_path / "w.pt")
     info = describe(tmp_path / "w.pt", capsys)
@@ -80,10 +86,17 @@ def test_multiemo_layout_pickles(tmp_path, capsys):
     lengths = {"d1": 3, "d2": 4, "d3": 2}
     labels = {v: rng.integers(0, 6, n).tolist() for v, n in lengths.items()}
     feats = {v: rng.standard_normal((n, 8)).astype(np.float32) for v, n in lengths.items()}
-    tup = ({v: [f"{v}_{i}" for i in range(n)] for v, n in lengths.items()},
-           {v: ["M", "F"] * n for v, n in lengths.items()}, labels, feats, feats,
-           {v: np.zeros((n, 5), np.float32) for v, n in lengths.items()},
-           {v: ["hi"] * n for v, n in lengths.items()}, {"d1", "d2"}, {"d3"})
+    tup = (
+        {v: [f"{v}_{i}" for i in range(n)] for v, n in lengths.items()},
+        {v: ["M", "F"] * n for v, n in lengths.items()},
+        labels,
+        feats,
+        feats,
+        {v: np.zeros((n, 5), np.float32) for v, n in lengths.items()},
+        {v: ["hi"] * n for v, n in lengths.items()},
+        {"d1", "d2"},
+        {"d3"},
+    )
     info = describe(_dump(tup, tmp_path / "Speakers.pkl"), capsys)
     assert info["kind"] == "dialogue-tuple-pickle" and info["dataset_guess"] == "iemocap"
     assert info["modalities"] == {"text": 8, "audio": 8, "visual": 5}
@@ -91,42 +104,79 @@ def test_multiemo_layout_pickles(tmp_path, capsys):
     assert info["splits"]["train (incl. valid)"] == {"dialogues": 2, "utterances": 7}
     assert info["label_names"][0] == "happy"
     info = describe(_dump(feats, tmp_path / "TextFeatures.pkl"), capsys)
-    assert info == {**info, "kind": "feature-pickle", "modality": "text", "dim": 8, "dialogues": 3, "utterances": 9}
-    cosmic = [tup[1], labels, tup[6], ["d1"], ["d3"], ["d2"]]  # speakers, labels, sentences, train, test, valid
+    assert info == {
+        **info,
+        "kind": "feature-pickle",
+        "modality": "text",
+        "dim": 8,
+        "dialogues": 3,
+        "utterances": 9,
+    }
+    cosmic = [
+        tup[1],
+        labels,
+        tup[6],
+        ["d1"],
+        ["d3"],
+        ["d2"],
+    ]  # speakers, labels, sentences, train, test, valid
     info = describe(_dump(cosmic, tmp_path / "iemocap.pkl"), capsys)
     assert info["kind"] == "cosmic-iemocap-pickle"
-    assert info["splits"] == {"train": {"dialogues": 1, "utterances": 3}, "valid": {"dialogues": 1, "utterances": 4},
-                              "test": {"dialogues": 1, "utterances": 2}}
+    assert info["splits"] == {
+        "train": {"dialogues": 1, "utterances": 3},
+        "valid": {"dialogues": 1, "utterances": 4},
+        "test": {"dialogues": 1, "utterances": 2},
+    }
     assert describe(_dump({"a": [1, 2]}, tmp_path / "other.pkl"), capsys)["kind"] == "pickle"
 
 
 def test_tables_and_arrays(tmp_path, capsys):
     csv = tmp_path / "dev_sent_emo.csv"
-    csv.write_text("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
-                   "1,Hi,Ross,joy,positive,0,0\n2,What?,Rachel,surprise,negative,0,1\n3,No.,Ross,Anger,negative,1,0\n")
+    csv.write_text(
+        "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
+        "1,Hi,Ross,joy,positive,0,0\n2,What?,Rachel,surprise,negative,0,1\n3,No.,Ross,Anger,negative,1,0\n"
+    )
     info = describe(csv, capsys)
     assert info["kind"] == "meld-csv" and info["split_guess"] == "dev"
     assert (info["dialogues"], info["utterances"], info["speakers"]) == (2, 3, 2)
     assert info["label_counts"] == {"joy": 1, "surprise": 1, "anger": 1} and info["unknown_labels"] == []
     table = tmp_path / "table.csv"
-    table.write_text("utterance_id,dialogue,label,prediction,correct,theta_text,theta_audio\n"
-                     "a#0,a,sad,sad,True,10,20\na#1,a,sad,happy,False,11,21\n")
+    table.write_text(
+        "utterance_id,dialogue,label,prediction,correct,theta_text,theta_audio\n"
+        "a#0,a,sad,sad,True,10,20\na#1,a,sad,happy,False,11,21\n"
+    )
     info = describe(table, capsys)
-    assert info["kind"] == "inference-table" and info["modalities"] == ["audio", "text"] and info["accuracy"] == 0.5
+    assert (
+        info["kind"] == "inference-table"
+        and info["modalities"] == ["audio", "text"]
+        and info["accuracy"] == 0.5
+    )
     from aofl.data.textviews import VIEW_VERSIONS
-    np.savez(tmp_path / "view.npz", X=np.zeros((5, 7), np.float32),
-             utterance_ids=np.array([f"d#{i}" for i in range(5)]), version=np.array(VIEW_VERSIONS["tfidf"]),
-             dataset=np.array("meld"))
+
+    np.savez(
+        tmp_path / "view.npz",
+        X=np.zeros((5, 7), np.float32),
+        utterance_ids=np.array([f"d#{i}" for i in range(5)]),
+        version=np.array(VIEW_VERSIONS["tfidf"]),
+        dataset=np.array("meld"),
+    )
     info = describe(tmp_path / "view.npz", capsys)
-    assert info["kind"] == "textview-cache" and (info["dataset"], info["view"], info["dim"]) == ("meld", "tfidf", 7)
+    assert info["kind"] == "textview-cache" and (info["dataset"], info["view"], info["dim"]) == (
+        "meld",
+        "tfidf",
+        7,
+    )
     assert info["current_version"] and info["ids_match_rows"]
     np.savez(tmp_path / "misc.npz", a=np.zeros((2, 3), np.int16))
     assert describe(tmp_path / "misc.npz", capsys)["shapes"] == {"a": {"shape": [2, 3], "dtype": "int16"}}
 
 
 def test_manifest(checkpoint, capsys):
-    (checkpoint.parent.parent / "MANIFEST.json").write_text(json.dumps(
-        [{"name": "tiny", "dataset": "synthetic", "variant": "full", "file": "run/model.safetensors"}]))
+    (checkpoint.parent.parent / "MANIFEST.json").write_text(
+        json.dumps(
+            [{"name": "tiny", "dataset": "synthetic", "variant": "full", "file": "run/model.safetensors"}]
+        )
+    )
     info = describe(checkpoint.parent.parent / "MANIFEST.json", capsys)
     assert info["kind"] == "manifest" and info["names"] == ["tiny"] and info["missing_files"] == []
 
@@ -161,11 +211,20 @@ def _bad_files(tmp_path, checkpoint):
     return [tmp_path / n for n in [*files, "module.pt", "missing.safetensors"]], marker
 
 
-BAD_REASONS = {"hostile.pkl": "posix.system", "hostile.pt": "posix.system", "disguised.safetensors": "pickle",
-               "empty.safetensors": "empty", "truncated.safetensors": "truncated", "random.pt": "not a PyTorch",
-               "objects.npz": "allow_pickle", "broken.csv": "ParserError", "broken.json": "JSON",
-               "unknown.xyz": "unknown file type", "module.pt": "torch.nn.modules.linear.Linear",
-               "missing.safetensors": "no file"}
+BAD_REASONS = {
+    "hostile.pkl": "posix.system",
+    "hostile.pt": "posix.system",
+    "disguised.safetensors": "pickle",
+    "empty.safetensors": "empty",
+    "truncated.safetensors": "truncated",
+    "random.pt": "not a PyTorch",
+    "objects.npz": "allow_pickle",
+    "broken.csv": "ParserError",
+    "broken.json": "JSON",
+    "unknown.xyz": "unknown file type",
+    "module.pt": "torch.nn.modules.linear.Linear",
+    "missing.safetensors": "no file",
+}
 
 
 @pytest.mark.parametrize("opt_in", [False, True], ids=["default", "unsafe-load-opted-in"])
@@ -175,7 +234,9 @@ def test_bad_files_in_process(tmp_path, checkpoint, capsys, monkeypatch, opt_in)
     if opt_in:
         monkeypatch.setenv("AOFL_ALLOW_UNSAFE_LOAD", "1")
     for path in paths:
-        assert main(["inspect", str(path), "--json", *(["--allow-unsafe-load"] if opt_in else [])]) == 2, path.name
+        assert main(["inspect", str(path), "--json", *(["--allow-unsafe-load"] if opt_in else [])]) == 2, (
+            path.name
+        )
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("error: "), (path.name, err)
         assert BAD_REASONS[path.name] in err, (path.name, err)
@@ -188,8 +249,16 @@ def test_bad_files_subprocess(tmp_path, checkpoint):
     chosen = [p for p in paths if p.name in ("hostile.pkl", "module.pt", "truncated.safetensors")]
     env = dict(os.environ, AOFL_THREADS="1")
     env.pop("AOFL_ALLOW_UNSAFE_LOAD", None)
-    procs = [subprocess.Popen([sys.executable, "-m", "aofl", "inspect", str(p)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for p in chosen]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "aofl", "inspect", str(p)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for p in chosen
+    ]
     for path, proc in zip(chosen, procs):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 2 and out == "", (path.name, out, err)

@@ -4,43 +4,45 @@ The property everywhere: whatever the bytes or structures, a loader either retur
 raises one of the project's own errors (AOFLError); never another exception, a hang, or a huge
 allocation. About 1,900 generated inputs in total, under a minute on 2 cores.
 """
+
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import struct
 import tempfile
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _tiny import tiny_dataset, tiny_model
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _tiny import tiny_dataset, tiny_model
-from aofl.io.checkpoint import load_checkpoint, load_foreign_state_dict, read_metadata, save_checkpoint
 from aofl.data.conversation import ConversationSet, Dialogue
 from aofl.data.multiemo import check_speakers_tuple, load_dialoguernn
-from aofl.io.safe_pickle import safe_loads
-from aofl.errors import AOFLError
-from aofl.io.file_checks import load_npz
 from aofl.data.validation import validate_dataset
+from aofl.errors import AOFLError
+from aofl.io.checkpoint import load_checkpoint, load_foreign_state_dict, read_metadata, save_checkpoint
 from aofl.io.compatibility import check_compatible
-
+from aofl.io.file_checks import load_npz
+from aofl.io.safe_pickle import safe_loads
 
 _EXAMPLES: list[int] = []
 
 
 def _settings(n: int):
     _EXAMPLES.append(n)
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+    return settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
 
 
 # torch notes mutated protocol bytes before refusing them: expected here
@@ -76,7 +78,7 @@ def _only_own_errors(load, *args, **kw):
 
 # ----------------------------------------------------------------------------- byte mutations
 
-_SIZES = [struct.pack("<Q", 2 ** k) for k in (31, 40, 60, 63)] + [struct.pack("<I", 0xFFFFFFF0), b"\xff" * 4]
+_SIZES = [struct.pack("<Q", 2**k) for k in (31, 40, 60, 63)] + [struct.pack("<I", 0xFFFFFFF0), b"\xff" * 4]
 
 
 @st.composite
@@ -91,21 +93,23 @@ def mutated(draw, bases: list[bytes], hot: int | None = None):
         if kind == "flip" and data:
             data[pos] ^= 1 << draw(st.integers(0, 7))
         elif kind == "size":
-            data[pos:pos + 8] = draw(st.sampled_from(_SIZES))
+            data[pos : pos + 8] = draw(st.sampled_from(_SIZES))
         elif kind == "cut":
             del data[pos:]
         elif kind == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
         else:
-            del data[pos:pos + draw(st.integers(1, 16))]
+            del data[pos : pos + draw(st.integers(1, 16))]
     return bytes(data)
 
 
 def _valid_pickles() -> list[bytes]:
-    objs = [{"a": np.arange(6, dtype=np.float32).reshape(2, 3), "ids": {"d1", "d2"}, "n": 3},
-            ([{"Ses01": ["M", "F"]}, {"Ses01": [0, 1]}, ["Ses01"]]),
-            OrderedDict(x=1.5, y=[None, True, "é", b"\x00\x01"], z=frozenset({1}), c=2 + 1j),
-            (np.float64(2.5), np.int64(7), np.zeros((0, 4)), "text" * 20)]
+    objs = [
+        {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "ids": {"d1", "d2"}, "n": 3},
+        ([{"Ses01": ["M", "F"]}, {"Ses01": [0, 1]}, ["Ses01"]]),
+        OrderedDict(x=1.5, y=[None, True, "é", b"\x00\x01"], z=frozenset({1}), c=2 + 1j),
+        (np.float64(2.5), np.int64(7), np.zeros((0, 4)), "text" * 20),
+    ]
     return [pickle.dumps(o, protocol=p) for o in objs for p in range(6)]
 
 
@@ -120,14 +124,28 @@ def test_safe_loads_never_raises_foreign_errors(data, numpy):
 
 # opcodes with a 4- or 8-byte length or memo index: BINBYTES8, BINUNICODE8, BYTEARRAY8, FRAME, LONG4,
 # BINBYTES, BINSTRING, BINUNICODE, LONG_BINPUT, LONG_BINGET
-_WIDE_OPS = {b"\x8e": 8, b"\x8d": 8, b"\x96": 8, b"\x95": 8, b"\x8b": 4, b"B": 4, b"T": 4, b"X": 4, b"r": 4,
-             b"j": 4}
+_WIDE_OPS = {
+    b"\x8e": 8,
+    b"\x8d": 8,
+    b"\x96": 8,
+    b"\x95": 8,
+    b"\x8b": 4,
+    b"B": 4,
+    b"T": 4,
+    b"X": 4,
+    b"r": 4,
+    b"j": 4,
+}
 
 
 @_settings(150)
-@given(prefix=st.sampled_from([b"\x80\x05", b"\x80\x04N", b"\x80\x02"]), op=st.sampled_from(sorted(_WIDE_OPS)),
-       size=st.sampled_from([2 ** 31 - 1, 2 ** 31 + 5, 2 ** 32 - 1]),
-       big=st.sampled_from([2 ** 40, 2 ** 60, 2 ** 63 - 1]), tail=st.binary(max_size=16))
+@given(
+    prefix=st.sampled_from([b"\x80\x05", b"\x80\x04N", b"\x80\x02"]),
+    op=st.sampled_from(sorted(_WIDE_OPS)),
+    size=st.sampled_from([2**31 - 1, 2**31 + 5, 2**32 - 1]),
+    big=st.sampled_from([2**40, 2**60, 2**63 - 1]),
+    tail=st.binary(max_size=16),
+)
 def test_declared_huge_sizes_fail_fast(prefix, op, size, big, tail):
     """Length fields and memo indices far beyond the data: refused before anything is allocated."""
     field = struct.pack("<Q", big) if _WIDE_OPS[op] == 8 else struct.pack("<I", size)
@@ -137,12 +155,16 @@ def test_declared_huge_sizes_fail_fast(prefix, op, size, big, tail):
 
 # ----------------------------------------------------------------------------- checkpoints
 
+
 def _checkpoint_bytes() -> list[bytes]:
     ds = tiny_dataset(n_dialogues=6)
     out = []
     for variant in ("full", "baseline"):
-        p = save_checkpoint(_DIR / f"base-{variant}.safetensors", tiny_model(ds, variant, width=8),
-                            {"variant": variant, "data": {"name": ds.name}})
+        p = save_checkpoint(
+            _DIR / f"base-{variant}.safetensors",
+            tiny_model(ds, variant, width=8),
+            {"variant": variant, "data": {"name": ds.name}},
+        )
         out.append(p.read_bytes())
     return out
 
@@ -163,8 +185,11 @@ def test_mutated_safetensors_give_checkpoint_errors(data):
 
 def _pt_bytes() -> list[bytes]:
     out = []
-    for obj, legacy in (({"w": torch.arange(6.0), "b": torch.zeros(2, dtype=torch.int64)}, False),
-                        ({"state_dict": {"w": torch.ones(3)}}, False), ({"w": torch.ones(4)}, True)):
+    for obj, legacy in (
+        ({"w": torch.arange(6.0), "b": torch.zeros(2, dtype=torch.int64)}, False),
+        ({"state_dict": {"w": torch.ones(3)}}, False),
+        ({"w": torch.ones(4)}, True),
+    ):
         buf = io.BytesIO()
         torch.save(obj, buf, _use_new_zipfile_serialization=not legacy)
         out.append(buf.getvalue())
@@ -183,8 +208,10 @@ def test_mutated_torch_files_give_checkpoint_errors(data):
 
 def _npz_bytes() -> list[bytes]:
     out = []
-    for arrays in ({"X": np.zeros((3, 2), np.float32), "ids": np.array(["a", "b", "c"])},
-                   {"v": np.array("1"), "n": np.arange(5)}):
+    for arrays in (
+        {"X": np.zeros((3, 2), np.float32), "ids": np.array(["a", "b", "c"])},
+        {"v": np.array("1"), "n": np.arange(5)},
+    ):
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         out.append(buf.getvalue())
@@ -205,11 +232,25 @@ def test_mutated_npz_give_own_errors(data):
 # ----------------------------------------------------------------------------- layouts and datasets
 
 _ids = st.one_of(st.integers(-2, 6), st.text("abc", max_size=2))
-_leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 9), st.floats(), st.text(max_size=3),
-                  st.binary(max_size=3), hnp.arrays(np.float32, hnp.array_shapes(min_dims=0, max_dims=2, max_side=3)))
-_values = st.recursive(_leaf, lambda kids: st.one_of(
-    st.lists(kids, max_size=3), st.tuples(kids, kids), st.dictionaries(_ids, kids, max_size=3),
-    st.frozensets(_ids, max_size=3)), max_leaves=8)
+_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 9),
+    st.floats(),
+    st.text(max_size=3),
+    st.binary(max_size=3),
+    hnp.arrays(np.float32, hnp.array_shapes(min_dims=0, max_dims=2, max_side=3)),
+)
+_values = st.recursive(
+    _leaf,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3),
+        st.tuples(kids, kids),
+        st.dictionaries(_ids, kids, max_size=3),
+        st.frozensets(_ids, max_size=3),
+    ),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -218,11 +259,21 @@ def dialoguernn_tuples(draw):
     vids = draw(st.lists(_ids, min_size=1 if draw(st.integers(0, 9)) == 0 else 3, max_size=5, unique_by=str))
     n = {v: draw(st.integers(0 if draw(st.integers(0, 9)) == 0 else 1, 4)) for v in vids}
     dims = {"text": 3, "audio": 2, "visual": 2}
-    feats = [{v: np.zeros((n[v], d), np.float32) + draw(st.floats(-1, 1)) for v in vids} for d in dims.values()]
-    split = draw(st.integers(0, len(vids)) if draw(st.integers(0, 9)) == 0 else st.integers(2, max(2, len(vids) - 1)))
-    tup = [{v: [f"u{i}" for i in range(n[v])] for v in vids}, {v: ["M", "F"][:1] * n[v] for v in vids},
-           {v: [draw(st.integers(0, 5)) for _ in range(n[v])] for v in vids}, *feats,
-           {v: ["hi"] * n[v] for v in vids}, set(vids[:split]), set(vids[split:])]
+    feats = [
+        {v: np.zeros((n[v], d), np.float32) + draw(st.floats(-1, 1)) for v in vids} for d in dims.values()
+    ]
+    split = draw(
+        st.integers(0, len(vids)) if draw(st.integers(0, 9)) == 0 else st.integers(2, max(2, len(vids) - 1))
+    )
+    tup = [
+        {v: [f"u{i}" for i in range(n[v])] for v in vids},
+        {v: ["M", "F"][:1] * n[v] for v in vids},
+        {v: [draw(st.integers(0, 5)) for _ in range(n[v])] for v in vids},
+        *feats,
+        {v: ["hi"] * n[v] for v in vids},
+        set(vids[:split]),
+        set(vids[split:]),
+    ]
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2, 3]))):
         i = draw(st.integers(0, 8))
         how = draw(st.sampled_from(["field", "entry", "nan", "label"]))
@@ -274,8 +325,11 @@ def dialogue_parts(draw):
     a = draw(hnp.arrays(np.float32, (rows(), 2), elements=elements))
     t = draw(hnp.arrays(np.float32, (rows(), 2), elements=elements))
     k = rows()
-    labels = draw(st.lists(st.integers(-1, 1) if draw(st.integers(0, 9)) else st.integers(-3, 4), min_size=k,
-                           max_size=k))
+    labels = draw(
+        st.lists(
+            st.integers(-1, 1) if draw(st.integers(0, 9)) else st.integers(-3, 4), min_size=k, max_size=k
+        )
+    )
     return a, t, labels
 
 
@@ -283,9 +337,11 @@ def dialogue_parts(draw):
 @given(dialogues=st.lists(dialogue_parts(), min_size=0, max_size=6), cut=st.integers(1, 3))
 def test_dataset_validation_accepts_only_clean_data(dialogues, cut):
     def build():
-        ds = [Dialogue(f"d{i}", ["A"] * len(lab), np.array(lab, dtype=np.int64), {"a": a, "t": t})
-              for i, (a, t, lab) in enumerate(dialogues)]
-        splits = {"train": ds[:cut], "valid": ds[cut:cut + 1], "test": ds[cut + 1:]}
+        ds = [
+            Dialogue(f"d{i}", ["A"] * len(lab), np.array(lab, dtype=np.int64), {"a": a, "t": t})
+            for i, (a, t, lab) in enumerate(dialogues)
+        ]
+        splits = {"train": ds[:cut], "valid": ds[cut : cut + 1], "test": ds[cut + 1 :]}
         return validate_dataset(ConversationSet("x", ["p", "q"], ["a", "t"], splits), "random.pkl")
 
     ds = _only_own_errors(build)
@@ -295,20 +351,37 @@ def test_dataset_validation_accepts_only_clean_data(dialogues, cut):
             assert d.labels.max() < 2
 
 
-_json = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-3, 20), st.floats(), st.text(max_size=5)),
-                     lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=8), kids,
-                                                                                        max_size=4)), max_leaves=10)
+_json = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 20), st.floats(), st.text(max_size=5)),
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=8), kids, max_size=4)
+    ),
+    max_leaves=10,
+)
 _DS = tiny_dataset(n_dialogues=4)
 
 
 @_settings(150)
-@given(meta=st.one_of(st.dictionaries(st.sampled_from(["data", "config", "label_names", "modality_dims", "path"]),
-                                      _json, max_size=5),
-                      st.fixed_dictionaries({"config": st.fixed_dictionaries(
-                          {"modalities": st.lists(st.sampled_from(["audio", "text", "visual", "x"]), max_size=3),
-                           "modality_dims": st.dictionaries(st.sampled_from(["audio", "text", "visual"]),
-                                                            st.integers(0, 20)),
-                           "num_classes": st.integers(0, 8)})})))
+@given(
+    meta=st.one_of(
+        st.dictionaries(
+            st.sampled_from(["data", "config", "label_names", "modality_dims", "path"]), _json, max_size=5
+        ),
+        st.fixed_dictionaries(
+            {
+                "config": st.fixed_dictionaries(
+                    {
+                        "modalities": st.lists(st.sampled_from(["audio", "text", "visual", "x"]), max_size=3),
+                        "modality_dims": st.dictionaries(
+                            st.sampled_from(["audio", "text", "visual"]), st.integers(0, 20)
+                        ),
+                        "num_classes": st.integers(0, 8),
+                    }
+                )
+            }
+        ),
+    )
+)
 def test_check_compatible_raises_only_incompatibility(meta):
     out = _only_own_errors(check_compatible, meta, _DS, source="ck", fingerprint="f")
     assert out is None or isinstance(out, list)

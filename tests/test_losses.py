@@ -38,7 +38,9 @@ def cen_reference(shared, labels, tau):
 
 def test_cen_matches_reference():
     feats, labels = _rand()
-    assert float(losses.cen_loss(feats, labels, tau=0.5)) == pytest.approx(cen_reference(feats, labels, 0.5), rel=1e-9)
+    assert float(losses.cen_loss(feats, labels, tau=0.5)) == pytest.approx(
+        cen_reference(feats, labels, 0.5), rel=1e-9
+    )
 
 
 def test_cen_ignores_same_label_negatives():
@@ -52,26 +54,32 @@ def test_cen_ignores_same_label_negatives():
     ref_moved = cen_reference(moved, labels, 0.3)
     assert float(losses.cen_loss(moved, labels, 0.3)) == pytest.approx(ref_moved, rel=1e-9)
     # with a single class there are no negatives at all: loss is exactly 0
-    assert float(losses.cen_loss(feats, torch.zeros(6, dtype=torch.long), 0.3)) == pytest.approx(0.0, abs=1e-12)
+    assert float(losses.cen_loss(feats, torch.zeros(6, dtype=torch.long), 0.3)) == pytest.approx(
+        0.0, abs=1e-12
+    )
     assert base > 0
 
 
 def test_cen_same_label_sample_does_not_affect_anchor():
     # two utterances with the same label: anchor 0's loss only depends on its positives and
     # different-label negatives; put a different-label utterance 2 in so negatives exist
-    g = {"a": torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64),
-         "t": torch.tensor([[1.0, 0.1], [0.0, 1.0], [-1.0, 0.2]], dtype=torch.float64)}
+    g = {
+        "a": torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64),
+        "t": torch.tensor([[1.0, 0.1], [0.0, 1.0], [-1.0, 0.2]], dtype=torch.float64),
+    }
     labels = torch.tensor([0, 0, 1])
     g2 = {k: v.clone() for k, v in g.items()}
     g2["a"][1] = torch.tensor([1.0, 0.05])  # same label as anchor 0, now very close to it
     g2["t"][1] = torch.tensor([1.0, 0.05])
     l1 = cen_reference(g, labels, 0.2)
     l2 = cen_reference(g2, labels, 0.2)
+
     # the loss of utterance 0 and 2 terms only; utterance 1 terms change, so compare per-anchor
     def anchor0(feats):
         pos = math.exp(float(angles.cosine(feats["a"][0], feats["t"][0])) / 0.2)
         neg = sum(math.exp(float(angles.cosine(feats["a"][0], feats[k][2])) / 0.2) for k in ("a", "t"))
         return -math.log(pos / (pos + neg))
+
     assert anchor0(g) == pytest.approx(anchor0(g2))
     assert l1 != l2  # utterance 1's own terms did change
     # and the vectorised loss equals the reference in both cases
@@ -108,8 +116,11 @@ def test_loss_gradients_finite_with_parallel_features():
     labels = torch.tensor([0, 1] * 4)
     th = angles.theta(g, h)
     ph = angles.phi({"a": g, "t": other})["a"]
-    total = losses.aac_loss(th, torch.tensor(0.5, dtype=torch.float64)) + losses.csr_loss(th, ph) + \
-        losses.cen_loss({"a": g, "t": other}, labels)
+    total = (
+        losses.aac_loss(th, torch.tensor(0.5, dtype=torch.float64))
+        + losses.csr_loss(th, ph)
+        + losses.cen_loss({"a": g, "t": other}, labels)
+    )
     total.backward()
     for t in (g, h, other):
         assert torch.isfinite(t.grad).all()
@@ -118,7 +129,10 @@ def test_loss_gradients_finite_with_parallel_features():
 def test_cen_gradcheck_small_doubles():
     feats, labels = _rand(n=4, d=3, m=("a", "t"))
     feats = {k: v.requires_grad_(True) for k, v in feats.items()}
-    fn = lambda a, t: losses.cen_loss({"a": a, "t": t}, labels, 0.5)
+
+    def fn(a, t):
+        return losses.cen_loss({"a": a, "t": t}, labels, 0.5)
+
     assert torch.autograd.gradcheck(fn, (feats["a"], feats["t"]))
 
 

@@ -42,7 +42,9 @@ def test_classification_metrics_hand_case():
 
 def test_paired_seed_comparison_by_hand():
     import numpy as np
+
     from aofl.metrics import paired_seed_comparison, weighted_f1
+
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     good = [np.where(rng.random(300) < 0.8, y, rng.integers(0, 3, 300)) for _ in range(3)]

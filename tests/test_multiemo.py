@@ -1,4 +1,5 @@
 """MultiEMO / DialogueRNN pickles: files with the exact layout, built from real ids, speakers, labels."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from _real_data import require_real
+
 from aofl.data import DataError, loaders, real
 from aofl.data.multiemo import load_dialoguernn, load_multiemo, multiemo_available, multiemo_dir
 
@@ -24,7 +25,9 @@ def _dump(obj, path):
 
 def _iemocap_subset(root):
     """6 train + all 12 COSMIC valid + 3 test dialogues of the real pickle (MultiEMO has train+valid in trainVid)."""
-    spk, lab, sent, train, test, valid = pickle.load(open(root / "iemocap" / "iemocap.pkl", "rb"), encoding="latin1")
+    spk, lab, sent, train, test, valid = pickle.load(
+        open(root / "iemocap" / "iemocap.pkl", "rb"), encoding="latin1"
+    )
     train_vid, test_vid = list(train[:6]) + list(valid), list(test[:3])
     vids = train_vid + test_vid
     return spk, lab, sent, train_vid, test_vid, vids
@@ -34,11 +37,22 @@ def _build_multiemo_iemocap(src, out, rng, n_valid=None):
     spk, lab, sent, train_vid, test_vid, vids = _iemocap_subset(src)
     ids = {v: [f"{v}_{i:03d}" for i in range(len(lab[v]))] for v in vids}
     small = {v: np.zeros((len(lab[v]), 100), np.float32) for v in vids}  # DialogueRNN's own 100-d features
-    tup = (ids, {v: spk[v] for v in vids}, {v: lab[v] for v in vids}, small, small,
-           {v: np.zeros((len(lab[v]), 512), np.float32) for v in vids}, {v: sent[v] for v in vids},
-           set(train_vid), set(test_vid))
+    tup = (
+        ids,
+        {v: spk[v] for v in vids},
+        {v: lab[v] for v in vids},
+        small,
+        small,
+        {v: np.zeros((len(lab[v]), 512), np.float32) for v in vids},
+        {v: sent[v] for v in vids},
+        set(train_vid),
+        set(test_vid),
+    )
     _dump(tup, out / "Speakers.pkl")
-    feats = {m: {v: rng.standard_normal((len(lab[v]), d)).astype(np.float32) for v in vids} for m, d in DIMS.items()}
+    feats = {
+        m: {v: rng.standard_normal((len(lab[v]), d)).astype(np.float32) for v in vids}
+        for m, d in DIMS.items()
+    }
     for m, fname in FILES.items():
         _dump(feats[m], out / fname)
     return feats, lab, train_vid, test_vid
@@ -54,7 +68,9 @@ def test_multiemo_iemocap_layout(tmp_path):
     assert cs.label_names == real.IEMOCAP_LABELS
     cosmic = real.load_transcripts("iemocap", src)
     # valid = the COSMIC validation dialogues, carved out of trainVid
-    assert [d.dialogue_id for d in cs.splits["valid"]] == sorted(d.dialogue_id for d in cosmic.splits["valid"])
+    assert [d.dialogue_id for d in cs.splits["valid"]] == sorted(
+        d.dialogue_id for d in cosmic.splits["valid"]
+    )
     assert len(cs.splits["train"]) == 6 and len(cs.splits["test"]) == 3
     assert cs.meta["valid_split"] == "cosmic"
     for d in (d for ds in cs.splits.values() for d in ds):
@@ -66,7 +82,9 @@ def test_multiemo_iemocap_layout(tmp_path):
     assert len(ids) == len(set(ids))
     # without the COSMIC metadata: a seeded fraction of trainVid
     cs2 = load_multiemo("iemocap", out, data_dir=False, valid_fraction=0.25, seed=1)
-    assert len(cs2.splits["valid"]) == round(0.25 * len(train_vid)) and cs2.meta["valid_split"].startswith("random")
+    assert len(cs2.splits["valid"]) == round(0.25 * len(train_vid)) and cs2.meta["valid_split"].startswith(
+        "random"
+    )
     cs3 = load_multiemo("iemocap", out, data_dir=False, valid_ids=[train_vid[0]])
     assert [d.dialogue_id for d in cs3.splits["valid"]] == [train_vid[0]]
 
@@ -89,12 +107,24 @@ def test_real_load_hook(tmp_path):
 @pytest.mark.real_data
 def test_multiemo_meld_layout(tmp_path):
     src = require_real("meld")
-    spk, emo, _sentiment, sent, train, test, dev = pickle.load(open(src / "meld" / "meld.pkl", "rb"), encoding="latin1")
+    spk, emo, _sentiment, sent, train, test, dev = pickle.load(
+        open(src / "meld" / "meld.pkl", "rb"), encoding="latin1"
+    )
     train_vid, test_vid = sorted(train)[:5] + sorted(dev)[:2], sorted(test)[:3]
     vids = train_vid + test_vid
     rng = np.random.default_rng(0)
-    tup = ({v: list(range(len(emo[v]))) for v in vids}, {v: spk[v] for v in vids}, {v: emo[v] for v in vids},
-           {}, {}, {}, {v: sent[v] for v in vids}, train_vid, test_vid, None)
+    tup = (
+        {v: list(range(len(emo[v]))) for v in vids},
+        {v: spk[v] for v in vids},
+        {v: emo[v] for v in vids},
+        {},
+        {},
+        {},
+        {v: sent[v] for v in vids},
+        train_vid,
+        test_vid,
+        None,
+    )
     out = tmp_path / "MELD"
     _dump(tup, out / "Speakers.pkl")
     for m, fname in FILES.items():
@@ -103,7 +133,10 @@ def test_multiemo_meld_layout(tmp_path):
     assert cs.label_names == real.MELD_LABELS and cs.modality_dims == DIMS
     assert [d.dialogue_id for d in cs.splits["valid"]] == [str(v) for v in sorted(dev)[:2]]
     first = cs.splits["train"][0]
-    assert first.dialogue_id == "0" and first.speakers[:2] == ["Chandler", "The Interviewer"]  # names from the CSV
+    assert first.dialogue_id == "0" and first.speakers[:2] == [
+        "Chandler",
+        "The Interviewer",
+    ]  # names from the CSV
     assert "\x92" not in "".join(first.text)
     # without the metadata: slot names and the pickle's own text
     cs2 = load_multiemo("meld", out, data_dir=False, valid_ids=sorted(dev)[:2])
@@ -116,9 +149,21 @@ def test_dialoguernn_layout(tmp_path):
     spk, lab, sent, train_vid, test_vid, vids = _iemocap_subset(src)
     rng = np.random.default_rng(0)
     dims = {"text": 100, "audio": 100, "visual": 512}
-    f = {m: {v: rng.standard_normal((len(lab[v]), d)).astype(np.float32) for v in vids} for m, d in dims.items()}
-    tup = ({v: list(range(len(lab[v]))) for v in vids}, {v: spk[v] for v in vids}, {v: lab[v] for v in vids},
-           f["text"], f["audio"], f["visual"], {v: sent[v] for v in vids}, train_vid, test_vid)
+    f = {
+        m: {v: rng.standard_normal((len(lab[v]), d)).astype(np.float32) for v in vids}
+        for m, d in dims.items()
+    }
+    tup = (
+        {v: list(range(len(lab[v]))) for v in vids},
+        {v: spk[v] for v in vids},
+        {v: lab[v] for v in vids},
+        f["text"],
+        f["audio"],
+        f["visual"],
+        {v: sent[v] for v in vids},
+        train_vid,
+        test_vid,
+    )
     path = tmp_path / "IEMOCAP_features_raw.pkl"
     _dump(tup, path)
     cs = load_dialoguernn(path, data_dir=src)

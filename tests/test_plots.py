@@ -1,11 +1,12 @@
 """aofl.plots: every builder returns a figure with the expected traces from a small frame."""
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from test_analysis import table
 
 from aofl import analysis, plots
-from test_analysis import table
 
 
 def _long():
@@ -20,8 +21,12 @@ def test_metric_figures():
     z = plots.confusion_heatmap(cm, normalize=True).data[0].z
     assert np.allclose(np.asarray(z).sum(1), 1.0)
     assert np.asarray(plots.confusion_heatmap(cm).data[0].z).sum() == 8
-    hist = analysis.history_frame([{"epoch": 1, "loss_total": 2.0, "valid_weighted_f1": 0.4},
-                                   {"epoch": 2, "loss_total": 1.0, "valid_weighted_f1": 0.5}])
+    hist = analysis.history_frame(
+        [
+            {"epoch": 1, "loss_total": 2.0, "valid_weighted_f1": 0.4},
+            {"epoch": 2, "loss_total": 1.0, "valid_weighted_f1": 0.5},
+        ]
+    )
     assert {t.name for t in plots.training_curves(hist).data} == {"total", "weighted_f1"}
 
 
@@ -40,7 +45,9 @@ def test_angle_figures():
     assert all(t.type == "scatter" for t in scatter.data)  # SVG, not WebGL
     small = plots.theta_phi_scatter(long, max_points=4)
     assert sum(len(t.x) for t in small.data if t.mode == "markers") == 4
-    alpha = plots.alpha_bars(analysis.alpha_frame({"audio": 50.0, "text": 70.0}, {"audio": 55.0, "text": 80.0}))
+    alpha = plots.alpha_bars(
+        analysis.alpha_frame({"audio": 50.0, "text": 70.0}, {"audio": 55.0, "text": 80.0})
+    )
     assert list(alpha.data[0].y) == [50.0, 70.0] and list(alpha.data[1].y) == [55.0, 80.0]
     empty = plots.angle_distribution(analysis.angles_long(table(), []))
     assert len(empty.data) == 0 and "no angles" in empty.layout.annotations[0].text
@@ -61,36 +68,65 @@ def test_whatif_and_conversation_figures():
 
 
 def test_embedding_and_ablation_figures():
-    emb = pd.DataFrame({"utterance_id": ["a#0", "a#1", "b#0"], "x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 2.0],
-                        "label": ["happy", "sad", "happy"], "prediction": ["happy", "happy", "sad"],
-                        "correct": [True, False, False], "modality": ["audio"] * 3, "kind": ["shared"] * 3,
-                        "speaker": ["A", "B", "A"]})
+    emb = pd.DataFrame(
+        {
+            "utterance_id": ["a#0", "a#1", "b#0"],
+            "x": [0.0, 1.0, 2.0],
+            "y": [1.0, 0.0, 2.0],
+            "label": ["happy", "sad", "happy"],
+            "prediction": ["happy", "happy", "sad"],
+            "correct": [True, False, False],
+            "modality": ["audio"] * 3,
+            "kind": ["shared"] * 3,
+            "speaker": ["A", "B", "A"],
+        }
+    )
     fig = plots.embedding_scatter(emb, color="label", title="shared")
     ids = [c[0] for t in fig.data for c in t.customdata]
     assert sorted(ids) == ["a#0", "a#1", "b#0"] and fig.layout.dragmode == "lasso"
     assert all(t.type == "scatter" for t in fig.data)
     assert {t.name for t in plots.embedding_scatter(emb, color="correct").data} == {"correct", "wrong"}
-    metrics = pd.DataFrame({"checkpoint": ["a", "b"], "weighted_f1": [0.6, 0.5], "wf1_low": [0.55, 0.45],
-                            "wf1_high": [0.65, 0.55], "accuracy": [0.6, 0.5], "acc_low": [0.5, 0.4],
-                            "acc_high": [0.7, 0.6]})
+    metrics = pd.DataFrame(
+        {
+            "checkpoint": ["a", "b"],
+            "weighted_f1": [0.6, 0.5],
+            "wf1_low": [0.55, 0.45],
+            "wf1_high": [0.65, 0.55],
+            "accuracy": [0.6, 0.5],
+            "acc_low": [0.5, 0.4],
+            "acc_high": [0.7, 0.6],
+        }
+    )
     fig = plots.ablation_metrics_plot(metrics)
     assert np.allclose(fig.data[0].error_y.array, [0.05, 0.05])
     overlay = plots.angle_overlay(pd.concat([_long().assign(checkpoint="a"), _long().assign(checkpoint="b")]))
     assert {t.name for t in overlay.data} == {"a", "b"}
-    dis = analysis.disentanglement_frame({"a": {"shared_recovers_shared": 0.9}, "b": {"shared_recovers_shared": 0.3}})
+    dis = analysis.disentanglement_frame(
+        {"a": {"shared_recovers_shared": 0.9}, "b": {"shared_recovers_shared": 0.3}}
+    )
     assert len(plots.disentanglement_bars(dis).data) == 2
     assert "no disentanglement" in plots.disentanglement_bars(dis.iloc[:0]).layout.annotations[0].text
 
 
 def test_embedding_highlight_dims_the_rest_and_keeps_the_ids():
-    emb = pd.DataFrame({"utterance_id": ["a#0", "a#1", "b#0", "b#1"], "x": [0.0, 1.0, 2.0, 3.0],
-                        "y": [1.0, 0.0, 2.0, 3.0], "label": ["happy", "sad", "happy", "sad"],
-                        "modality": ["audio", "audio", "text", "text"], "speaker": ["A", "B", "A", "B"]})
+    emb = pd.DataFrame(
+        {
+            "utterance_id": ["a#0", "a#1", "b#0", "b#1"],
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "y": [1.0, 0.0, 2.0, 3.0],
+            "label": ["happy", "sad", "happy", "sad"],
+            "modality": ["audio", "audio", "text", "text"],
+            "speaker": ["A", "B", "A", "B"],
+        }
+    )
     for color in ("label", "modality"):
         fig = plots.embedding_scatter(emb, color=color, highlight=("a#1", "b#0", "not-shown#9"))
         seen = {}
         for t in fig.data:
-            opacity, size = np.broadcast_to(t.marker.opacity, len(t.x)), np.broadcast_to(t.marker.size, len(t.x))
+            opacity, size = (
+                np.broadcast_to(t.marker.opacity, len(t.x)),
+                np.broadcast_to(t.marker.size, len(t.x)),
+            )
             width = np.broadcast_to(t.marker.line.width, len(t.x))
             for cd, o, s, w in zip(t.customdata, opacity, size, width):
                 seen[cd[0]] = (o, s, w)  # customdata[0] is still the id: lasso selections keep working
@@ -110,7 +146,9 @@ def test_embedding_highlight_dims_the_rest_and_keeps_the_ids():
 def test_ready_figure_json_is_encoded_once_and_equals_plotlys():
     import plotly.io as pio
 
-    from aofl.plots import ReadyFigure
+    from aofl.plots import ReadyFigure, install_json_reuse
+
+    install_json_reuse()  # opt-in (the app's start_up installs it)
     fig = px.scatter(x=np.arange(50.0), y=np.arange(50.0) ** 2, hover_name=[f"u{i}" for i in range(50)])
     spec = fig.to_dict()
     expected = pio.to_json(fig.to_dict(), validate=False)  # plotly's own encoding of an equal dict
@@ -128,6 +166,8 @@ def test_ready_figure_json_cache_is_bounded(monkeypatch):
     import plotly.io as pio
 
     from aofl import plots as P
+
+    P.install_json_reuse()
     monkeypatch.setattr(P, "_SPEC_JSON_MAX", 3)
     specs = [{"data": [{"type": "bar", "y": [i]}], "layout": {}} for i in range(5)]
     for spec in specs:

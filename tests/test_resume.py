@@ -3,6 +3,7 @@
 A resumed run must end exactly where an uninterrupted one with the same seed ends (CPU), and a
 SIGKILL in the middle of a checkpoint write must leave the last checkpoint loadable.
 """
+
 import os
 import signal
 import subprocess
@@ -12,15 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _tiny import TINY_DIMS
 
-from aofl.io.checkpoint import load_checkpoint, read_metadata
 from aofl.cli import main
+from aofl.data import make_synthetic
+from aofl.io.checkpoint import load_checkpoint, read_metadata
 from aofl.io.resume import RESUME_FILENAME, ResumeError
 from aofl.train import TrainConfig, model_config_for, train
-
-from aofl.data import make_synthetic
-
-from _tiny import TINY_DIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +32,7 @@ def _stop_at(epoch):
     def callback(info):
         if info["epoch"] == epoch:  # before that epoch's state is saved: the state holds epoch - 1
             raise Interrupt
+
     return callback
 
 
@@ -52,7 +52,9 @@ def cfg(ds):
 
 def _tc(**kw):
     # on _data() with seed 1: best epoch 3, early stop after epoch 6 (both after a resume below)
-    return TrainConfig(**{"epochs": 8, "patience": 3, "batch_size": 4, "lr": 1e-2, "progress": False, "seed": 1, **kw})
+    return TrainConfig(
+        **{"epochs": 8, "patience": 3, "batch_size": 4, "lr": 1e-2, "progress": False, "seed": 1, **kw}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +71,26 @@ def _same_run(a, b):
 
 
 def test_resumed_run_ends_exactly_like_an_uninterrupted_one(ds, cfg, uninterrupted, tmp_path):
-    assert 2 < uninterrupted.best_epoch < len(uninterrupted.history) < 8  # resumes before the best and the stop
+    assert (
+        2 < uninterrupted.best_epoch < len(uninterrupted.history) < 8
+    )  # resumes before the best and the stop
     state = tmp_path / RESUME_FILENAME
     best_epochs = []
     for stop in (2, 4):  # interrupted twice, resumed twice
         with pytest.raises(Interrupt):
-            train(ds, cfg, _tc(), callback=_stop_at(stop), state_path=state, resume=stop != 2,
-                  on_best=lambda r: best_epochs.append(r.best_epoch))
+            train(
+                ds,
+                cfg,
+                _tc(),
+                callback=_stop_at(stop),
+                state_path=state,
+                resume=stop != 2,
+                on_best=lambda r: best_epochs.append(r.best_epoch),
+            )
         assert state.is_file()
-    resumed = train(ds, cfg, _tc(), state_path=state, resume=True, on_best=lambda r: best_epochs.append(r.best_epoch))
+    resumed = train(
+        ds, cfg, _tc(), state_path=state, resume=True, on_best=lambda r: best_epochs.append(r.best_epoch)
+    )
     assert resumed.resumed_at == [1, 3]
     _same_run(uninterrupted, resumed)
     assert best_epochs[-1] == uninterrupted.best_epoch
@@ -91,8 +104,9 @@ def test_each_rank_gets_its_own_rng_states_back(ds, cfg, tmp_path):
     resume itself is in test_distributed); a state without them falls back to rank 0's, with a warning."""
     import numpy as np
 
-    from aofl.model import AOFL
     from aofl.io.resume import load_state, rng_snapshot, save_state
+    from aofl.model import AOFL
+
     model = AOFL(cfg)
     opt = torch.optim.AdamW(model.parameters())
     cpu = torch.device("cpu")
@@ -101,12 +115,22 @@ def test_each_rank_gets_its_own_rng_states_back(ds, cfg, tmp_path):
         torch.manual_seed(seed)
         np.random.seed(seed)
         states.append(rng_snapshot(cpu))
-    kw = dict(epoch=1, model=model, optimizer=opt, best_state=None, shuffle=torch.Generator(), device=cpu,
-              progress={}, identity={"x": 1})
+    kw = dict(
+        epoch=1,
+        model=model,
+        optimizer=opt,
+        best_state=None,
+        shuffle=torch.Generator(),
+        device=cpu,
+        progress={},
+        identity={"x": 1},
+    )
     save_state(tmp_path / "two.safetensors", rank_rngs=states, **kw)
     save_state(tmp_path / "one.safetensors", **kw)
     for rank in (0, 1):
-        load_state(tmp_path / "two.safetensors", {"x": 1}).restore(model, opt, torch.Generator(), cpu, rank=rank)
+        load_state(tmp_path / "two.safetensors", {"x": 1}).restore(
+            model, opt, torch.Generator(), cpu, rank=rank
+        )
         assert torch.equal(torch.get_rng_state(), states[rank][0]["torch"])
         assert np.random.get_state()[1].tolist() == states[rank][0]["numpy"].tolist()
     with pytest.warns(UserWarning, match="no RNG state for rank 1"):
@@ -139,8 +163,25 @@ def test_resume_without_state_is_a_clear_error(ds, cfg, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- SIGKILL mid-write
 
-TRAIN = [sys.executable, "-m", "aofl", "train", "--data", "synthetic", "--variant", "baseline", "--width", "8",
-         "--epochs", "6", "--patience", "6", "--no-progress", "--threads", "1"]
+TRAIN = [
+    sys.executable,
+    "-m",
+    "aofl",
+    "train",
+    "--data",
+    "synthetic",
+    "--variant",
+    "baseline",
+    "--width",
+    "8",
+    "--epochs",
+    "6",
+    "--patience",
+    "6",
+    "--no-progress",
+    "--threads",
+    "1",
+]
 
 
 def _temps(out: Path) -> list[str]:
@@ -167,13 +208,19 @@ def _kill_mid_write(proc: subprocess.Popen, out: Path, timeout: float = 40.0) ->
 
 def test_sigkill_during_a_checkpoint_write_then_resume(tmp_path):
     from aofl.io.registry import read_manifest
+
     out = tmp_path / "runs" / "baseline"
     env = {**os.environ, "AOFL_THREADS": "1", "PYTHONPATH": str(ROOT)}
     left = []
     for _ in range(4):  # each try kills once; a kill that lands after the rename is retried via --resume
         resume = ["--resume"] if (out / RESUME_FILENAME).exists() else []
-        proc = subprocess.Popen(TRAIN + ["--out", str(out)] + resume, env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            TRAIN + ["--out", str(out)] + resume,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         left = _kill_mid_write(proc, out)
         if left:
             break
@@ -183,8 +230,14 @@ def test_sigkill_during_a_checkpoint_write_then_resume(tmp_path):
     model, meta = load_checkpoint(out)
     assert meta["in_progress"] and meta["best_epoch"] >= 1
     assert [e.path.name for e in read_manifest(tmp_path / "runs")] == ["model.safetensors"]
-    done = subprocess.run(TRAIN + ["--out", str(out), "--resume"], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        TRAIN + ["--out", str(out), "--resume"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     meta = read_metadata(out)
     assert "test" in meta["metrics"] and "in_progress" not in meta and meta["resumed_at_epochs"]
@@ -192,7 +245,9 @@ def test_sigkill_during_a_checkpoint_write_then_resume(tmp_path):
     assert sorted(os.listdir(out)) == ["model.safetensors"]  # resume state and stale temps removed
     # and it is the checkpoint an uninterrupted run writes
     whole = tmp_path / "whole"
-    subprocess.run(TRAIN + ["--out", str(whole)], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        TRAIN + ["--out", str(whole)], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120
+    )
     (a, ma), (b, mb) = load_checkpoint(out), load_checkpoint(whole)
     assert ma["metrics"] == mb["metrics"] and ma["best_epoch"] == mb["best_epoch"]
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):

@@ -1,4 +1,5 @@
 """aofl.search: the rules of the app's utterance search, on small hand-made tables."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,16 +8,25 @@ from aofl import search
 
 
 def _table():
-    return pd.DataFrame({
-        "utterance_id": ["d1#0", "d1#1", "d1#10", "d2#0", "d2#1", "x.y#0"],
-        "dialogue": ["d1", "d1", "d1", "d2", "d2", "x.y"],
-        "position": [0, 1, 10, 0, 1, 0],
-        "speaker": ["Ross", "Rachel", "Ross", "MONICA", "Chandler", "Joey"],
-        "text": ["Hello there!", "How are you (really)?", None, "oh. my. GOD", np.nan, "Could I BE any more..."],
-        "label": ["joy", "neutral", "sad", "surprise", "neutral", "joy"],
-        "prediction": ["joy", "sad", "sad", "surprise", "joy", "joy"],
-        "correct": [True, False, True, True, False, True],
-    })
+    return pd.DataFrame(
+        {
+            "utterance_id": ["d1#0", "d1#1", "d1#10", "d2#0", "d2#1", "x.y#0"],
+            "dialogue": ["d1", "d1", "d1", "d2", "d2", "x.y"],
+            "position": [0, 1, 10, 0, 1, 0],
+            "speaker": ["Ross", "Rachel", "Ross", "MONICA", "Chandler", "Joey"],
+            "text": [
+                "Hello there!",
+                "How are you (really)?",
+                None,
+                "oh. my. GOD",
+                np.nan,
+                "Could I BE any more...",
+            ],
+            "label": ["joy", "neutral", "sad", "surprise", "neutral", "joy"],
+            "prediction": ["joy", "sad", "sad", "surprise", "joy", "joy"],
+            "correct": [True, False, True, True, False, True],
+        }
+    )
 
 
 def ids(frame):
@@ -109,7 +119,14 @@ def test_matching_ids_and_mask():
     t = _table()
     assert search.matching_ids(t, "ROSS") == {"d1#0", "d1#10"}
     assert search.matching_ids(t, "zzz") == set()
-    assert search.match_mask(t, "joy").tolist() == [False, False, False, False, False, False]  # labels: not searched
+    assert search.match_mask(t, "joy").tolist() == [
+        False,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]  # labels: not searched
     assert search.match_mask(t, "joey").tolist() == [False, False, False, False, False, True]
     assert search.matching_ids(t.drop(columns="utterance_id"), "ross") == set()
 

@@ -4,6 +4,7 @@ own error types, names what it asked for, and never runs (a sentinel file would 
 Also: the opt-in (allow_unsafe / AOFL_ALLOW_UNSAFE_LOAD / --allow-unsafe-load) and the validation
 messages of issue #6 (layouts, dims, labels, NaN, empty splits, other datasets, missing data dir).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,21 +22,35 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from _tiny import tiny_dataset, tiny_model
 from safetensors.torch import save_file
 
-from _tiny import tiny_dataset, tiny_model
-from aofl.io.checkpoint import (CheckpointError, CorruptCheckpointError, UnsafeCheckpointError, load_checkpoint,
-                             load_foreign_state_dict, read_metadata, save_checkpoint)
 from aofl.data import DataError, load_dataset, real
 from aofl.data.conversation import ConversationSet, Dialogue
 from aofl.data.multiemo import check_speakers_tuple, load_dialoguernn, load_multiemo
-from aofl.io.safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, UnsafeLoadWarning, UnsafePickleError,
-                                   safe_load, safe_loads, unsafe_load_allowed)
-from aofl.errors import AOFLError, CorruptFileError
-from aofl.io.file_checks import load_npz
-from aofl.model import AOFLConfig, ConfigError
 from aofl.data.validation import validate_dataset
+from aofl.errors import AOFLError, CorruptFileError
+from aofl.io.checkpoint import (
+    CheckpointError,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+    load_foreign_state_dict,
+    read_metadata,
+    save_checkpoint,
+)
 from aofl.io.compatibility import IncompatibleCheckpointError, check_compatible
+from aofl.io.file_checks import load_npz
+from aofl.io.safe_pickle import (
+    ALLOW_UNSAFE_ENV,
+    CorruptPickleError,
+    UnsafeLoadWarning,
+    UnsafePickleError,
+    safe_load,
+    safe_loads,
+    unsafe_load_allowed,
+)
+from aofl.model import AOFLConfig, ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +64,7 @@ def ds():
 
 
 # ----------------------------------------------------------------------------- the hostile corpus
+
 
 class _Payload:
     """Pickles as `func(*args)`: what runs at load time if anything unpickles it unrestricted."""
@@ -76,8 +92,12 @@ def _hand_made(sentinel) -> dict[str, bytes]:
     """Payloads no pickler writes: protocol-0 GLOBAL text, and STACK_GLOBAL names reused via the memo."""
     cmd = f"touch {sentinel}".encode()
     proto0 = b"cos\nsystem\n(V" + cmd + b"\ntR."
-    memo = (b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94h\x00h\x01\x93\x94\x8c" + bytes([len(cmd)]) + cmd
-            + b"\x85R.")
+    memo = (
+        b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94h\x00h\x01\x93\x94\x8c"
+        + bytes([len(cmd)])
+        + cmd
+        + b"\x85R."
+    )
     return {"system": proto0, "memo-system": memo}
 
 
@@ -144,6 +164,7 @@ def test_dataset_loaders_refuse_hostile_pickles(tmp_path):
 
 # ----------------------------------------------------------------------------- torch checkpoints
 
+
 def _torch_corpus(tmp_path, ds):
     sentinel = tmp_path / "PAYLOAD_RAN"
     state = {"w": torch.zeros(2)}
@@ -182,16 +203,18 @@ def test_opt_in_loads_a_pickled_module_with_a_warning(tmp_path):
     torch.save({"w": torch.ones(2)}, tmp_path / "plain.pt")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a safe file never warns, opted in or not
-        assert torch.equal(load_foreign_state_dict(tmp_path / "plain.pt", allow_unsafe=True)["w"], torch.ones(2))
+        assert torch.equal(
+            load_foreign_state_dict(tmp_path / "plain.pt", allow_unsafe=True)["w"], torch.ones(2)
+        )
 
 
 def _patch_central_directory(data: bytes, entry: str, offset: int, value: int) -> bytes:
     """Set a 4-byte field of `entry`'s central-directory record (20: compressed, 24: uncompressed size)."""
     i = data.index(b"PK\x01\x02")
     while True:
-        name_len = struct.unpack("<H", data[i + 28:i + 30])[0]
-        if data[i + 46:i + 46 + name_len].decode() == entry:
-            return data[:i + offset] + struct.pack("<I", value) + data[i + offset + 4:]
+        name_len = struct.unpack("<H", data[i + 28 : i + 30])[0]
+        if data[i + 46 : i + 46 + name_len].decode() == entry:
+            return data[: i + offset] + struct.pack("<I", value) + data[i + offset + 4 :]
         i = data.index(b"PK\x01\x02", i + 4)
 
 
@@ -225,6 +248,7 @@ def test_npz_declaring_a_huge_array_is_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- safetensors
 
+
 def _safetensors(header: dict, data: bytes = b"", length: int | None = None) -> bytes:
     raw = json.dumps(header).encode()
     return struct.pack("<Q", len(raw) if length is None else length) + raw + data
@@ -232,11 +256,15 @@ def _safetensors(header: dict, data: bytes = b"", length: int | None = None) -> 
 
 def test_safetensors_with_absurd_declared_sizes(tmp_path):
     cases = {
-        "header-length": (_safetensors({}, length=2 ** 62), "header declares"),
-        "offsets": (_safetensors({"w": {"dtype": "F32", "shape": [2 ** 40], "data_offsets": [0, 2 ** 42]}}),
-                    "ends at byte"),
-        "shape": (_safetensors({"w": {"dtype": "F32", "shape": [2 ** 30, 2 ** 30], "data_offsets": [0, 8]}},
-                               b"\0" * 8), "needs"),
+        "header-length": (_safetensors({}, length=2**62), "header declares"),
+        "offsets": (
+            _safetensors({"w": {"dtype": "F32", "shape": [2**40], "data_offsets": [0, 2**42]}}),
+            "ends at byte",
+        ),
+        "shape": (
+            _safetensors({"w": {"dtype": "F32", "shape": [2**30, 2**30], "data_offsets": [0, 8]}}, b"\0" * 8),
+            "needs",
+        ),
         "not-json": (struct.pack("<Q", 4) + b"\xff\xfe{]", "not JSON"),
         "tiny": (b"\x01\x02\x03", "truncated"),
     }
@@ -252,10 +280,15 @@ def test_hostile_config_is_refused_before_allocating(tmp_path, ds):
     good = save_checkpoint(tmp_path / "good.safetensors", tiny_model(ds))
     meta = read_metadata(good)
     from safetensors import safe_open
+
     with safe_open(str(good), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    for key, value, needle in (("width", 10 ** 5, "do not match"), ("width", 10 ** 9, "cannot build"),
-                               ("variant", "bogus", "unknown variant"), ("num_classes", -3, "cannot build")):
+    for key, value, needle in (
+        ("width", 10**5, "do not match"),
+        ("width", 10**9, "cannot build"),
+        ("variant", "bogus", "unknown variant"),
+        ("num_classes", -3, "cannot build"),
+    ):
         bad = dict(meta, config={**meta["config"], key: value})
         save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"aofl": json.dumps(bad)})
         with pytest.raises(CheckpointError, match=needle):
@@ -264,17 +297,24 @@ def test_hostile_config_is_refused_before_allocating(tmp_path, ds):
 
 # ----------------------------------------------------------------------------- truncated and empty files
 
+
 def test_truncated_and_empty_files_of_every_kind(tmp_path, ds):
     ck = save_checkpoint(tmp_path / "ck.safetensors", tiny_model(ds))
     torch.save({"w": torch.zeros(64)}, tmp_path / "w.pt")
     (tmp_path / "p.pkl").write_bytes(pickle.dumps({"a": np.arange(50.0)}, protocol=4))
     np.savez(tmp_path / "a.npz", X=np.zeros((8, 8), np.float32))
-    originals = {"ck.safetensors": ck.read_bytes(), "w.pt": (tmp_path / "w.pt").read_bytes(),
-                 "p.pkl": (tmp_path / "p.pkl").read_bytes(), "a.npz": (tmp_path / "a.npz").read_bytes()}
-    loaders = {"ck.safetensors": (load_checkpoint, CorruptCheckpointError),
-               "w.pt": (load_foreign_state_dict, CorruptCheckpointError),
-               "p.pkl": (lambda p: safe_load(p, allow_numpy=True), CorruptPickleError),
-               "a.npz": (load_npz, CorruptFileError)}
+    originals = {
+        "ck.safetensors": ck.read_bytes(),
+        "w.pt": (tmp_path / "w.pt").read_bytes(),
+        "p.pkl": (tmp_path / "p.pkl").read_bytes(),
+        "a.npz": (tmp_path / "a.npz").read_bytes(),
+    }
+    loaders = {
+        "ck.safetensors": (load_checkpoint, CorruptCheckpointError),
+        "w.pt": (load_foreign_state_dict, CorruptCheckpointError),
+        "p.pkl": (lambda p: safe_load(p, allow_numpy=True), CorruptPickleError),
+        "a.npz": (load_npz, CorruptFileError),
+    }
     for name, data in originals.items():
         load, error = loaders[name]
         for cut in (0, 1, len(data) // 3, len(data) // 2, len(data) - 1):
@@ -289,7 +329,8 @@ def test_truncated_and_empty_files_of_every_kind(tmp_path, ds):
 
 def test_truncated_and_empty_meld_csv(tmp_path):
     good = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n" + "".join(
-        f"{i},hi {i},Joey,neutral,neutral,0,{i}\n" for i in range(5))
+        f"{i},hi {i},Joey,neutral,neutral,0,{i}\n" for i in range(5)
+    )
     p = tmp_path / "train_sent_emo.csv"
     p.write_text(good)
     assert len(real._read_meld_csv(p)[0]) == 5
@@ -307,6 +348,7 @@ def test_truncated_and_empty_meld_csv(tmp_path):
 
 def test_corrupt_text_view_cache(tmp_path):
     from aofl.data import textviews
+
     p = tmp_path / "view.npz"
     np.savez(p, X=np.zeros((4, 3), np.float32))
     p.write_bytes(p.read_bytes()[:40])
@@ -315,6 +357,7 @@ def test_corrupt_text_view_cache(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the opt-in
+
 
 def test_opt_in_switch():
     assert not unsafe_load_allowed(None)
@@ -337,6 +380,7 @@ def test_benign_foreign_pickle_loads_only_when_opted_in(tmp_path, monkeypatch):
 
 def test_cli_flag_sets_the_opt_in(monkeypatch, tmp_path, capsys):
     from aofl.cli import main
+
     monkeypatch.setenv(ALLOW_UNSAFE_ENV, "0")  # restored after the test
     assert main(["evaluate", str(tmp_path / "missing"), "--allow-unsafe-load"]) == 2
     assert os.environ[ALLOW_UNSAFE_ENV] == "1"
@@ -344,14 +388,19 @@ def test_cli_flag_sets_the_opt_in(monkeypatch, tmp_path, capsys):
 
 
 def test_cli_prints_one_line_for_a_hostile_checkpoint(tmp_path):
-    (tmp_path / "evil.safetensors").write_bytes(_safetensors({}, length=2 ** 62))
-    p = subprocess.run([sys.executable, "-m", "aofl", "evaluate", str(tmp_path / "evil.safetensors")],
-                       capture_output=True, text=True, timeout=300)
+    (tmp_path / "evil.safetensors").write_bytes(_safetensors({}, length=2**62))
+    p = subprocess.run(
+        [sys.executable, "-m", "aofl", "evaluate", str(tmp_path / "evil.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 2 and p.stderr.startswith("error: ") and "Traceback" not in p.stderr
     assert "header declares" in p.stderr
 
 
 # ----------------------------------------------------------------------------- validation messages
+
 
 def test_multiemo_layout_validation():
     ids = ["d1"]
@@ -397,8 +446,11 @@ def test_dataset_validation_messages():
 
 
 def test_checkpoint_compatibility(ds):
-    meta = {"config": tiny_model(ds).config.to_dict(), "label_names": list(ds.label_names),
-            "data": {"name": ds.name, "fingerprint": ds.fingerprint()}}
+    meta = {
+        "config": tiny_model(ds).config.to_dict(),
+        "label_names": list(ds.label_names),
+        "data": {"name": ds.name, "fingerprint": ds.fingerprint()},
+    }
     assert check_compatible(meta, ds, source="ck") == []
     with pytest.raises(IncompatibleCheckpointError, match="trained on 'iemocap'") as e:
         check_compatible({**meta, "data": {"name": "iemocap"}}, ds, source="ck")
@@ -408,14 +460,17 @@ def test_checkpoint_compatibility(ds):
         check_compatible(meta, other_dims, source="ck")
     with pytest.raises(IncompatibleCheckpointError, match="labels"):
         check_compatible({**meta, "label_names": ["x"] * ds.num_classes}, ds, source="ck")
-    assert "different version" in check_compatible({**meta, "data": {"name": ds.name, "fingerprint": "0"}},
-                                                   ds, source="ck")[0]
+    assert (
+        "different version"
+        in check_compatible({**meta, "data": {"name": ds.name, "fingerprint": "0"}}, ds, source="ck")[0]
+    )
 
 
 def test_unknown_variant():
     with pytest.raises(ConfigError, match="unknown variant 'bogus'"):
         AOFLConfig(["a", "b"], {"a": 1, "b": 1}, 2, variant="bogus")
     from aofl.cli import main
+
     with pytest.raises(SystemExit) as e:
         main(["train", "--variant", "bogus", "--out", "x"])
     assert e.value.code == 2

@@ -1,4 +1,5 @@
 """The shipped checkpoints: listed, hashed, reproducible, and (synthetic `full`) disentangled."""
+
 import json
 import os
 import subprocess
@@ -6,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _real_data import require_real
 
 from aofl.io.checkpoint import file_sha256, read_metadata
-
-from _real_data import require_real
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "checkpoints" / "MANIFEST.json"
@@ -31,16 +31,35 @@ def test_manifest_lists_every_synthetic_variant_with_hashes():
         assert set(e["metrics"]) >= {"weighted_f1", "accuracy"}
         assert e["command"].startswith("python -m aofl train")
         meta = read_metadata(path)
-        assert (meta["variant"], meta["seed"], meta["data"]["name"]) == (e["variant"], e["seed"], e["dataset"])
+        assert (meta["variant"], meta["seed"], meta["data"]["name"]) == (
+            e["variant"],
+            e["seed"],
+            e["dataset"],
+        )
     assert {e["variant"] for e in es if e["dataset"] == "synthetic"} == VARIANTS
     total = sum(p.stat().st_size for p in (ROOT / "checkpoints").rglob("*") if p.is_file())
     assert total < 40e6
 
 
 def _evaluate(e, env=None):
-    out = subprocess.run([sys.executable, "-m", "aofl", "evaluate", str(ROOT / "checkpoints" / e["file"]), "--data",
-                          e["dataset"], "--split", "test", "--json"], capture_output=True, text=True, env=env,
-                         timeout=900)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aofl",
+            "evaluate",
+            str(ROOT / "checkpoints" / e["file"]),
+            "--data",
+            e["dataset"],
+            "--split",
+            "test",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

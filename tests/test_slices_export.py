@@ -4,6 +4,7 @@ The slice functions are checked against a hand-built table with hand-computed va
 tiny trained checkpoint; the Projector files and Parquet by parsing them back; the app's new
 sections with AppTest (Overview and Ablations slices, the Embeddings page's new downloads).
 """
+
 import io
 import json
 import subprocess
@@ -17,6 +18,7 @@ from test_app import _navigation_like_the_server, assert_clean, goto, n_charts, 
 
 from aofl import export, plots, slices
 from aofl.cli import main
+from aofl.table import table_modalities
 
 # --------------------------------------------------------------------------------------------- slices
 
@@ -44,8 +46,18 @@ def toy_table() -> pd.DataFrame:
     return t
 
 
-EXPECTED_SHIFT = ["first turn of speaker", "first turn of speaker", "no shift", "shift", "unlabelled", "no shift",
-                  "no shift", "first turn of speaker", "first turn of speaker", "shift"]
+EXPECTED_SHIFT = [
+    "first turn of speaker",
+    "first turn of speaker",
+    "no shift",
+    "shift",
+    "unlabelled",
+    "no shift",
+    "no shift",
+    "first turn of speaker",
+    "first turn of speaker",
+    "shift",
+]
 
 
 def test_emotion_shift_by_hand():
@@ -63,7 +75,13 @@ def test_bucket_edges():
     assert list(got.categories) == ["1-5", "6-10", "11-20", "21+"]
     assert slices.bucket_labels(slices.DIALOGUE_LENGTH_EDGES) == ["1-5", "6-10", "11-20", "21-40", "41+"]
     assert list(slices.bucket([40, 41], slices.DIALOGUE_LENGTH_EDGES)) == ["21-40", "41+"]
-    assert slices.bucket_labels(slices.UTTERANCE_LENGTH_EDGES, start=0) == ["0-3", "4-6", "7-10", "11-20", "21+"]
+    assert slices.bucket_labels(slices.UTTERANCE_LENGTH_EDGES, start=0) == [
+        "0-3",
+        "4-6",
+        "7-10",
+        "11-20",
+        "21+",
+    ]
     with pytest.raises(ValueError):
         slices.bucket([1], (10, 5))
 
@@ -73,11 +91,31 @@ def test_position_length_speaker_words_by_hand():
     assert list(slices.turn_position(t)) == ["1-5"] * 5 + ["6-10"] * 2 + ["1-5"] * 3
     assert list(slices.dialogue_length(t)) == ["6-10"] * 7 + ["1-5"] * 3
     # words: 2, 1, 7, 4 (tab and newline split too), 0, 3, 12, 1, 13, 2
-    assert list(slices.utterance_length(t)) == ["0-3", "0-3", "7-10", "4-6", "0-3", "0-3", "11-20", "0-3",
-                                                 "11-20", "0-3"]
+    assert list(slices.utterance_length(t)) == [
+        "0-3",
+        "0-3",
+        "7-10",
+        "4-6",
+        "0-3",
+        "0-3",
+        "11-20",
+        "0-3",
+        "11-20",
+        "0-3",
+    ]
     # A: 6 turns, B: 3, C: 1; top 1 groups B and C, top 2 keeps everyone (no "other" of one speaker)
-    assert list(slices.speaker_slice(t, top_k=1)) == ["A", "other", "A", "A", "other", "other", "A", "A", "other",
-                                                      "A"]
+    assert list(slices.speaker_slice(t, top_k=1)) == [
+        "A",
+        "other",
+        "A",
+        "A",
+        "other",
+        "other",
+        "A",
+        "A",
+        "other",
+        "A",
+    ]
     top2 = slices.speaker_slice(t, top_k=2)
     assert list(top2.categories) == ["A", "B", "C"] and list(top2) == list(t["speaker"])
 
@@ -85,8 +123,17 @@ def test_position_length_speaker_words_by_hand():
 def test_slice_metrics_match_sklearn_per_slice():
     t = toy_table()
     df = slices.slice_metrics(t, n_boot=200)
-    assert list(df.columns[:9]) == ["slice", "value", "n", "weighted_f1", "weighted_f1_low", "weighted_f1_high",
-                                    "accuracy", "accuracy_low", "accuracy_high"]
+    assert list(df.columns[:9]) == [
+        "slice",
+        "value",
+        "n",
+        "weighted_f1",
+        "weighted_f1_low",
+        "weighted_f1_high",
+        "accuracy",
+        "accuracy_low",
+        "accuracy_high",
+    ]
     assert {"theta_audio", "phi_audio"} <= set(df.columns) and "theta_audio_text" not in df.columns
     assert "phi_audio_text" not in df.columns
     assert list(dict.fromkeys(df["slice"])) == list(slices.SLICE_KINDS)
@@ -96,11 +143,15 @@ def test_slice_metrics_match_sklearn_per_slice():
         keep = (frame[row.slice] == row.value) & labelled
         sub = t[keep]
         assert row.n == len(sub) > 0, (row.slice, row.value)
-        assert row.weighted_f1 == pytest.approx(f1_score(sub["label_id"], sub["prediction_id"], average="weighted",
-                                                         zero_division=0))
+        assert row.weighted_f1 == pytest.approx(
+            f1_score(sub["label_id"], sub["prediction_id"], average="weighted", zero_division=0)
+        )
         assert row.accuracy == pytest.approx(accuracy_score(sub["label_id"], sub["prediction_id"]))
         # a percentile interval need not contain the point estimate on a tiny slice; it is ordered and in [0, 1]
-        assert 0 <= row.weighted_f1_low <= row.weighted_f1_high <= 1 and 0 <= row.accuracy_low <= row.accuracy_high <= 1
+        assert (
+            0 <= row.weighted_f1_low <= row.weighted_f1_high <= 1
+            and 0 <= row.accuracy_low <= row.accuracy_high <= 1
+        )
         assert row.theta_audio == pytest.approx(sub["theta_audio"].mean())
         assert row.phi_audio == pytest.approx(sub["phi_audio"].mean())
     # counts by hand: unlabelled utterances are left out, and so is the "unlabelled" value
@@ -115,7 +166,7 @@ def test_slice_metrics_match_sklearn_per_slice():
 def test_baseline_and_missing_text_and_compare():
     t = toy_table()
     base = t.drop(columns=["theta_audio", "phi_audio", "phi_audio_text"]).assign(text="")
-    assert slices.angle_modalities(base) == []
+    assert table_modalities(base) == []
     assert "utterance_length" in slices.skipped_slices(base)
     df = slices.slice_metrics(base, n_boot=50)
     assert not df.isna().any().any()  # a baseline has no angle columns rather than NaN ones
@@ -143,17 +194,53 @@ def test_baseline_and_missing_text_and_compare():
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("slices-ck")
-    assert main(["train", "--data", "synthetic", "--variant", "full", "--out", str(out), "--epochs", "1",
-                 "--no-progress", "--width", "16", "--no-dynamics"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "synthetic",
+                "--variant",
+                "full",
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--width",
+                "16",
+                "--no-dynamics",
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_cli_slices_json(tiny_checkpoint):
-    p = subprocess.run([sys.executable, "-m", "aofl", "slices", str(tiny_checkpoint), "--data", "synthetic",
-                        "--split", "test", "--json", "--n-boot", "50"], capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aofl",
+            "slices",
+            str(tiny_checkpoint),
+            "--data",
+            "synthetic",
+            "--split",
+            "test",
+            "--json",
+            "--n-boot",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     from aofl.data import load_dataset
+
     n = load_dataset("synthetic", seed=0).num_utterances("test")
     assert res["split"] == "test" and res["n"] == n and res["checkpoint"] == str(tiny_checkpoint)
     assert {r["slice"] for r in res["slices"]} == set(slices.SLICE_KINDS)  # synthetic text has words
@@ -201,8 +288,14 @@ def test_projector_tsv_header_rows_and_sanitizing():
 
 
 def test_parquet_round_trip():
-    df = pd.DataFrame({"utterance_id": ["a#0", "a#1"], "x": [0.5, -1.25], "correct": [True, False],
-                       "text": ["tab\tok", "line\nbreak"]})
+    df = pd.DataFrame(
+        {
+            "utterance_id": ["a#0", "a#1"],
+            "x": [0.5, -1.25],
+            "correct": [True, False],
+            "text": ["tab\tok", "line\nbreak"],
+        }
+    )
     back = pd.read_parquet(io.BytesIO(export.to_parquet_bytes(df)))
     pd.testing.assert_frame_equal(back, df)
 
@@ -213,6 +306,7 @@ def test_feature_vectors_follow_the_points():
 
     from aofl.embed import embed_features
     from aofl.inference import run_inference
+
     data = tiny_dataset()
     result = run_inference(tiny_model(data), data, "test")
     coords, _ = embed_features(result, kinds=["shared", "specific"], method="pca", max_points=30, cache=False)
@@ -245,6 +339,7 @@ def test_overview_slices_section(app_env):
     assert_clean(at)
     assert n_charts(at) == before + 1
     from test_app import library
+
     entry = app_env["entries"][0]
     result, _ = library(entry)
     for kind in slices.SLICE_KINDS:
@@ -253,7 +348,9 @@ def test_overview_slices_section(app_env):
         expected = slices.slice_metrics(result.table, kinds=[kind], n_boot=200)
         shown = next(df.value for df in at.dataframe if "weighted_f1_low" in df.value.columns)
         np.testing.assert_allclose(shown["weighted_f1"].to_numpy(), expected["weighted_f1"].to_numpy())
-        np.testing.assert_allclose(shown["weighted_f1_high"].to_numpy(), expected["weighted_f1_high"].to_numpy())
+        np.testing.assert_allclose(
+            shown["weighted_f1_high"].to_numpy(), expected["weighted_f1_high"].to_numpy()
+        )
         assert list(shown["n"]) == list(expected["n"])
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download CSV (all slices)" in labels
@@ -269,8 +366,11 @@ def test_ablations_slices_side_by_side(app_env):
     assert n_charts(at) == before + 1
     at.selectbox(key="abl_slice_kind").select("turn_position").run()
     assert_clean(at)
-    spec = next(s for s in (_spec(at, i) for i in range(n_charts(at)))
-                if "turn position" in str(s.get("layout", {}).get("title", "")).lower())
+    spec = next(
+        s
+        for s in (_spec(at, i) for i in range(n_charts(at)))
+        if "turn position" in str(s.get("layout", {}).get("title", "")).lower()
+    )
     assert [t["name"] for t in spec["data"]] == [e.name for e in entries]
 
 

@@ -30,7 +30,9 @@ def test_planted_factors_present_and_paired_classes_share_shared_mean():
     visual = np.concatenate([x.extras["factor:visual"] for x in d])
     means = {c: shared[labels == i].mean(0) for i, c in enumerate(SYNTHETIC_LABELS)}
     # sad and fearful share their shared-factor mean (differences only from drift)...
-    assert np.linalg.norm(means["sad"] - means["fearful"]) < 0.5 * np.linalg.norm(means["sad"] - means["happy"])
+    assert np.linalg.norm(means["sad"] - means["fearful"]) < 0.5 * np.linalg.norm(
+        means["sad"] - means["happy"]
+    )
     # ...and differ in the visual specific factor
     v = {c: visual[labels == SYNTHETIC_LABELS.index(c)].mean(0) for c in ("sad", "fearful")}
     assert np.linalg.norm(v["sad"] - v["fearful"]) > 1.0

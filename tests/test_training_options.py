@@ -1,4 +1,5 @@
 """The training-recipe options of issue #13: each changes what it claims to change, and nothing else."""
+
 import math
 
 import pytest
@@ -20,7 +21,9 @@ def _tc(**kw):
 
 
 def _weights_equal(a, b) -> bool:
-    return all(torch.equal(v, w) for v, w in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    return all(
+        torch.equal(v, w) for v, w in zip(a.model.state_dict().values(), b.model.state_dict().values())
+    )
 
 
 def test_warmup_and_lr_factors_by_hand():
@@ -36,12 +39,23 @@ def test_warmup_and_lr_factors_by_hand():
 
 def test_clipped_backward_by_hand():
     p = torch.tensor([3.0, 4.0], requires_grad=True)
-    for mode, expect in (("ce", [2.0, 1.0]), ("per_term", [1.0 + 0.5 ** 0.5, 0.5 ** 0.5])):
-        terms = {"class": (p * torch.tensor([10.0, 0.0])).sum(), "cen": p.sum()}  # gradients [10, 0] and [1, 1]
+    for mode, expect in (("ce", [2.0, 1.0]), ("per_term", [1.0 + 0.5**0.5, 0.5**0.5])):
+        terms = {
+            "class": (p * torch.tensor([10.0, 0.0])).sum(),
+            "cen": p.sum(),
+        }  # gradients [10, 0] and [1, 1]
         factor = _clipped_backward(terms, [p], 1.0, mode)
         assert factor == pytest.approx(0.1, rel=1e-5)  # CE's gradient, norm 10, clipped to 1
         assert p.grad.tolist() == pytest.approx(expect, rel=1e-5)
         p.grad = None
+
+
+def test_variant_must_agree_with_a_given_config(data):
+    cfg = model_config_for(data, "baseline", width=16)
+    with pytest.raises(ValueError, match="contradicts config.variant='baseline'"):
+        train(data, cfg, _tc(epochs=1), variant="full")  # was silently ignored: the config decided
+    assert train(data, cfg, _tc(epochs=1), variant="baseline").model.config.variant == "baseline"
+    assert train(data, None, _tc(epochs=1), variant="baseline").model.config.variant == "baseline"
 
 
 def test_dynamics_probe_leaves_the_run_unchanged(data):
@@ -69,7 +83,10 @@ def test_baseline_dynamics_have_no_heads(data):
 def test_clip_modes_change_the_update(data):
     # large auxiliary weights make the summed gradient large, so clipping is active
     cfg = model_config_for(data, "full", width=16, lambda_cen=5.0)
-    runs = {m: train(data, cfg, _tc(epochs=2, clip_mode=m, grad_clip=0.5)) for m in ("total", "ce", "per_term", "off")}
+    runs = {
+        m: train(data, cfg, _tc(epochs=2, clip_mode=m, grad_clip=0.5))
+        for m in ("total", "ce", "per_term", "off")
+    }
     assert runs["total"].history[0]["clip_factor"] < 1.0
     assert runs["off"].history[0]["clip_factor"] == 1.0
     for m in ("ce", "per_term", "off"):
@@ -107,14 +124,18 @@ def test_patience_counts_after_warmup(data):
 def test_cosine_schedule_and_select_last(data):
     cfg = model_config_for(data, "full", width=16)
     res = train(data, cfg, _tc(epochs=4, lr=1e-2, lr_schedule="cosine", select="last", patience=1))
-    assert [h["lr"] for h in res.history] == pytest.approx([1e-2 * lr_factor_at(e, 4, "cosine") for e in (1, 2, 3, 4)])
+    assert [h["lr"] for h in res.history] == pytest.approx(
+        [1e-2 * lr_factor_at(e, 4, "cosine") for e in (1, 2, 3, 4)]
+    )
     assert len(res.history) == 4 and res.best_epoch == 4  # never stops early, keeps the last epoch
     assert res.best_valid["weighted_f1"] == res.history[-1]["valid_weighted_f1"]
 
 
 def test_tau_and_delta_change_their_losses(data):
-    from aofl.data.conversation import collate
     from _tiny import tiny_model
+
+    from aofl.data.conversation import collate
+
     batch = collate(data.split("train")[:4], list(data.modalities))
     vals = {}
     for tau, delta in ((0.1, 0.1), (0.5, 0.1), (0.1, 0.3)):
@@ -129,14 +150,21 @@ def test_tau_and_delta_change_their_losses(data):
 
 def test_unknown_options_are_refused(data):
     cfg = model_config_for(data, "full", width=8)
-    for kw in ({"clip_mode": "half"}, {"lr_schedule": "step"}, {"select": "best_test"}, {"warmup_epochs": -1}):
+    for kw in (
+        {"clip_mode": "half"},
+        {"lr_schedule": "step"},
+        {"select": "best_test"},
+        {"warmup_epochs": -1},
+    ):
         with pytest.raises(ValueError):
             train(data, cfg, _tc(epochs=1, **kw))
 
 
 def test_loss_is_the_sum_of_its_terms(data):
-    from aofl.data.conversation import collate
     from _tiny import tiny_model
+
+    from aofl.data.conversation import collate
+
     model = tiny_model(data)
     batch = collate(data.split("train")[:4], list(data.modalities))
     out = model(batch)
@@ -149,9 +177,12 @@ def test_loss_is_the_sum_of_its_terms(data):
 
 def test_a_diverging_run_stops_with_finite_weights(data, monkeypatch):
     from aofl import losses
+
     real, calls = losses.class_loss, {"n": 0}
 
-    def nan_after_six(*a, **kw):  # non-finite from the 7th call on (training steps and the dynamics probe), in epoch 2
+    def nan_after_six(
+        *a, **kw
+    ):  # non-finite from the 7th call on (training steps and the dynamics probe), in epoch 2
         calls["n"] += 1
         out = real(*a, **kw)
         return out * float("nan") if calls["n"] > 6 else out

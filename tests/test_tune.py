@@ -1,4 +1,5 @@
 """Grouped cross-validation and the Optuna search (`python -m aofl tune`)."""
+
 import json
 import os
 import signal
@@ -24,19 +25,36 @@ def _fake_iemocap() -> ConversationSet:
     for s in range(1, 5):
         for j, kind in enumerate(("impro01", "script02_1", "impro05")):
             n = 3 + j
-            feats = {"a": rng.normal(size=(n, 4)).astype("float32"), "b": rng.normal(size=(n, 3)).astype("float32")}
-            dialogues.append(Dialogue(f"Ses0{s}{'FM'[j % 2]}_{kind}", ["A", "B"] * 2 + ["A"] * (n - 4) if n > 4
-                                      else ["A", "B", "A", "B"][:n], rng.integers(0, 3, n), feats))
-    return ConversationSet("iemocap", ["x", "y", "z"], ["a", "b"], {"train": dialogues, "valid": dialogues[:1],
-                                                                    "test": dialogues[:1]})
+            feats = {
+                "a": rng.normal(size=(n, 4)).astype("float32"),
+                "b": rng.normal(size=(n, 3)).astype("float32"),
+            }
+            dialogues.append(
+                Dialogue(
+                    f"Ses0{s}{'FM'[j % 2]}_{kind}",
+                    ["A", "B"] * 2 + ["A"] * (n - 4) if n > 4 else ["A", "B", "A", "B"][:n],
+                    rng.integers(0, 3, n),
+                    feats,
+                )
+            )
+    return ConversationSet(
+        "iemocap",
+        ["x", "y", "z"],
+        ["a", "b"],
+        {"train": dialogues, "valid": dialogues[:1], "test": dialogues[:1]},
+    )
 
 
 def test_iemocap_folds_are_sessions():
     data = _fake_iemocap()
     folds = grouped_folds(data, 4)
     train = data.split("train")
-    assert [sorted({group_of("iemocap", train[i]) for i in f}) for f in folds] == [["Ses01"], ["Ses02"], ["Ses03"],
-                                                                                   ["Ses04"]]
+    assert [sorted({group_of("iemocap", train[i]) for i in f}) for f in folds] == [
+        ["Ses01"],
+        ["Ses02"],
+        ["Ses03"],
+        ["Ses04"],
+    ]
     assert default_folds("iemocap") == 4 and default_folds("meld") == 5
     # two folds: whole sessions on each side, never one split across
     for f in grouped_folds(data, 2):
@@ -67,6 +85,7 @@ def test_folds_partition_the_dialogues_and_never_mix():
 
 def test_too_many_folds_is_an_error():
     from aofl.data.conversation import DataError
+
     with pytest.raises(DataError):
         grouped_folds(_fake_iemocap(), 5)
 
@@ -74,23 +93,51 @@ def test_too_many_folds_is_an_error():
 def test_train_args_round_trip_through_the_cli_parser():
     from aofl.cli import build_parser
     from aofl.tune import default_params, train_args
+
     params = default_params("full")[1]
-    ns = build_parser().parse_args(["train", "--out", "x", *train_args({**params, "class_weights": True}, 17)])
-    assert (ns.epochs, ns.select, ns.lambda_cen, ns.clip_mode, ns.class_weights) == (17, "last", 0.1, "total", True)
+    ns = build_parser().parse_args(
+        ["train", "--out", "x", *train_args({**params, "class_weights": True}, 17)]
+    )
+    assert (ns.epochs, ns.select, ns.lambda_cen, ns.clip_mode, ns.class_weights) == (
+        17,
+        "last",
+        0.1,
+        "total",
+        True,
+    )
 
 
 @pytest.fixture()
 def tiny_tune(monkeypatch):
     """`tune` on a tiny synthetic corpus (the CLI loads the real generator's 150 dialogues otherwise)."""
-    from aofl import tune_cli
+    from aofl.cli import tune as tune_cli
+
     monkeypatch.setattr(tune_cli, "_load", lambda args: tiny_dataset(n_dialogues=16))
 
 
 def test_tune_command_end_to_end(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
+
     out, export = tmp_path / "study", tmp_path / "export.json"
-    argv = ["tune", "--data", "synthetic", "--variant", "full", "--trials", "2", "--folds", "2", "--out", str(out),
-            "--epochs", "2", "--no-progress", "--export", str(export), "--json"]
+    argv = [
+        "tune",
+        "--data",
+        "synthetic",
+        "--variant",
+        "full",
+        "--trials",
+        "2",
+        "--folds",
+        "2",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--no-progress",
+        "--export",
+        str(export),
+        "--json",
+    ]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_trials"] == 2 and report["states"] == {"COMPLETE": 2}
@@ -113,8 +160,31 @@ def test_tune_command_end_to_end(tmp_path, tiny_tune, capsys):
 
 def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
-    assert main(["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "1", "--folds", "2",
-                 "--out", str(tmp_path), "--epochs", "1", "--no-progress", "--export", "-", "--json"]) == 0
+
+    assert (
+        main(
+            [
+                "tune",
+                "--data",
+                "synthetic",
+                "--variant",
+                "baseline",
+                "--trials",
+                "1",
+                "--folds",
+                "2",
+                "--out",
+                str(tmp_path),
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--export",
+                "-",
+                "--json",
+            ]
+        )
+        == 0
+    )
     params = json.loads(capsys.readouterr().out)["best"]["params"]
     assert "lambda_cen" not in params and {"lr", "dropout", "width", "weight_decay"} <= set(params)
 
@@ -122,12 +192,36 @@ def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
 def test_a_study_starts_from_another_studys_best(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
     from aofl.tune import default_params, start_params
+
     params = {**default_params("baseline")[0], "lr": 1.234e-3, "dropout": 0.17}
     export = tmp_path / "other.json"
     export.write_text(json.dumps({"variant": "baseline", "best": {"params": params}}))
-    assert main(["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "2", "--folds", "2",
-                 "--out", str(tmp_path / "s"), "--epochs", "1", "--no-progress", "--start-from", str(export),
-                 "--export", str(tmp_path / "e.json"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "--data",
+                "synthetic",
+                "--variant",
+                "baseline",
+                "--trials",
+                "2",
+                "--folds",
+                "2",
+                "--out",
+                str(tmp_path / "s"),
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--start-from",
+                str(export),
+                "--export",
+                str(tmp_path / "e.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     trials = json.loads((tmp_path / "e.json").read_text())["trials"]
     # the defaults first, then the imported setting, exactly
     assert trials[0]["params"]["lr"] == 2e-3 and trials[1]["params"] == params
@@ -139,8 +233,26 @@ def test_a_study_starts_from_another_studys_best(tmp_path, tiny_tune, capsys):
     with pytest.raises(ValueError, match="no best trial"):
         start_params({"variant": "baseline", "best": None}, "baseline")
     capsys.readouterr()
-    assert main(["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "1", "--folds", "2",
-                 "--out", str(tmp_path / "t"), "--start-from", str(tmp_path / "missing.json")]) == 2
+    assert (
+        main(
+            [
+                "tune",
+                "--data",
+                "synthetic",
+                "--variant",
+                "baseline",
+                "--trials",
+                "1",
+                "--folds",
+                "2",
+                "--out",
+                str(tmp_path / "t"),
+                "--start-from",
+                str(tmp_path / "missing.json"),
+            ]
+        )
+        == 2
+    )
     assert "cannot read the study export" in capsys.readouterr().err
 
 
@@ -158,6 +270,7 @@ optimize(spec, tiny_dataset(n_dialogues=16), progress=False, grace_period={grace
 def test_a_killed_study_resumes(tmp_path):
     import optuna
     from optuna.trial import TrialState
+
     out = tmp_path / "study"
     env = {**os.environ, "AOFL_THREADS": "1"}
     code = _WORKER.format(tests=str(TESTS), out=str(out), trials=4, grace=2)

@@ -4,6 +4,7 @@ The recipe runs on a tiny corpus with a tiny stand-in encoder (the real fine-tun
 slow for CI); one test checks our encoder reproduces the frozen `sentence` view when the real
 weights are installed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,12 +12,21 @@ import pytest
 
 from aofl.data.conversation import DataError
 from aofl.data.real import Transcript, Transcripts
-from aofl.data.tuned_view import (FULL_MODEL, MiniBert, TunedRecipe, build_inputs, check_cross_fit,
-                                  cross_fit_plan, tuned_view)
+from aofl.data.tuned_view import (
+    FULL_MODEL,
+    MiniBert,
+    TunedRecipe,
+    build_inputs,
+    check_cross_fit,
+    cross_fit_plan,
+    tuned_view,
+)
 
 CLS, SEP = 1, 2
-VOCAB = {w: i + 3 for i, w in enumerate(
-    "a b c d e f g h : happy sad angry great awful fine ok no yes why what A B".split())}
+VOCAB = {
+    w: i + 3
+    for i, w in enumerate("a b c d e f g h : happy sad angry great awful fine ok no yes why what A B".split())
+}
 
 
 def toy_tokenize(texts):
@@ -36,14 +46,17 @@ def toy_transcripts(n_train=8, n_valid=2, n_test=2, turns=5, name="iemocap"):
         return Transcript(did, ["A", "B"] * (turns // 2) + ["A"] * (turns % 2), y.astype(np.int64), text)
 
     sess = [f"Ses0{1 + i % 4}F_impro0{i}" for i in range(n_train)]
-    splits = {"train": [dialogue(d) for d in sess],
-              "valid": [dialogue(f"Ses0{1 + i % 4}M_script{i}") for i in range(n_valid)],
-              "test": [dialogue(f"Ses05F_impro{i}") for i in range(n_test)]}
+    splits = {
+        "train": [dialogue(d) for d in sess],
+        "valid": [dialogue(f"Ses0{1 + i % 4}M_script{i}") for i in range(n_valid)],
+        "test": [dialogue(f"Ses05F_impro{i}") for i in range(n_test)],
+    }
     return Transcripts(name, ["pos", "neg"], splits, [], {})
 
 
 def tiny_encoder():
     import torch
+
     torch.manual_seed(0)
     return MiniBert(vocab=32, hidden=16, layers=2, heads=2, inter=32, max_pos=64, dropout=0.0)
 
@@ -95,8 +108,11 @@ def test_other_datasets_use_grouped_round_robin_folds():
 
 
 def test_check_cross_fit_catches_a_leak():
-    plan = {"fold0": {"train": ["a"], "embed": ["b"]}, "fold1": {"train": ["b"], "embed": ["a"]},
-            FULL_MODEL: {"train": ["a", "b"], "embed": ["v"]}}
+    plan = {
+        "fold0": {"train": ["a"], "embed": ["b"]},
+        "fold1": {"train": ["b"], "embed": ["a"]},
+        FULL_MODEL: {"train": ["a", "b"], "embed": ["v"]},
+    }
     check_cross_fit(plan, {"a": "fold1", "b": "fold0", "v": FULL_MODEL})
     with pytest.raises(DataError, match="trained on it"):
         check_cross_fit(plan, {"a": "fold0", "b": "fold0", "v": FULL_MODEL})
@@ -109,15 +125,16 @@ RECIPE = TunedRecipe(max_tokens=24, tuned_layers=1, epochs=2, lr=1e-3, batch_siz
 
 def test_tuned_view_provenance_resume_and_determinism(tmp_path, monkeypatch):
     t = toy_transcripts()
-    x, model_of_row, plan, info = tuned_view(t, RECIPE, tiny_encoder(), toy_tokenize, work_dir=tmp_path / "w",
-                                             progress=False, threads=1)
+    x, model_of_row, plan, info = tuned_view(
+        t, RECIPE, tiny_encoder(), toy_tokenize, work_dir=tmp_path / "w", progress=False, threads=1
+    )
     n = sum(len(d) for ds in t.splits.values() for d in ds)
     assert x.shape == (n, 16) and np.isfinite(x).all() and len(model_of_row) == n
     # no dialogue's vector came from a model that trained on it
     row = 0
     for split in ("train", "valid", "test"):
         for d in t.splits[split]:
-            models = set(model_of_row[row:row + len(d)])
+            models = set(model_of_row[row : row + len(d)])
             assert len(models) == 1
             m = models.pop()
             assert d.dialogue_id not in plan[m]["train"]
@@ -130,8 +147,11 @@ def test_tuned_view_provenance_resume_and_determinism(tmp_path, monkeypatch):
 
     # resume: every model is on disk, so a rerun trains nothing and returns the same rows
     import aofl.data.tuned_view as tv
+
     monkeypatch.setattr(tv, "_fit_and_embed", lambda *a, **k: pytest.fail("retrained a finished model"))
-    x2, m2, _, _ = tuned_view(t, RECIPE, tiny_encoder(), toy_tokenize, work_dir=tmp_path / "w", progress=False)
+    x2, m2, _, _ = tuned_view(
+        t, RECIPE, tiny_encoder(), toy_tokenize, work_dir=tmp_path / "w", progress=False
+    )
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(model_of_row, m2)
     monkeypatch.undo()
@@ -150,16 +170,24 @@ def test_a_changed_recipe_does_not_reuse_work_files(tmp_path, monkeypatch):
     t = toy_transcripts(n_train=4)
     tuned_view(t, RECIPE, tiny_encoder(), toy_tokenize, work_dir=tmp_path, progress=False)
     import aofl.data.tuned_view as tv
+
     calls = []
     real_fit = tv._fit_and_embed
     monkeypatch.setattr(tv, "_fit_and_embed", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
-    tuned_view(t, TunedRecipe(**{**RECIPE.__dict__, "epochs": 1}), tiny_encoder(), toy_tokenize, work_dir=tmp_path,
-               progress=False)
+    tuned_view(
+        t,
+        TunedRecipe(**{**RECIPE.__dict__, "epochs": 1}),
+        tiny_encoder(),
+        toy_tokenize,
+        work_dir=tmp_path,
+        progress=False,
+    )
     assert len(calls) == 5  # 4 session folds + the full model: nothing reused
 
 
 def test_tuned_is_never_computed_on_load(tmp_path, monkeypatch):
     from aofl.data import textviews
+
     monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path))
     with pytest.raises(DataError, match="--views tuned"):
         textviews.load_views(toy_transcripts(), ("tuned",), progress=False)
@@ -172,6 +200,7 @@ def test_our_encoder_reproduces_the_frozen_sentence_view():
 
     from aofl.data.textviews import MINILM_SHA256, sentence_view
     from aofl.data.tuned_view import _pad, load_minilm
+
     enc, tok, sha = load_minilm()
     assert sha == MINILM_SHA256
     texts = ["I am so happy today!", "Why would you do that to me?", "ok."]

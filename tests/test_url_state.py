@@ -1,12 +1,21 @@
 """The rules of the app's links (aofl.app.url_state): parse, check against what exists, write back."""
+
 from urllib.parse import parse_qs, urlsplit
 
 from aofl.app import url_state
 
 
 def test_parse_keeps_known_parameters_and_names_the_others():
-    values, unknown = url_state.parse_query({"data": "meld", "split": ["valid", "test"], "ckpts": "a, b,,c",
-                                             "utt": "  d1#3 ", "dlg": "", "zoom": "2"})
+    values, unknown = url_state.parse_query(
+        {
+            "data": "meld",
+            "split": ["valid", "test"],
+            "ckpts": "a, b,,c",
+            "utt": "  d1#3 ",
+            "dlg": "",
+            "zoom": "2",
+        }
+    )
     # a repeated parameter keeps its last value; a list is comma-separated; blanks are dropped
     assert values == {"data": "meld", "split": "test", "ckpts": ["a", "b", "c"], "utt": "d1#3"}
     assert unknown == ["zoom"]
@@ -33,14 +42,35 @@ def test_resolve_many_keeps_order_and_drops_unknown():
 
 
 def test_query_for_keeps_page_parameters_on_their_page_only():
-    state = {"data": "meld", "split": "test", "ckpt": "m-full", "dlg": "d7", "utt": "d7#2", "emb": "umap",
-             "color": "label", "ckpts": None}
-    assert url_state.query_for(state, "conversations") == {"data": "meld", "split": "test", "ckpt": "m-full",
-                                                           "dlg": "d7", "utt": "d7#2"}
-    assert url_state.query_for(state, "embeddings") == {"data": "meld", "split": "test", "ckpt": "m-full",
-                                                        "emb": "umap", "color": "label"}
+    state = {
+        "data": "meld",
+        "split": "test",
+        "ckpt": "m-full",
+        "dlg": "d7",
+        "utt": "d7#2",
+        "emb": "umap",
+        "color": "label",
+        "ckpts": None,
+    }
+    assert url_state.query_for(state, "conversations") == {
+        "data": "meld",
+        "split": "test",
+        "ckpt": "m-full",
+        "dlg": "d7",
+        "utt": "d7#2",
+    }
+    assert url_state.query_for(state, "embeddings") == {
+        "data": "meld",
+        "split": "test",
+        "ckpt": "m-full",
+        "emb": "umap",
+        "color": "label",
+    }
     assert url_state.query_for({**state, "ckpt": None, "ckpts": ["a", "b"]}, "ablations") == {
-        "data": "meld", "split": "test", "ckpts": "a,b"}
+        "data": "meld",
+        "split": "test",
+        "ckpts": "a,b",
+    }
     assert url_state.query_for(state, None) == {"data": "meld", "split": "test", "ckpt": "m-full"}
 
 

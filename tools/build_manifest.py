@@ -6,6 +6,7 @@ so the manifest never carries a number that the shipped file does not reproduce.
 
     python tools/build_manifest.py            # all checkpoints/*/*/model.safetensors
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aofl.io.checkpoint import file_sha256, load_checkpoint  # noqa: E402
 from aofl.data import load_dataset  # noqa: E402
 from aofl.evaluate import evaluate  # noqa: E402
+from aofl.io.checkpoint import file_sha256, load_checkpoint  # noqa: E402
 
 
 def main() -> int:
@@ -27,25 +28,37 @@ def main() -> int:
         model, meta = load_checkpoint(path)
         name = meta["data"]["name"]
         if name not in datasets:
-            datasets[name] = load_dataset(name, **({"seed": meta["data"].get("seed", 0)} if name == "synthetic" else {}))
+            datasets[name] = load_dataset(
+                name, **({"seed": meta["data"].get("seed", 0)} if name == "synthetic" else {})
+            )
         res = evaluate(model, datasets[name], "test")
         trained = meta.get("metrics", {}).get("test", {}).get("weighted_f1")
         if trained is not None and abs(trained - res["weighted_f1"]) > 1e-3:
-            print(f"warning: {path}: stored weights give test WF1 {res['weighted_f1']:.4f}, "
-                  f"the fp32 model gave {trained:.4f}", file=sys.stderr)
+            print(
+                f"warning: {path}: stored weights give test WF1 {res['weighted_f1']:.4f}, "
+                f"the fp32 model gave {trained:.4f}",
+                file=sys.stderr,
+            )
         entry = {
             "name": f"{name}-{meta['variant']}-seed{meta['seed']}",
-            "dataset": name, "variant": meta["variant"], "seed": meta["seed"],
-            "file": str(path.relative_to(ck_dir)), "sha256": file_sha256(path),
+            "dataset": name,
+            "variant": meta["variant"],
+            "seed": meta["seed"],
+            "file": str(path.relative_to(ck_dir)),
+            "sha256": file_sha256(path),
             "metrics": {"weighted_f1": round(res["weighted_f1"], 6), "accuracy": round(res["accuracy"], 6)},
             "command": meta["command"],
-            "dtype": meta.get("dtype"), "bytes": path.stat().st_size,
+            "dtype": meta.get("dtype"),
+            "bytes": path.stat().st_size,
         }
         if "disentanglement" in res:
-            entry["disentanglement"] = {k: round(v, 4) for k, v in res["disentanglement"].items()
-                                        if isinstance(v, float)}
+            entry["disentanglement"] = {
+                k: round(v, 4) for k, v in res["disentanglement"].items() if isinstance(v, float)
+            }
         entries.append(entry)
-        print(f"{entry['name']:32s} WF1 {res['weighted_f1']:.4f}  acc {res['accuracy']:.4f}  {entry['bytes'] / 1e6:.2f} MB")
+        print(
+            f"{entry['name']:32s} WF1 {res['weighted_f1']:.4f}  acc {res['accuracy']:.4f}  {entry['bytes'] / 1e6:.2f} MB"
+        )
     (ck_dir / "MANIFEST.json").write_text(json.dumps(entries, indent=2) + "\n")
     print(f"wrote {len(entries)} entries to {ck_dir / 'MANIFEST.json'}")
     return 0

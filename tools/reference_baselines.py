@@ -13,6 +13,7 @@ The test split is only scored, never used to choose anything.
     AOFL_DATA_DIR=/work/shared/data .venv/bin/python tools/reference_baselines.py \
         [--datasets iemocap meld] [--seeds 0 1 2] [--models lr bigru] [--out results/reference.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,6 +46,7 @@ def utterance_matrix(dataset, split):
 
 def run_lr(dataset, seeds):
     from sklearn.linear_model import LogisticRegression
+
     xtr, ytr = utterance_matrix(dataset, "train")
     xva, yva = utterance_matrix(dataset, "valid")
     xte, yte = utterance_matrix(dataset, "test")
@@ -62,17 +64,26 @@ def run_lr(dataset, seeds):
                 best = (v, c, clf)
         v, c, clf = best
         p = clf.predict(xte)
-        runs.append({"seed": seed, "C": c, "valid_weighted_f1": v, "valid_grid": grid,
-                     "test_weighted_f1": weighted_f1(yte, p), "test_accuracy": accuracy(yte, p),
-                     "seconds": round(time.perf_counter() - t0, 1)})
+        runs.append(
+            {
+                "seed": seed,
+                "C": c,
+                "valid_weighted_f1": v,
+                "valid_grid": grid,
+                "test_weighted_f1": weighted_f1(yte, p),
+                "test_accuracy": accuracy(yte, p),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
         print(f"  lr seed {seed}: C={c} valid {v:.4f} test {runs[-1]['test_weighted_f1']:.4f}", flush=True)
     return runs
 
 
 def _batches(dialogues, mods, order, bs):
     import torch
+
     for i in range(0, len(order), bs):
-        ds = [dialogues[j] for j in order[i:i + bs]]
+        ds = [dialogues[j] for j in order[i : i + bs]]
         n = [len(d) for d in ds]
         t = max(n)
         feat_dim = sum(ds[0].features[m].shape[1] for m in mods) + MAX_SPEAKERS
@@ -80,9 +91,9 @@ def _batches(dialogues, mods, order, bs):
         y = np.full((len(ds), t), -1, dtype=np.int64)
         for k, d in enumerate(ds):
             f = np.concatenate([d.features[m] for m in mods], 1)
-            x[k, :len(d), :f.shape[1]] = f
+            x[k, : len(d), : f.shape[1]] = f
             x[k, np.arange(len(d)), f.shape[1] + d.speaker_index(MAX_SPEAKERS)] = 1.0
-            y[k, :len(d)] = d.labels
+            y[k, : len(d)] = d.labels
         yield torch.from_numpy(x), torch.from_numpy(y), torch.tensor(n)
 
 
@@ -90,6 +101,7 @@ def run_bigru(dataset, seeds, epochs=30, patience=8, lr=1e-3, bs=16, hidden=128,
     import torch
     from torch import nn
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
     torch.set_num_threads(1)
     mods = list(dataset.modalities)
     tr, va, te = (dataset.split(s) for s in ("train", "valid", "test"))
@@ -133,8 +145,9 @@ def run_bigru(dataset, seeds, epochs=30, patience=8, lr=1e-3, bs=16, hidden=128,
             order = torch.randperm(len(tr), generator=gen).tolist()
             for x, y, n in _batches(tr, mods, order, bs):
                 logits = model(x, n)
-                loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                                   ignore_index=-1)
+                loss = nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-1
+                )
                 opt.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -150,11 +163,22 @@ def run_bigru(dataset, seeds, epochs=30, patience=8, lr=1e-3, bs=16, hidden=128,
                     break
         model.load_state_dict(best[2])
         yt, pt = predict(model, te)
-        runs.append({"seed": seed, "best_epoch": best[1], "valid_weighted_f1": best[0], "valid_history": hist,
-                     "test_weighted_f1": weighted_f1(yt, pt), "test_accuracy": accuracy(yt, pt),
-                     "seconds": round(time.perf_counter() - t0, 1)})
-        print(f"  bigru seed {seed}: epoch {best[1]} valid {best[0]:.4f} test {runs[-1]['test_weighted_f1']:.4f} "
-              f"({runs[-1]['seconds']} s)", flush=True)
+        runs.append(
+            {
+                "seed": seed,
+                "best_epoch": best[1],
+                "valid_weighted_f1": best[0],
+                "valid_history": hist,
+                "test_weighted_f1": weighted_f1(yt, pt),
+                "test_accuracy": accuracy(yt, pt),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
+        print(
+            f"  bigru seed {seed}: epoch {best[1]} valid {best[0]:.4f} test {runs[-1]['test_weighted_f1']:.4f} "
+            f"({runs[-1]['seconds']} s)",
+            flush=True,
+        )
     return runs
 
 
@@ -175,8 +199,10 @@ def main() -> int:
     args = ap.parse_args()
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
-    result["protocol"] = ("same text views as AO-FL (sentence, lexicon, tfidf concatenated); every choice on the "
-                          "valid split (IEMOCAP 12 valid dialogues, MELD dev); test only scored")
+    result["protocol"] = (
+        "same text views as AO-FL (sentence, lexicon, tfidf concatenated); every choice on the "
+        "valid split (IEMOCAP 12 valid dialogues, MELD dev); test only scored"
+    )
     result["command"] = "python tools/reference_baselines.py " + " ".join(sys.argv[1:])
     for name in args.datasets:
         ds = load_dataset(name)

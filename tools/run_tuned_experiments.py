@@ -9,6 +9,7 @@ Per dataset (all views are prepared first, then steps 2 and 3 run):
 
     AOFL_DATA_DIR=/work/shared/data python tools/run_tuned_experiments.py --datasets iemocap meld
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,6 +56,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["iemocap", "meld"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=["full", "baseline"])
+    ap.add_argument(
+        "--steps",
+        nargs="+",
+        default=["prepare", "reference", "aofl"],
+        choices=["prepare", "reference", "aofl"],
+        help="which of the three steps to run",
+    )
     ap.add_argument("--runs-dir", default="/tmp/aofl_tuned_runs")
     ap.add_argument("--log", default=str(ROOT / "results" / "tuned_log.txt"))
     args = ap.parse_args()
@@ -63,27 +72,44 @@ def main() -> int:
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
     with open(args.log, "a") as log:
         # every dataset's view first (the long part), then the measurements
-        for name in args.datasets:
+        for name in args.datasets if "prepare" in args.steps else []:
             run([py, "-m", "aofl", "data", "prepare", name, "--views", "tuned", "--no-progress"], log)
-        for name in args.datasets:
-            if name not in json.loads((ROOT / "results" / "tuned_view.json").read_text() or "{}") \
-                    if (ROOT / "results" / "tuned_view.json").exists() else True:
+        reference = ROOT / "results" / "tuned_view.json"
+        for name in args.datasets if "reference" in args.steps else []:
+            if name not in (json.loads(reference.read_text()) if reference.exists() else {}):
                 run([py, "tools/tuned_view_results.py", "--datasets", name], log)
-        for name in args.datasets:
-            for variant in ("full", "baseline"):
+        for name in args.datasets if "aofl" in args.steps else []:
+            for variant in args.variants:
                 for seed in args.seeds:
                     key = f"{name}/{variant}/s{seed}"
                     if key in result:
                         continue
-                    cmd = ["-m", "aofl", *chosen_command(name, variant), "--seed", str(seed), "--out",
-                           f"{args.runs_dir}/{name}/{variant}/s{seed}", "--views", *VIEWS, "--no-progress", "--json"]
+                    cmd = [
+                        "-m",
+                        "aofl",
+                        *chosen_command(name, variant),
+                        "--seed",
+                        str(seed),
+                        "--out",
+                        f"{args.runs_dir}/{name}/{variant}/s{seed}",
+                        "--views",
+                        *VIEWS,
+                        "--no-progress",
+                        "--json",
+                    ]
                     text = run([py, *cmd], log)
-                    summary = json.loads(text[text.index("{"):])
-                    result[key] = {"command": "python " + shlex.join(cmd), "views": VIEWS,
-                                   "valid_weighted_f1": summary["valid"]["weighted_f1"],
-                                   "test_weighted_f1": summary["test"]["weighted_f1"],
-                                   "test_accuracy": summary["test"]["accuracy"]}
-                    out_path.write_text(json.dumps(result, indent=2) + "\n")
+                    summary = json.loads(text[text.index("{") :])
+                    result[key] = {
+                        "command": "python " + shlex.join(cmd),
+                        "views": VIEWS,
+                        "valid_weighted_f1": summary["valid"]["weighted_f1"],
+                        "test_weighted_f1": summary["test"]["weighted_f1"],
+                        "test_accuracy": summary["test"]["accuracy"],
+                    }
+                    # re-read before writing: another driver may have added runs meanwhile
+                    merged = json.loads(out_path.read_text()) if out_path.exists() else {}
+                    merged[key] = result[key]
+                    out_path.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"wrote {out_path}")
     return 0
 

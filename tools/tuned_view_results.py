@@ -12,6 +12,7 @@ Needs the tuned view prepared first:
     AOFL_DATA_DIR=/work/shared/data python -m aofl data prepare iemocap --views tuned
     AOFL_DATA_DIR=/work/shared/data python tools/tuned_view_results.py --datasets iemocap [--seeds 0 1 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,12 @@ def prepare_info(name: str) -> dict:
     path = cache_paths(load_transcripts(name), ("tuned",))["tuned"]
     with np.load(path, allow_pickle=False) as z:
         models = json.loads(str(z["models"]))
-        return {"prepare_seconds": float(z["seconds"]), "recipe": json.loads(str(z["recipe"])),
-                "models": models, "cache": str(path)}
+        return {
+            "prepare_seconds": float(z["seconds"]),
+            "recipe": json.loads(str(z["recipe"])),
+            "models": models,
+            "cache": str(path),
+        }
 
 
 def main() -> int:
@@ -48,8 +53,10 @@ def main() -> int:
     args = ap.parse_args()
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
-    result["protocol"] = ("lr: C chosen on valid; bigru: epoch chosen on valid (tools/reference_baselines.py); "
-                          "test only scored; F1 in 0-1")
+    result["protocol"] = (
+        "lr: C chosen on valid; bigru: epoch chosen on valid (tools/reference_baselines.py); "
+        "test only scored; F1 in 0-1"
+    )
     result["command"] = "python tools/tuned_view_results.py " + " ".join(sys.argv[1:])
     for name in args.datasets:
         entry = prepare_info(name)
@@ -59,7 +66,10 @@ def main() -> int:
             runs = run_lr(load_dataset(name, views=(view,)), [0])
             entry[f"lr_{view}"] = runs[0]["test_weighted_f1"]
             details[f"lr_{view}"] = runs
-        for key, views in (("bigru_without_tuned", DEFAULT_VIEWS), ("bigru_with_tuned", DEFAULT_VIEWS + ("tuned",))):
+        for key, views in (
+            ("bigru_without_tuned", DEFAULT_VIEWS),
+            ("bigru_with_tuned", DEFAULT_VIEWS + ("tuned",)),
+        ):
             print(f"{name} bigru on {'+'.join(views)}", flush=True)
             runs = run_bigru(load_dataset(name, views=views), args.seeds)
             entry[key] = [r["test_weighted_f1"] for r in runs]
@@ -68,8 +78,11 @@ def main() -> int:
         result[name] = entry
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"{name}: lr sentence {entry['lr_sentence']:.4f} tuned {entry['lr_tuned']:.4f}; bigru "
-              f"{np.mean(entry['bigru_without_tuned']):.4f} -> {np.mean(entry['bigru_with_tuned']):.4f}", flush=True)
+        print(
+            f"{name}: lr sentence {entry['lr_sentence']:.4f} tuned {entry['lr_tuned']:.4f}; bigru "
+            f"{np.mean(entry['bigru_without_tuned']):.4f} -> {np.mean(entry['bigru_with_tuned']):.4f}",
+            flush=True,
+        )
     print(f"wrote {out_path}")
     return 0
 

@@ -7,6 +7,7 @@ stale one gives a message (in the sidebar, above the link, until the view change
 traceback. What is shown is written back (`publish`): a reload, or the link pasted elsewhere,
 reopens the same view.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -28,8 +29,14 @@ def read_once() -> None:
         return
     values, unknown = url_state.parse_query(st.query_params.to_dict())
     st.session_state[_PENDING] = values
-    st.session_state[_MESSAGES] = ([f"The link's parameter(s) {', '.join(f'`{u}`' for u in unknown)} "
-                                    f"mean nothing here and were ignored."] if unknown else [])
+    st.session_state[_MESSAGES] = (
+        [
+            f"The link's parameter(s) {', '.join(f'`{u}`' for u in unknown)} "
+            f"mean nothing here and were ignored."
+        ]
+        if unknown
+        else []
+    )
 
 
 def _take(param: str, resolver, options, absent):

@@ -6,6 +6,7 @@ session's first run and writes it back on every run. A value that does not exist
 renamed checkpoint, a dataset not prepared on this machine) gives a message and the default,
 never an exception.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -66,7 +67,9 @@ def resolve(param: str, value: str | None, options: Iterable[str]) -> tuple[str 
     return None, f"The link's {what} `{value}` is not available here ({have}); showing the default instead."
 
 
-def resolve_many(param: str, values: list[str] | None, options: Iterable[str]) -> tuple[list[str], str | None]:
+def resolve_many(
+    param: str, values: list[str] | None, options: Iterable[str]
+) -> tuple[list[str], str | None]:
     """The listed values that exist (in the link's order), and a message naming those that do not."""
     if not values:
         return [], None
@@ -76,9 +79,11 @@ def resolve_many(param: str, values: list[str] | None, options: Iterable[str]) -
     if not missing:
         return kept, None
     what = PARAMS.get(param, param)
-    return kept, (f"The link's {what} {', '.join(f'`{v}`' for v in missing)} "
-                  f"{'is' if len(missing) == 1 else 'are'} not available here; "
-                  + ("showing the others." if kept else "showing the default instead."))
+    return kept, (
+        f"The link's {what} {', '.join(f'`{v}`' for v in missing)} "
+        f"{'is' if len(missing) == 1 else 'are'} not available here; "
+        + ("showing the others." if kept else "showing the default instead.")
+    )
 
 
 def query_for(state: Mapping[str, object], page: str | None = None) -> dict[str, str]:

@@ -1,4 +1,5 @@
 """Shared helpers of the benchmarks: timers, synthetic inputs, subprocess runs with peak RSS."""
+
 from __future__ import annotations
 
 import json
@@ -45,10 +46,15 @@ def peak_rss_mb() -> float:
 def run_json_subprocess(args: list[str], timeout: float = 600, env: dict | None = None) -> dict | list:
     """Run `python -m <args>` (this interpreter), parse its last JSON line (an object or a list)."""
     full_env = {**os.environ, **(env or {})}
-    package_parent = str(Path(__file__).resolve().parents[2])  # where `aofl` imports from, checkout or site-packages
-    full_env["PYTHONPATH"] = os.pathsep.join([package_parent, full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    proc = subprocess.run([sys.executable, "-m", *args], env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+    package_parent = str(
+        Path(__file__).resolve().parents[2]
+    )  # where `aofl` imports from, checkout or site-packages
+    full_env["PYTHONPATH"] = os.pathsep.join([package_parent, full_env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", *args], env=full_env, capture_output=True, text=True, timeout=timeout
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith(("{", "["))]
@@ -59,6 +65,7 @@ def run_json_subprocess(args: list[str], timeout: float = 600, env: dict | None 
 
 def set_threads(n: int) -> None:
     import torch
+
     torch.set_num_threads(n)
 
 

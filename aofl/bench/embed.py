@@ -1,12 +1,12 @@
 """Embedding benchmarks: our default path (a short-schedule t-SNE), a longer t-SNE and UMAP against sklearn's TSNE() defaults,
 trustworthiness of each, and the first UMAP request after app start (background warm-up) over a
 warm one."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import warnings
-
 
 from .common import r, run_json_subprocess, shared_like, timed
 
@@ -24,16 +24,23 @@ def run(quick: bool = False, log=print) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t_sk, Y_sk = timed(TSNE(random_state=0).fit_transform, X)
-    log(f"embed: sklearn {t_sk:.1f} s; our default path ({E.DEFAULT_METHOD}, app defaults) ...")
-    t_default, Y_default = timed(E.embed, X, E.DEFAULT_METHOD, seed=0)
+    log(f"embed: sklearn {t_sk:.1f} s; our default path ({E.EmbedSpec.method}, app defaults) ...")
+    t_default, Y_default = timed(E.embed, X, E.EmbedSpec.method, seed=0)
     log(f"embed: default {t_default:.1f} s; our t-SNE option, thorough schedule ...")
     # the page's t-SNE option with its longer schedule (the fast one is the default path above)
     t_tsne, Y_tsne = timed(E.embed, X, "tsne", seed=0, **E.TSNE_SCHEDULES["thorough"])
     log(f"embed: t-SNE (long) {t_tsne:.1f} s; our UMAP ...")
     t_umap, Y_umap = timed(E.embed, X, "umap", seed=0)
     log(f"embed: UMAP {t_umap:.1f} s")
-    tw = {name: E.trustworthiness(X, Y, k=10, n=2000, seed=0)
-          for name, Y in (("sklearn_tsne", Y_sk), ("default", Y_default), ("tsne_long", Y_tsne), ("umap", Y_umap))}
+    tw = {
+        name: E.trustworthiness(X, Y, k=10, n=2000, seed=0)
+        for name, Y in (
+            ("sklearn_tsne", Y_sk),
+            ("default", Y_default),
+            ("tsne_long", Y_tsne),
+            ("umap", Y_umap),
+        )
+    }
     deltas = {k: tw["sklearn_tsne"] - tw[k] for k in ("default", "tsne_long", "umap")}
     first = run_json_subprocess(["aofl.bench.embed", "--first-vs-warm", str(600 if quick else 5000)])
     return {
@@ -43,14 +50,20 @@ def run(quick: bool = False, log=print) -> dict:
         "embed_trustworthiness_delta": r(max(deltas["default"], deltas["tsne_long"]), 4),
         "umap_first_over_warm": r(first["ratio"], 3),
         "embed_details": {
-            "points": n, "dims": 256, "clusters": 6,
-            "seconds": {"sklearn_tsne": r(t_sk, 2), "default": r(t_default, 2), "tsne_long": r(t_tsne, 2),
-                        "umap": r(t_umap, 2)},
+            "points": n,
+            "dims": 256,
+            "clusters": 6,
+            "seconds": {
+                "sklearn_tsne": r(t_sk, 2),
+                "default": r(t_default, 2),
+                "tsne_long": r(t_tsne, 2),
+                "umap": r(t_umap, 2),
+            },
             "umap_speedup_vs_sklearn_tsne": r(t_sk / t_umap, 2),
             "trustworthiness": {k: r(v, 4) for k, v in tw.items()},
             "trustworthiness_delta": {k: r(v, 4) for k, v in deltas.items()},
-            "default_path": f"{E.DEFAULT_METHOD}: PCA-50 (exact) + exact kNN (torch BLAS) + openTSNE (FFT gradients, "
-                            f"1 thread) from the PCA layout, {E.DEFAULT_PARAMS['tsne']}",
+            "default_path": f"{E.EmbedSpec.method}: PCA-50 (exact) + exact kNN (torch BLAS) + openTSNE (FFT gradients, "
+            f"1 thread) from the PCA layout, {E.DEFAULT_PARAMS['tsne']}",
             "tsne_path": f"the same t-SNE with the page's thorough schedule {E.TSNE_SCHEDULES['thorough']}",
             "umap_path": f"PCA-50 + exact kNN + umap-learn with precomputed kNN, PCA init, {E.DEFAULT_PARAMS['umap']}",
             "first_vs_warm": first,
@@ -62,9 +75,11 @@ def _first_vs_warm(n: int) -> dict:
     """In a fresh process: start the app's background warm-up, then serve a first and a second
     UMAP request of n points (different data, so no cache)."""
     import time
+
     t0 = time.perf_counter()
     from aofl import embed as E
     from aofl.device import configure_runtime
+
     configure_runtime()  # as the app's start_up does
     E.warm_up_umap(background=True)
     X1, _ = shared_like(n=n, d=128, seed=1)
@@ -73,8 +88,14 @@ def _first_vs_warm(n: int) -> dict:
     warm_up_s = time.perf_counter() - t0
     t_first, _ = timed(E.embed, X1, "umap")
     t_warm, _ = timed(E.embed, X2, "umap")
-    return {"ratio": t_first / t_warm, "first_s": r(t_first), "warm_s": r(t_warm),
-            "start_to_warm_s": r(warm_up_s, 2), "points": n, "warm_up_error": E._warm["error"]}
+    return {
+        "ratio": t_first / t_warm,
+        "first_s": r(t_first),
+        "warm_s": r(t_warm),
+        "start_to_warm_s": r(warm_up_s, 2),
+        "points": n,
+        "warm_up_error": E._warm["error"],
+    }
 
 
 if __name__ == "__main__":

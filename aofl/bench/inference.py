@@ -1,4 +1,5 @@
 """Inference throughput against the machine's fp32 GEMM peak, FLOPs counted analytically."""
+
 from __future__ import annotations
 
 import json
@@ -15,19 +16,33 @@ def iemocap_like_test_split(n_utterances: int = 1623, n_dialogues: int = 31, dim
     """A synthetic dataset whose test split has exactly n_utterances in n_dialogues (IEMOCAP's test
     split: 1,623 utterances, 31 dialogues)."""
     from aofl.data import ConversationSet, make_synthetic
+
     dims = dims or IEMOCAP_DIMS
     base = n_utterances // n_dialogues
     extra = n_utterances - base * n_dialogues
-    ds = make_synthetic(n_dialogues=n_dialogues + 2, seed=seed, dims=dims, turns=(base + 1, base + 1),
-                        split_fractions=(1 / (n_dialogues + 2), 1 / (n_dialogues + 2)))
+    ds = make_synthetic(
+        n_dialogues=n_dialogues + 2,
+        seed=seed,
+        dims=dims,
+        turns=(base + 1, base + 1),
+        split_fractions=(1 / (n_dialogues + 2), 1 / (n_dialogues + 2)),
+    )
     test = ds.splits["test"][:n_dialogues]
     # trim/extend lengths so the split has exactly n_utterances
     from aofl.data import Dialogue
+
     fixed = []
     for i, d in enumerate(test):
         n = base + (1 if i < extra else 0)
-        fixed.append(Dialogue(d.dialogue_id, d.speakers[:n], d.labels[:n], {m: x[:n] for m, x in d.features.items()},
-                              text=None))
+        fixed.append(
+            Dialogue(
+                d.dialogue_id,
+                d.speakers[:n],
+                d.labels[:n],
+                {m: x[:n] for m, x in d.features.items()},
+                text=None,
+            )
+        )
     splits = {"train": ds.splits["train"], "valid": ds.splits["valid"], "test": fixed}
     return ConversationSet(ds.name, ds.label_names, ds.modalities, splits)
 
@@ -64,7 +79,7 @@ def model_flops(config, lengths) -> float:
     per_utt += fu
     pair += fp
     per_utt += 2.0 * w * w + 2.0 * w * C  # classifier
-    return float(per_utt * n + pair * (lengths ** 2).sum())
+    return float(per_utt * n + pair * (lengths**2).sum())
 
 
 def gemm_operands(n: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,21 +118,36 @@ def run(quick: bool = False, log=print, threads=(1, 2)) -> dict:
                 times.append(timed(run_inference, model, ds, "test", batch_size=64)[0])
                 peaks.append(gemm_flops_per_s(*operands))
             secs, peak = min(times), max(peaks)
-            out["threads"][t] = {"inference_s": r(secs, 4), "gemm_gflops": r(peak / 1e9, 2),
-                                 "achieved_gflops": r(flops / secs / 1e9, 2), "fraction": r(flops / secs / peak, 4)}
-            log(f"inference: {t} thread(s) {secs:.3f} s, {flops / secs / 1e9:.2f} GFLOP/s of {peak / 1e9:.1f}")
+            out["threads"][t] = {
+                "inference_s": r(secs, 4),
+                "gemm_gflops": r(peak / 1e9, 2),
+                "achieved_gflops": r(flops / secs / 1e9, 2),
+                "fraction": r(flops / secs / peak, 4),
+            }
+            log(
+                f"inference: {t} thread(s) {secs:.3f} s, {flops / secs / 1e9:.2f} GFLOP/s of {peak / 1e9:.1f}"
+            )
     finally:
         torch.set_num_threads(old)
     best_t = min(out["threads"], key=lambda t: out["threads"][t]["inference_s"])
     # reported at the default thread count, the configuration the app and CLI run with; the peak
     # GEMM rate grows with threads much faster than small per-step GRU GEMMs do (see details)
     at = old if old in out["threads"] else best_t
-    return {"inference_gemm_fraction": out["threads"][at]["fraction"],
-            "inference_details": {"utterances": int(sum(lengths)), "dialogues": len(lengths),
-                                  "dims": ds.modality_dims, "model_gflop": r(flops / 1e9, 4),
-                                  "reported_threads": at, "fastest_threads": best_t, **out}}
+    return {
+        "inference_gemm_fraction": out["threads"][at]["fraction"],
+        "inference_details": {
+            "utterances": int(sum(lengths)),
+            "dialogues": len(lengths),
+            "dims": ds.modality_dims,
+            "model_gflop": r(flops / 1e9, 4),
+            "reported_threads": at,
+            "fastest_threads": best_t,
+            **out,
+        },
+    }
 
 
 if __name__ == "__main__":
     import sys
+
     print(json.dumps(run("--quick" in sys.argv)))

@@ -1,6 +1,7 @@
 """A page revisit over its first render, for the Angles and Embeddings pages, as a user gets them.
 
-The app runs under `streamlit.testing.v1.AppTest` (the real app.py and pages, no browser) with
+The app runs under `streamlit.testing.v1.AppTest` (the real app.py and pages, no browser; driven
+through aofl.app.apptest, so Streamlit is imported only inside aofl.app) with
 $AOFL_CACHE_DIR in a fresh temp dir, $AOFL_NO_WARMUP=1 and the synthetic checkpoint "full" of
 checkpoints/MANIFEST.json (an untrained one saved in the temp dir when the repository has none).
 Cold: the first render of the page with empty caches (Streamlit's cache_data / cache_resource
@@ -11,6 +12,7 @@ timing is the wall time of one `AppTest.run()` (app.py's sidebar plus the page s
 median of several. Embeddings is timed with its first-visit settings (a quick PCA of shared and
 specific features).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,6 +50,7 @@ def _checkpoint_dir(tmp: Path) -> Path:
     """The repository's checkpoints/ when its manifest lists a synthetic checkpoint, else one
     untrained synthetic checkpoint in tmp (the pages' cost does not depend on the weights)."""
     from aofl.io import registry
+
     try:
         if any(e.variant == "full" for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")):
             return ROOT / "checkpoints"
@@ -55,64 +58,36 @@ def _checkpoint_dir(tmp: Path) -> Path:
         pass
     import torch
 
-    from aofl.io.checkpoint import file_sha256, save_checkpoint
     from aofl.data import load_dataset
+    from aofl.io.checkpoint import file_sha256, save_checkpoint
     from aofl.model import AOFL
     from aofl.train import model_config_for
+
     ds = load_dataset("synthetic", seed=0)
     torch.manual_seed(0)
     directory = tmp / "checkpoints"
-    path = Path(save_checkpoint(directory / "synthetic" / "full", AOFL(model_config_for(ds, "full")),
-                                {"data": {"name": "synthetic", "fingerprint": ds.fingerprint()}, "variant": "full"}))
-    (directory / registry.MANIFEST_NAME).write_text(json.dumps([{
-        "name": "synthetic-full-bench", "dataset": "synthetic", "variant": "full", "seed": 0,
-        "file": str(path.relative_to(directory)), "sha256": file_sha256(path)}]))
+    path = Path(
+        save_checkpoint(
+            directory / "synthetic" / "full",
+            AOFL(model_config_for(ds, "full")),
+            {"data": {"name": "synthetic", "fingerprint": ds.fingerprint()}, "variant": "full"},
+        )
+    )
+    (directory / registry.MANIFEST_NAME).write_text(
+        json.dumps(
+            [
+                {
+                    "name": "synthetic-full-bench",
+                    "dataset": "synthetic",
+                    "variant": "full",
+                    "seed": 0,
+                    "file": str(path.relative_to(directory)),
+                    "sha256": file_sha256(path),
+                }
+            ]
+        )
+    )
     return directory
-
-
-_SCRIPT_CACHE = None  # the one ScriptCache of a server process (set inside _like_the_server)
-
-
-@contextlib.contextmanager
-def _like_the_server():
-    """Two things AppTest does per run that a real server does once per process:
-    * it re-detects the legacy pages/ directory (as in tests/test_app.py); the server stops once
-      st.navigation was called;
-    * it compiles app.py and the page from source (a new ScriptCache per run); the server keeps
-      one ScriptCache, so a rerun reuses the bytecode. Here all runs share one, emptied with the
-      other caches before each cold run."""
-    global _SCRIPT_CACHE
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
-    from streamlit.testing.v1 import app_test, local_script_runner
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    _SCRIPT_CACHE = ScriptCache()
-    PagesManager.__init__ = init
-    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: _SCRIPT_CACHE
-    try:
-        yield
-    finally:
-        PagesManager.__init__ = original
-        app_test.ScriptCache = local_script_runner.ScriptCache = ScriptCache
-        _SCRIPT_CACHE = None
-
-
-def _clear_caches(cache: Path) -> None:
-    import streamlit as st
-
-    from aofl import embed
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    embed.clear_memory_cache()
-    if _SCRIPT_CACHE is not None:
-        _SCRIPT_CACHE.clear()
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True)
 
 
 def _timed_run(at) -> float:
@@ -125,10 +100,11 @@ def _timed_run(at) -> float:
 
 
 def _one_page(page: str, cache: Path, warm_runs: int) -> tuple[float, list[float], int]:
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    from ..app import apptest
+
+    at = apptest.new_app(ROOT / "app.py")
     at.run()  # the landing page (Overview): imports done, as in a running server
-    _clear_caches(cache)
+    apptest.clear_caches(cache)
     at.switch_page(f"pages/{page}.py")
     cold = _timed_run(at)
     warm = [_timed_run(at) for _ in range(warm_runs)]
@@ -137,13 +113,17 @@ def _one_page(page: str, cache: Path, warm_runs: int) -> tuple[float, list[float
 
 def run(quick: bool = False, log=print) -> dict:
     if not (ROOT / "app.py").is_file():
-        raise FileNotFoundError(f"the pages bench drives app.py, which is not next to the package ({ROOT}): "
-                                f"run it from a source checkout, or leave it out with --only")
+        raise FileNotFoundError(
+            f"the pages bench drives app.py, which is not next to the package ({ROOT}): "
+            f"run it from a source checkout, or leave it out with --only"
+        )
     rounds, warm_runs = (1, 3) if quick else (3, 8)
     tmp = Path(tempfile.mkdtemp(prefix="aofl-bench-pages-"))
     out = {}
     try:
-        with _app_env(tmp), _like_the_server():
+        from ..app import apptest  # Streamlit stays inside aofl.app
+
+        with _app_env(tmp), apptest.like_the_server():
             for page in PAGES:
                 colds, warms = [], []
                 for _ in range(rounds):
@@ -151,14 +131,22 @@ def run(quick: bool = False, log=print) -> dict:
                     colds.append(cold)
                     warms += warm
                 cold, warm = statistics.median(colds), statistics.median(warms)
-                out[page] = {"cold_s": r(cold), "warm_s": r(warm, 4), "ratio": r(warm / cold, 4),
-                             "cold_runs_s": [r(c) for c in colds], "warm_runs_s": [r(w, 4) for w in warms],
-                             "charts": charts}
+                out[page] = {
+                    "cold_s": r(cold),
+                    "warm_s": r(warm, 4),
+                    "ratio": r(warm / cold, 4),
+                    "cold_runs_s": [r(c) for c in colds],
+                    "warm_runs_s": [r(w, 4) for w in warms],
+                    "charts": charts,
+                }
                 log(f"pages: {page} cold {cold:.2f} s, warm {warm:.3f} s ({charts} charts)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"warm_over_cold_page": max(v["ratio"] for v in out.values()),
-            "pages_details": {**out, "method": (
+    return {
+        "warm_over_cold_page": max(v["ratio"] for v in out.values()),
+        "pages_details": {
+            **out,
+            "method": (
                 "streamlit.testing.v1.AppTest of app.py (sidebar + page script, no browser; one ScriptCache per process "
                 "as in the server), synthetic 'full' "
                 "checkpoint, test split, default widgets (Embeddings: its first-visit PCA of shared+specific). "
@@ -166,9 +154,13 @@ def run(quick: bool = False, log=print) -> dict:
                 "st.cache_resource, the disk cache ($AOFL_CACHE_DIR, a temp dir) and aofl.embed's memory cache "
                 f"({rounds} rounds, each in a fresh AppTest session after an untimed Overview run); warm_s: median "
                 f"of {warm_runs} re-runs per round of the same page in the same process and session (same "
-                "checkpoint, split, parameters: Streamlit's in-memory caches hit)")}}
+                "checkpoint, split, parameters: Streamlit's in-memory caches hit)"
+            ),
+        },
+    }
 
 
 if __name__ == "__main__":
     import sys
+
     print(json.dumps(run("--quick" in sys.argv)))

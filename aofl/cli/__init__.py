@@ -3,6 +3,7 @@
 One module per command; each adds its own subparser and sets `func`. The commands and their
 `--json` outputs are contracts other tools call; extend, never rename.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.version:
         from .. import __version__
+
         print(__version__)
         return 0
     func = getattr(args, "func", None)
@@ -40,13 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "allow_unsafe_load", False):  # every loader reads the opt-in from the environment
         from ..io.safe_pickle import ALLOW_UNSAFE_ENV
+
         os.environ[ALLOW_UNSAFE_ENV] = "1"
     try:
         return int(func(args) or 0)
     except BrokenPipeError:
         # the reader went away (`... | head`): stop quietly, as cat does, instead of a traceback
         try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail again
+            os.dup2(
+                os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
+            )  # the exit-time flush must not fail again
         except (OSError, ValueError):  # stdout is not a real file (captured, redirected in-process)
             pass
         return 1

@@ -4,6 +4,7 @@ Each section measures a ratio against a baseline timed in the same run (machines
 the ratios, not the seconds, are the result). The sections live in `aofl.bench`, so
 this works from an installed package; `pages` also needs the app (a source checkout).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ def run_bench(quick: bool = False, only: list[str] | None = None, log=None) -> d
     import torch
 
     from ..device import configure_runtime, configure_threads
+
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     only = list(only or SECTIONS)
     unknown = [s for s in only if s not in SECTIONS]
@@ -29,8 +31,12 @@ def run_bench(quick: bool = False, only: list[str] | None = None, log=None) -> d
         raise ValueError(f"unknown bench sections {unknown}; choose from {', '.join(SECTIONS)}")
     runtime = configure_runtime()
     start = time.perf_counter()
-    out: dict = {"quick": quick, "torch_threads_default": torch.get_num_threads(), "cpu_count": _cpus(),
-                 "allocator": runtime["allocator"]}
+    out: dict = {
+        "quick": quick,
+        "torch_threads_default": torch.get_num_threads(),
+        "cpu_count": _cpus(),
+        "allocator": runtime["allocator"],
+    }
     threads = {}
     for name in only:
         t = time.perf_counter()
@@ -49,6 +55,7 @@ def run_bench(quick: bool = False, only: list[str] | None = None, log=None) -> d
 
 def _cpus() -> int:
     import os
+
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
@@ -68,7 +75,9 @@ def run(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="benchmarks: speed ratios against baselines measured in the same run")
+    p = subparsers.add_parser(
+        "bench", help="benchmarks: speed ratios against baselines measured in the same run"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, not a measurement)")
     p.add_argument("--only", default=None, help=f"comma-separated sections: {','.join(SECTIONS)}")

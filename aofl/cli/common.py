@@ -1,4 +1,5 @@
 """What the commands share: common options, loading the data and a checkpoint, writing tables."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,18 @@ from pathlib import Path
 
 from ..errors import AOFLError
 
-__all__ = ["UserError", "add_common_args", "add_data_args", "load_data", "parse_drop", "setup_device", "load_model",
-           "check_trained_on", "write_table", "inference_of"]
+__all__ = [
+    "UserError",
+    "add_common_args",
+    "add_data_args",
+    "load_data",
+    "parse_drop",
+    "setup_device",
+    "load_model",
+    "check_trained_on",
+    "write_table",
+    "inference_of",
+]
 
 
 class UserError(AOFLError):
@@ -18,21 +29,30 @@ class UserError(AOFLError):
 def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $AOFL_THREADS or 1)")
-    p.add_argument("--allow-unsafe-load", action="store_true",
-                   help="trust the files this command reads: load pickles and .pt files that contain code "
-                        "(sets AOFL_ALLOW_UNSAFE_LOAD=1; warns per file; see README, Security)")
+    p.add_argument(
+        "--allow-unsafe-load",
+        action="store_true",
+        help="trust the files this command reads: load pickles and .pt files that contain code "
+        "(sets AOFL_ALLOW_UNSAFE_LOAD=1; warns per file; see README, Security)",
+    )
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
-    p.add_argument("--views", nargs="+", default=None, metavar="VIEW",
-                   help="iemocap/meld text views used as modalities (default: sentence lexicon tfidf; "
-                        "add `tuned` after `python -m aofl data prepare NAME --views tuned`)")
+    p.add_argument(
+        "--views",
+        nargs="+",
+        default=None,
+        metavar="VIEW",
+        help="iemocap/meld text views used as modalities (default: sentence lexicon tfidf; "
+        "add `tuned` after `python -m aofl data prepare NAME --views tuned`)",
+    )
 
 
 def load_data(args):
     from ..data import load_dataset
+
     if args.data == "synthetic":
         return load_dataset("synthetic", seed=args.data_seed)
     views = getattr(args, "views", None)
@@ -49,12 +69,14 @@ def parse_drop(items: list[str]) -> dict[str, str] | None:
 
 def setup_device(args):
     from ..device import configure_runtime, resolve_device
+
     configure_runtime(args.threads)
     return resolve_device(args.device)
 
 
 def load_model(args, dataset):
     from ..io.checkpoint import load_checkpoint
+
     model, meta = load_checkpoint(args.checkpoint, device=setup_device(args))
     check_trained_on(meta, args.checkpoint, dataset)
     return model, meta
@@ -63,6 +85,7 @@ def load_model(args, dataset):
 def check_trained_on(meta: dict, path, dataset) -> None:
     """A checkpoint used on other data than it was trained on is a user error, not a crash."""
     from ..io.compatibility import check_compatible
+
     for warning in check_compatible(meta, dataset, source=str(path)):
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -70,11 +93,13 @@ def check_trained_on(meta: dict, path, dataset) -> None:
 def write_table(df, out, parquet: bool | None = None) -> None:
     """CSV, or parquet (default: by suffix), written atomically: a reader never sees half a table."""
     from ..io.atomic import atomic_write
+
     out = Path(out)
     if out.suffix == ".parquet" if parquet is None else parquet:
         atomic_write(out, lambda tmp: df.to_parquet(tmp, index=False))
         return
     from pandas.io.common import infer_compression
+
     # the temp file's name ends in .tmp: take the compression (.csv.gz ...) from the real name
     compression = infer_compression(str(out), "infer")
     atomic_write(out, lambda tmp: df.to_csv(tmp, index=False, compression=compression))
@@ -83,7 +108,9 @@ def write_table(df, out, parquet: bool | None = None) -> None:
 def inference_of(args):
     """(InferenceResult, dataset) of `args.checkpoint` on `args.split` (inspect, infer, embed, slices)."""
     from ..inference import run_inference
+
     dataset = load_data(args)
     model, meta = load_model(args, dataset)
-    return run_inference(model, dataset, args.split, batch_size=getattr(args, "batch_size", 64),
-                         drop=parse_drop(args.drop)), dataset
+    return run_inference(
+        model, dataset, args.split, batch_size=getattr(args, "batch_size", 64), drop=parse_drop(args.drop)
+    ), dataset

@@ -1,6 +1,5 @@
-"""`python -m aofl data ...`: list, info, prepare and download datasets.
+"""`python -m aofl data ...`: list, info, prepare and download datasets."""
 
-"""
 from __future__ import annotations
 
 import argparse
@@ -14,15 +13,20 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("data", help="list, inspect, prepare and download datasets",
-                              description="Real IEMOCAP / MELD data: files live in $AOFL_DATA_DIR "
-                                          "(default ~/.cache/aofl/data), caches in $AOFL_CACHE_DIR.")
+    p = subparsers.add_parser(
+        "data",
+        help="list, inspect, prepare and download datasets",
+        description="Real IEMOCAP / MELD data: files live in $AOFL_DATA_DIR "
+        "(default ~/.cache/aofl/data), caches in $AOFL_CACHE_DIR.",
+    )
     sub = p.add_subparsers(dest="data_command", metavar="{list,info,prepare,download}")
     sub.required = True
 
     q = sub.add_parser("list", help="datasets available here, with counts")
     q.add_argument("--json", action="store_true", help="machine-readable output")
-    q.add_argument("--data-dir", default=None, help="data directory (default: $AOFL_DATA_DIR or ~/.cache/aofl/data)")
+    q.add_argument(
+        "--data-dir", default=None, help="data directory (default: $AOFL_DATA_DIR or ~/.cache/aofl/data)"
+    )
 
     q = sub.add_parser("info", help="splits, classes, speakers and prepared views of one dataset")
     q.add_argument("name", help="synthetic, iemocap or meld")
@@ -31,22 +35,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     q = sub.add_parser("prepare", help="compute and cache the text views of iemocap or meld")
     q.add_argument("name", choices=["iemocap", "meld"])
-    q.add_argument("--views", nargs="+", default=["sentence", "lexicon", "tfidf"],
-                   choices=["sentence", "lexicon", "tfidf", "tuned"],
-                   help="text views to compute (default: sentence lexicon tfidf; `tuned` fine-tunes "
-                        "all-MiniLM-L6-v2 with context, cross-fitted: tens of CPU minutes, resumable)")
+    q.add_argument(
+        "--views",
+        nargs="+",
+        default=["sentence", "lexicon", "tfidf"],
+        choices=["sentence", "lexicon", "tfidf", "tuned"],
+        help="text views to compute (default: sentence lexicon tfidf; `tuned` fine-tunes "
+        "all-MiniLM-L6-v2 with context, cross-fitted: tens of CPU minutes, resumable)",
+    )
     q.add_argument("--device", default="cpu", help="tuned view: cpu (default), cuda or auto")
     q.add_argument("--threads", type=int, default=2, help="tuned view: torch CPU threads (default 2)")
     q.add_argument("--data-dir", default=None)
-    q.add_argument("--limit", type=int, default=None, help="only the first N dialogues of each split (quick try)")
+    q.add_argument(
+        "--limit", type=int, default=None, help="only the first N dialogues of each split (quick try)"
+    )
     q.add_argument("--no-progress", action="store_true")
 
     from ..io.download import SOURCES
+
     q = sub.add_parser("download", help="download pinned public files and verify their hashes")
     q.add_argument("name", choices=sorted(SOURCES))
     q.add_argument("--dest", default=None, help="target data directory (default: the data directory)")
-    q.add_argument("--base-url", default=None,
-                   help="mirror replacing https://raw.githubusercontent.com (or set AOFL_DOWNLOAD_BASE)")
+    q.add_argument(
+        "--base-url",
+        default=None,
+        help="mirror replacing https://raw.githubusercontent.com (or set AOFL_DOWNLOAD_BASE)",
+    )
     q.add_argument("--force", action="store_true", help="download even if verified files are present")
     q.add_argument("--no-progress", action="store_true")
 
@@ -57,35 +71,51 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _dataset_info(name: str, data_dir) -> dict:
     from ..data import real
     from ..data.multiemo import multiemo_available
+
     if name == "synthetic":
         from ..data import load_dataset
+
         s = load_dataset("synthetic").summary()
-        return {"name": "synthetic", "available": True, "classes": s["classes"], "splits": s["splits"],
-                "modalities": s["modalities"], "description": s["description"]}
+        return {
+            "name": "synthetic",
+            "available": True,
+            "classes": s["classes"],
+            "splits": s["splits"],
+            "modalities": s["modalities"],
+            "description": s["description"],
+        }
     if name not in ("iemocap", "meld"):
         raise DataError(f"unknown dataset {name!r}; choose synthetic, iemocap or meld")
     root = real._root(data_dir)
-    info = {"name": name, "data_dir": str(root), "available": real.is_available(name, root),
-            "multiemo_features": multiemo_available(name, root)}
+    info = {
+        "name": name,
+        "data_dir": str(root),
+        "available": real.is_available(name, root),
+        "multiemo_features": multiemo_available(name, root),
+    }
     if not info["available"]:
         info["hint"] = real.missing_files_message(name, root)
         return info
     t = real.load_transcripts(name, root)
     from ..data import textviews
+
     paths = textviews.cache_paths(t)
     prepared = {}
     for v, p in paths.items():
         if p.is_file():
             import numpy as np
+
             with np.load(p, allow_pickle=False) as z:
                 prepared[v] = {"dim": int(z["X"].shape[1]), "path": str(p)}
-    info.update({
-        "classes": list(t.label_names),
-        "splits": {s: {"dialogues": n_d, "utterances": n_u} for s, (n_d, n_u) in t.counts().items()},
-        "speakers": len({s for d in t.dialogues() for s in d.speakers}),
-        "prepared_views": prepared,
-        "description": real.DESCRIPTIONS[name],
-    })
+    info.update(
+        {
+            "classes": list(t.label_names),
+            "splits": {s: {"dialogues": n_d, "utterances": n_u} for s, (n_d, n_u) in t.counts().items()},
+            "speakers": len({s for d in t.dialogues() for s in d.speakers}),
+            "prepared_views": prepared,
+            "description": real.DESCRIPTIONS[name],
+        }
+    )
     return info
 
 
@@ -103,8 +133,13 @@ def _print_info(info: dict) -> None:
         print(f"  distinct speakers: {info['speakers']}")
     if "prepared_views" in info:
         pv = info["prepared_views"]
-        print("  text views: " + (", ".join(f"{v} ({x['dim']}-d)" for v, x in pv.items()) or
-                                  f"none prepared (run `python -m aofl data prepare {info['name']}`)"))
+        print(
+            "  text views: "
+            + (
+                ", ".join(f"{v} ({x['dim']}-d)" for v, x in pv.items())
+                or f"none prepared (run `python -m aofl data prepare {info['name']}`)"
+            )
+        )
         print(f"  MultiEMO features: {'present' if info.get('multiemo_features') else 'absent'}")
 
 
@@ -125,15 +160,24 @@ def run(args) -> int:
             return 0 if info["available"] else 1
         if cmd == "prepare":
             from ..data import textviews
+
             t0 = time.time()
             device = args.device
             if device == "auto":
                 import torch
+
                 device = "cuda" if torch.cuda.is_available() else "cpu"
-            paths = textviews.prepare(args.name, data_dir=args.data_dir, views=tuple(args.views),
-                                      progress=not args.no_progress, limit=args.limit, device=device,
-                                      threads=args.threads)
+            paths = textviews.prepare(
+                args.name,
+                data_dir=args.data_dir,
+                views=tuple(args.views),
+                progress=not args.no_progress,
+                limit=args.limit,
+                device=device,
+                threads=args.threads,
+            )
             import numpy as np
+
             for v, p in paths.items():
                 with np.load(p, allow_pickle=False) as z:
                     print(f"{args.name} {v}: {z['X'].shape[0]} x {z['X'].shape[1]} -> {p}")
@@ -141,8 +185,14 @@ def run(args) -> int:
             return 0
         if cmd == "download":
             from ..io.download import download
-            paths = download(args.name, dest=args.dest, base_url=args.base_url, progress=not args.no_progress,
-                             force=args.force)
+
+            paths = download(
+                args.name,
+                dest=args.dest,
+                base_url=args.base_url,
+                progress=not args.no_progress,
+                force=args.force,
+            )
             for p in paths:
                 print(f"ok {p}")
             return 0

@@ -1,10 +1,11 @@
 """`python -m aofl infer CHECKPOINT --out TABLE`: the per-utterance inference table of a split."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from .common import add_common_args, add_data_args, write_table, inference_of
+from .common import add_common_args, add_data_args, inference_of, write_table
 
 __all__ = ["add_parser", "run"]
 

@@ -6,6 +6,7 @@ value, n, weighted_f1, weighted_f1_low, weighted_f1_high, accuracy, accuracy_low
 theta_<m>, phi_<m>}, ...]} with F1 and accuracy in 0-1 and angles in degrees (no angle keys for a
 model without the shared/specific split).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ def _clean(v):
 
 
 def run(args) -> int:
+    from ..slices import SLICE_KINDS, SLICE_TITLES, skipped_slices, slice_metrics
+    from ..table import table_modalities
     from .common import inference_of
-    from ..slices import SLICE_KINDS, SLICE_TITLES, angle_modalities, skipped_slices, slice_metrics
 
     args.drop = []
     result, _ = inference_of(args)
@@ -36,10 +38,21 @@ def run(args) -> int:
     n = int((table["label_id"] >= 0).sum())
     if args.json:
         rows = [{k: _clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-        print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, "n": n, "n_boot": args.n_boot,
-                          "skipped": skipped, "slices": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "checkpoint": str(args.checkpoint),
+                    "split": args.split,
+                    "n": n,
+                    "n_boot": args.n_boot,
+                    "skipped": skipped,
+                    "slices": rows,
+                },
+                indent=2,
+            )
+        )
         return 0
-    mods = angle_modalities(table)
+    mods = table_modalities(table)
     print(f"{args.checkpoint}  {args.data}/{args.split}  n={n}  (95% bootstrap CIs, {args.n_boot} resamples)")
     for kind, part in df.groupby("slice", sort=False):
         print(f"\n{SLICE_TITLES.get(kind, kind)}")
@@ -47,9 +60,11 @@ def run(args) -> int:
         for r in part.itertuples(index=False):
             d = r._asdict()
             angles = "  ".join(f"theta_{m} {d[f'theta_{m}']:.1f} phi_{m} {d[f'phi_{m}']:.1f}" for m in mods)
-            print(f"  {r.value:>{width}s}  n={r.n:<6d} WF1 {r.weighted_f1:.4f} [{r.weighted_f1_low:.4f}, "
-                  f"{r.weighted_f1_high:.4f}]  acc {r.accuracy:.4f} [{r.accuracy_low:.4f}, {r.accuracy_high:.4f}]"
-                  + (f"  {angles}" if angles else ""))
+            print(
+                f"  {r.value:>{width}s}  n={r.n:<6d} WF1 {r.weighted_f1:.4f} [{r.weighted_f1_low:.4f}, "
+                f"{r.weighted_f1_high:.4f}]  acc {r.accuracy:.4f} [{r.accuracy_low:.4f}, {r.accuracy_high:.4f}]"
+                + (f"  {angles}" if angles else "")
+            )
     for kind, why in skipped.items():
         print(f"\n{SLICE_TITLES.get(kind, kind)}: {why}")
     return 0
@@ -57,17 +72,26 @@ def run(args) -> int:
 
 def add_parser(subparsers) -> None:
     from .common import add_common_args, add_data_args
-    p = subparsers.add_parser("slices", help="weighted F1, accuracy and mean angles per slice (emotion shift, turn "
-                                      "position, dialogue length, speaker, utterance length) with bootstrap CIs")
+
+    p = subparsers.add_parser(
+        "slices",
+        help="weighted F1, accuracy and mean angles per slice (emotion shift, turn "
+        "position, dialogue length, speaker, utterance length) with bootstrap CIs",
+    )
     p.add_argument("checkpoint")
     add_data_args(p)
     p.add_argument("--split", default="test")
-    p.add_argument("--kinds", default=None,
-                   help="comma-separated slice kinds (default all): emotion_shift, turn_position, dialogue_length, "
-                        "speaker, utterance_length")
+    p.add_argument(
+        "--kinds",
+        default=None,
+        help="comma-separated slice kinds (default all): emotion_shift, turn_position, dialogue_length, "
+        "speaker, utterance_length",
+    )
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples per slice value")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--top-speakers", type=int, default=8, help="keep the N most frequent speakers, group the rest")
+    p.add_argument(
+        "--top-speakers", type=int, default=8, help="keep the N most frequent speakers, group the rest"
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--json", action="store_true")
     add_common_args(p)

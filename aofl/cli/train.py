@@ -1,4 +1,5 @@
 """`python -m aofl train`: train a variant and save a checkpoint."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,19 +16,39 @@ __all__ = ["add_parser", "run"]
 def _add_schedule_args(p: argparse.ArgumentParser) -> None:
     """The training-recipe options of issue #13 (aofl/train.py TrainConfig documents each)."""
     from ..train import CLIP_MODES, LR_SCHEDULES, SELECT_MODES
+
     p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clipping threshold (0: none)")
-    p.add_argument("--clip-mode", default="total", choices=list(CLIP_MODES),
-                   help="what is clipped: the summed gradient (total), CE's gradient alone (ce), each loss "
-                        "term's gradient on its own (per_term), or nothing (off)")
-    p.add_argument("--warmup-epochs", type=int, default=0,
-                   help="ramp the auxiliary loss weights linearly from 0 over this many epochs")
-    p.add_argument("--patience-after-warmup", action="store_true",
-                   help="early stopping's patience counts only epochs after the warm-up")
-    p.add_argument("--lr-schedule", default="constant", choices=list(LR_SCHEDULES),
-                   help="per-epoch learning-rate schedule (cosine: down to lr/100 at the last epoch)")
-    p.add_argument("--select", default="best_valid", choices=list(SELECT_MODES),
-                   help="keep the epoch with the best valid WF1 (best_valid) or train all --epochs and keep the "
-                        "last (last: for an epoch count chosen by cross-validation)")
+    p.add_argument(
+        "--clip-mode",
+        default="total",
+        choices=list(CLIP_MODES),
+        help="what is clipped: the summed gradient (total), CE's gradient alone (ce), each loss "
+        "term's gradient on its own (per_term), or nothing (off)",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=0,
+        help="ramp the auxiliary loss weights linearly from 0 over this many epochs",
+    )
+    p.add_argument(
+        "--patience-after-warmup",
+        action="store_true",
+        help="early stopping's patience counts only epochs after the warm-up",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        default="constant",
+        choices=list(LR_SCHEDULES),
+        help="per-epoch learning-rate schedule (cosine: down to lr/100 at the last epoch)",
+    )
+    p.add_argument(
+        "--select",
+        default="best_valid",
+        choices=list(SELECT_MODES),
+        help="keep the epoch with the best valid WF1 (best_valid) or train all --epochs and keep the "
+        "last (last: for an epoch count chosen by cross-validation)",
+    )
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -55,58 +76,104 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--delta", type=float, default=0.1, help="L_CSR margin on cosines")
     p.add_argument("--class-weights", action="store_true", help="inverse-frequency class weights")
     _add_schedule_args(p)
-    p.add_argument("--no-dynamics", action="store_true",
-                   help="skip the per-epoch training-dynamics probe (gradient norms and cosines per loss term)")
+    p.add_argument(
+        "--no-dynamics",
+        action="store_true",
+        help="skip the per-epoch training-dynamics probe (gradient norms and cosines per loss term)",
+    )
     p.add_argument("--half", action="store_true", help="store weights as fp16")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run from OUT/resume.safetensors (same arguments and data)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from OUT/resume.safetensors (same arguments and data)",
+    )
     add_common_args(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    from ..io.atomic import fsync_dir, remove_stale_temps
-    from ..io.checkpoint import CHECKPOINT_FILENAME, save_checkpoint
     from ..distributed import is_main_process
     from ..evaluate import evaluate
+    from ..io.atomic import fsync_dir, remove_stale_temps
+    from ..io.checkpoint import CHECKPOINT_FILENAME, save_checkpoint
     from ..io.resume import RESUME_FILENAME
     from ..train import TrainConfig, class_weights, model_config_for, train
 
     device = setup_device(args)
     dataset = load_data(args)
     config = model_config_for(
-        dataset, args.variant, width=args.width, dropout=args.dropout, context=args.context, fusion=args.fusion,
-        alpha_init_deg=args.alpha_init, lambda_cen=args.lambda_cen, lambda_aac=args.lambda_aac,
-        lambda_csr=args.lambda_csr, lambda_rec=args.lambda_rec, tau=args.tau, delta=args.delta,
-        class_weights=class_weights(dataset) if args.class_weights else None)
-    tc = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                     patience=args.patience, min_epochs=args.min_epochs, seed=args.seed, device=str(device),
-                     progress=not args.no_progress, grad_clip=args.grad_clip, clip_mode=args.clip_mode,
-                     warmup_epochs=args.warmup_epochs, patience_after_warmup=args.patience_after_warmup,
-                     lr_schedule=args.lr_schedule, select=args.select, dynamics=not args.no_dynamics)
+        dataset,
+        args.variant,
+        width=args.width,
+        dropout=args.dropout,
+        context=args.context,
+        fusion=args.fusion,
+        alpha_init_deg=args.alpha_init,
+        lambda_cen=args.lambda_cen,
+        lambda_aac=args.lambda_aac,
+        lambda_csr=args.lambda_csr,
+        lambda_rec=args.lambda_rec,
+        tau=args.tau,
+        delta=args.delta,
+        class_weights=class_weights(dataset) if args.class_weights else None,
+    )
+    tc = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
+        min_epochs=args.min_epochs,
+        seed=args.seed,
+        device=str(device),
+        progress=not args.no_progress,
+        grad_clip=args.grad_clip,
+        clip_mode=args.clip_mode,
+        warmup_epochs=args.warmup_epochs,
+        patience_after_warmup=args.patience_after_warmup,
+        lr_schedule=args.lr_schedule,
+        select=args.select,
+        dynamics=not args.no_dynamics,
+    )
     out = Path(args.out)
     state_path = out / RESUME_FILENAME
     if is_main_process():  # files a killed run left half-written
         remove_stale_temps(out / CHECKPOINT_FILENAME)
         remove_stale_temps(state_path)
         if state_path.exists() and not args.resume:
-            print(f"note: starting over; {state_path} of an interrupted run will be replaced "
-                  f"(stop now and add --resume to continue it)", file=sys.stderr)
+            print(
+                f"note: starting over; {state_path} of an interrupted run will be replaced "
+                f"(stop now and add --resume to continue it)",
+                file=sys.stderr,
+            )
     base = {
-        "variant": args.variant, "seed": args.seed, "label_names": list(dataset.label_names),
+        "variant": args.variant,
+        "seed": args.seed,
+        "label_names": list(dataset.label_names),
         "modality_dims": dataset.modality_dims,
-        "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "seed": args.data_seed,
-                 "views": list(dataset.modalities), "sizes": {s: dataset.num_utterances(s) for s in dataset.splits}},
+        "data": {
+            "name": dataset.name,
+            "fingerprint": dataset.fingerprint(),
+            "seed": args.data_seed,
+            "views": list(dataset.modalities),
+            "sizes": {s: dataset.num_utterances(s) for s in dataset.splits},
+        },
         # without --resume: the command reproduces the whole run from scratch
         "command": "python -m aofl " + shlex.join(a for a in sys.argv[1:] if a != "--resume"),
     }
 
     def checkpoint_meta(result, metrics: dict) -> dict:
-        meta = {**base, "metrics": metrics, "history": result.history, "best_epoch": result.best_epoch,
-                "train_config": result.train_config, "train_seconds": round(result.seconds, 2)}
+        meta = {
+            **base,
+            "metrics": metrics,
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "train_config": result.train_config,
+            "train_seconds": round(result.seconds, 2),
+        }
         if result.resumed_at:
             meta["resumed_at_epochs"] = result.resumed_at
         return meta
@@ -118,25 +185,41 @@ def run(args) -> int:
 
     result = train(dataset, config, tc, state_path=state_path, resume=args.resume, on_best=save_best)
     if result.history and result.history[-1].get("diverged"):
-        print(f"warning: the loss became non-finite in epoch {result.history[-1]['epoch']}; training stopped there "
-              f"(try --clip-mode total or a lower --lr)", file=sys.stderr)
+        print(
+            f"warning: the loss became non-finite in epoch {result.history[-1]['epoch']}; training stopped there "
+            f"(try --clip-mode total or a lower --lr)",
+            file=sys.stderr,
+        )
     test = evaluate(result.model, dataset, "test")
-    metrics = {"test": {k: test[k] for k in ("weighted_f1", "accuracy", "macro_f1", "per_class_f1")},
-               "valid": result.best_valid}
+    metrics = {
+        "test": {k: test[k] for k in ("weighted_f1", "accuracy", "macro_f1", "per_class_f1")},
+        "valid": result.best_valid,
+    }
     if "disentanglement" in test:
-        metrics["test"]["disentanglement"] = {k: v for k, v in test["disentanglement"].items() if k != "per_modality"}
+        metrics["test"]["disentanglement"] = {
+            k: v for k, v in test["disentanglement"].items() if k != "per_modality"
+        }
     meta = checkpoint_meta(result, metrics)
     if not is_main_process():  # under torchrun only rank 0 writes and prints
         return 0
     path = save_checkpoint(out, result.model, meta, half=args.half)
     state_path.unlink(missing_ok=True)  # finished: the final checkpoint replaces the resume state
     fsync_dir(out)
-    summary = {"checkpoint": str(path), "variant": args.variant, "seed": args.seed, "best_epoch": result.best_epoch,
-               "valid": result.best_valid, "test": metrics["test"], "seconds": round(result.seconds, 2)}
+    summary = {
+        "checkpoint": str(path),
+        "variant": args.variant,
+        "seed": args.seed,
+        "best_epoch": result.best_epoch,
+        "valid": result.best_valid,
+        "test": metrics["test"],
+        "seconds": round(result.seconds, 2),
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"saved {path}  (best epoch {result.best_epoch}, {result.seconds:.1f} s)")
-        print(f"valid weighted F1 {result.best_valid['weighted_f1']:.4f}   "
-              f"test weighted F1 {test['weighted_f1']:.4f}  accuracy {test['accuracy']:.4f}")
+        print(
+            f"valid weighted F1 {result.best_valid['weighted_f1']:.4f}   "
+            f"test weighted F1 {test['weighted_f1']:.4f}  accuracy {test['accuracy']:.4f}"
+        )
     return 0

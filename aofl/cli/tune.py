@@ -3,6 +3,7 @@
 An Optuna study over grouped k-fold cross-validation (aofl/tune.py). `--workers W` runs W processes
 on the same study, one torch thread each; a killed search continues when the command is run again.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,29 +17,56 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers) -> None:
     from ..model import VARIANTS
-    p = subparsers.add_parser("tune", help="search hyper-parameters by grouped k-fold cross-validation (Optuna)")
+
+    p = subparsers.add_parser(
+        "tune", help="search hyper-parameters by grouped k-fold cross-validation (Optuna)"
+    )
     p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
     p.add_argument("--variant", default="full", choices=list(VARIANTS))
-    p.add_argument("--trials", type=int, default=20, help="finished trials (complete or pruned) the study should hold")
-    p.add_argument("--folds", type=int, default=None,
-                   help="folds (default: IEMOCAP 4 = leave one session out over Sessions 1-4; others 5)")
+    p.add_argument(
+        "--trials", type=int, default=20, help="finished trials (complete or pruned) the study should hold"
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="folds (default: IEMOCAP 4 = leave one session out over Sessions 1-4; others 5)",
+    )
     p.add_argument("--out", required=True, help="study directory (study.db, per-fold results)")
     p.add_argument("--storage", default=None, help="any Optuna RDB URL (default: sqlite:///OUT/study.db)")
     p.add_argument("--seed", type=int, default=0, help="training seed of every fold run, and the sampler's")
-    p.add_argument("--epochs", type=int, default=None, help="the cap of every fold's run (default 40; early stopping "
-                                                               "with patience 8 ends most runs sooner)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="the cap of every fold's run (default 40; early stopping with patience 8 ends most runs sooner)",
+    )
     p.add_argument("--workers", type=int, default=1, help="processes on this study (one torch thread each)")
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--export", default=None,
-                   help="where to write every trial as JSON (default results/studies/<data>-<variant>.json; "
-                        "'-' for none)")
-    p.add_argument("--start-from", action="append", default=[], metavar="EXPORT_JSON",
-                   help="seed a new study with the best setting of an exported study (e.g. another dataset's "
-                        "results/studies/<data>-<variant>.json); repeatable")
-    p.add_argument("--report-only", action="store_true", help="run no trial: print and export the study as it is")
-    p.add_argument("--grace-period", type=int, default=180,
-                   help="seconds without a heartbeat after which a running trial counts as failed and is retried")
+    p.add_argument(
+        "--export",
+        default=None,
+        help="where to write every trial as JSON (default results/studies/<data>-<variant>.json; "
+        "'-' for none)",
+    )
+    p.add_argument(
+        "--start-from",
+        action="append",
+        default=[],
+        metavar="EXPORT_JSON",
+        help="seed a new study with the best setting of an exported study (e.g. another dataset's "
+        "results/studies/<data>-<variant>.json); repeatable",
+    )
+    p.add_argument(
+        "--report-only", action="store_true", help="run no trial: print and export the study as it is"
+    )
+    p.add_argument(
+        "--grace-period",
+        type=int,
+        default=180,
+        help="seconds without a heartbeat after which a running trial counts as failed and is retried",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
@@ -47,6 +75,7 @@ def add_parser(subparsers) -> None:
 
 def _load(args):  # a seam the tests replace with a tiny corpus
     from .common import load_data
+
     return load_data(args)
 
 
@@ -54,6 +83,7 @@ def run(args) -> int:
     from ..cv import default_folds
     from ..device import configure_runtime, resolve_device
     from ..tune import SEARCH_EPOCHS, TuneSpec, export_path, optimize, start_params, study_report, worker_env
+
     configure_runtime(1)  # one torch thread per worker
     device = str(resolve_device(args.device))
     dataset = _load(args)
@@ -66,18 +96,54 @@ def run(args) -> int:
             start.append(start_params(json.loads(Path(path).read_text()), args.variant))
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"--start-from {path}: cannot read the study export ({e})") from e
-    spec = TuneSpec(data=args.data, variant=args.variant, trials=args.trials, folds=folds, out=Path(args.out),
-                    storage=args.storage, seed=args.seed, worker=args.worker_index, epochs=args.epochs or SEARCH_EPOCHS,
-                    start_from=tuple(start))
+    spec = TuneSpec(
+        data=args.data,
+        variant=args.variant,
+        trials=args.trials,
+        folds=folds,
+        out=Path(args.out),
+        storage=args.storage,
+        seed=args.seed,
+        worker=args.worker_index,
+        epochs=args.epochs or SEARCH_EPOCHS,
+        start_from=tuple(start),
+    )
     if not args.report_only:
         procs = []
         if args.workers > 1 and args.worker_index == 0:
             from ..tune import open_study
+
             open_study(spec, args.grace_period)  # created (and seeded) once, before the other workers load it
-            base = [sys.executable, "-m", "aofl", "tune", "--data", args.data, "--data-seed", str(args.data_seed),
-                    "--variant", args.variant, "--trials", str(args.trials), "--folds", str(folds), "--out", args.out,
-                    "--seed", str(args.seed), "--export", "-", "--workers", "1",
-                    "--grace-period", str(args.grace_period), "--device", args.device, "--epochs", str(spec.epochs)]
+            base = [
+                sys.executable,
+                "-m",
+                "aofl",
+                "tune",
+                "--data",
+                args.data,
+                "--data-seed",
+                str(args.data_seed),
+                "--variant",
+                args.variant,
+                "--trials",
+                str(args.trials),
+                "--folds",
+                str(folds),
+                "--out",
+                args.out,
+                "--seed",
+                str(args.seed),
+                "--export",
+                "-",
+                "--workers",
+                "1",
+                "--grace-period",
+                str(args.grace_period),
+                "--device",
+                args.device,
+                "--epochs",
+                str(spec.epochs),
+            ]
             if args.storage:
                 base += ["--storage", args.storage]
             if args.no_progress:
@@ -85,7 +151,9 @@ def run(args) -> int:
             for w in range(1, args.workers):
                 procs.append(subprocess.Popen(base + ["--worker-index", str(w)], env=worker_env()))
         try:
-            optimize(spec, dataset, progress=not args.no_progress, grace_period=args.grace_period, device=device)
+            optimize(
+                spec, dataset, progress=not args.no_progress, grace_period=args.grace_period, device=device
+            )
         finally:
             codes = [p.wait() for p in procs]
         if any(codes):
@@ -93,22 +161,31 @@ def run(args) -> int:
     report = study_report(spec, dataset)
     if args.export != "-" and args.worker_index == 0:
         from ..io.atomic import atomic_write_text
+
         path = Path(args.export) if args.export else export_path(spec)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(report, indent=1))
         report["exported_to"] = str(path)
     if args.json:
-        print(json.dumps(report if args.report_only else {k: v for k, v in report.items() if k != "trials"}, indent=2))
+        print(
+            json.dumps(
+                report if args.report_only else {k: v for k, v in report.items() if k != "trials"}, indent=2
+            )
+        )
         return 0
     b = report["best"]
     print(f"study {report['study']}: {report['n_trials']} trials {report['states']}, {folds} folds")
     if b is None:
         print("no complete trial yet")
     else:
-        print(f"best trial {b['number']}: CV weighted F1 {b['cv_mean']:.4f} +- {b['cv_std']:.4f} "
-              f"(folds {', '.join(f'{s:.3f}' for s in b['fold_scores'])}; best epochs {b['best_epochs']})")
+        print(
+            f"best trial {b['number']}: CV weighted F1 {b['cv_mean']:.4f} +- {b['cv_std']:.4f} "
+            f"(folds {', '.join(f'{s:.3f}' for s in b['fold_scores'])}; best epochs {b['best_epochs']})"
+        )
         for k, v in b["params"].items():
             print(f"  {k} = {v}")
-        print(f"final runs: python -m aofl train --data {args.data} --variant {args.variant} --seed 0 --out OUT "
-              + " ".join(b["train_args"]))
+        print(
+            f"final runs: python -m aofl train --data {args.data} --variant {args.variant} --seed 0 --out OUT "
+            + " ".join(b["train_args"])
+        )
     return 0

@@ -3,19 +3,32 @@
 `load_dataset(name)` is the one entry point: `synthetic` needs no files; `iemocap` and `meld`
 read the data directory (`AOFL_DATA_DIR`, default `~/.cache/aofl/data`, see README).
 """
+
 from __future__ import annotations
 
 import functools
 
-from .conversation import Batch, ConversationSet, DataError, Dialogue, collate
 from ..io.safe_pickle import UnsafePickleError, safe_load, safe_loads
-from .synthetic import make_synthetic
-from .paths import cache_dir, data_dir
 from . import loaders, real
+from .conversation import Batch, ConversationSet, DataError, Dialogue, collate
+from .paths import cache_dir, data_dir
+from .synthetic import make_synthetic
 
-__all__ = ["Batch", "ConversationSet", "DataError", "Dialogue", "collate", "UnsafePickleError",
-           "safe_load", "safe_loads", "make_synthetic", "load_dataset", "data_dir", "available_datasets",
-           "cache_dir"]
+__all__ = [
+    "Batch",
+    "ConversationSet",
+    "DataError",
+    "Dialogue",
+    "collate",
+    "UnsafePickleError",
+    "safe_load",
+    "safe_loads",
+    "make_synthetic",
+    "load_dataset",
+    "data_dir",
+    "available_datasets",
+    "cache_dir",
+]
 
 REAL_DATASETS = ("iemocap", "meld")
 
@@ -44,5 +57,7 @@ def load_dataset(name: str, **kwargs) -> ConversationSet:
     if base in REAL_DATASETS and features == "multiemo":
         # the full MultiEMO audio/text/visual features (python -m aofl data download multiemo-<name>)
         return loaders.load(base, features="multiemo", **kwargs)
-    raise DataError(f"unknown dataset {name!r}; choose one of synthetic, {', '.join(REAL_DATASETS)}, "
-                    f"{', '.join(n + '-multiemo' for n in REAL_DATASETS)}")
+    raise DataError(
+        f"unknown dataset {name!r}; choose one of synthetic, {', '.join(REAL_DATASETS)}, "
+        f"{', '.join(n + '-multiemo' for n in REAL_DATASETS)}"
+    )

@@ -3,6 +3,7 @@
 Every source (synthetic, IEMOCAP/MELD text views, MultiEMO pickles) produces a
 `ConversationSet`; the model, inference and the app only ever see this form.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,9 @@ class Dialogue:
         for m, x in list(self.features.items()):
             x = np.asarray(x, dtype=np.float32)
             if x.ndim != 2 or x.shape[0] != n:
-                raise DataError(f"dialogue {self.dialogue_id}: modality {m!r} has shape {x.shape}, expected [{n}, d]")
+                raise DataError(
+                    f"dialogue {self.dialogue_id}: modality {m!r} has shape {x.shape}, expected [{n}, d]"
+                )
             self.features[m] = x
         if self.text is not None and len(self.text) != n:
             raise DataError(f"dialogue {self.dialogue_id}: {len(self.text)} texts for {n} labels")
@@ -76,14 +79,18 @@ class ConversationSet:
             for d in dialogues:
                 missing = [m for m in self.modalities if m not in d.features]
                 if missing:
-                    raise DataError(f"dataset {self.name}, split {split}, dialogue {d.dialogue_id}: missing modalities {missing}")
+                    raise DataError(
+                        f"dataset {self.name}, split {split}, dialogue {d.dialogue_id}: missing modalities {missing}"
+                    )
         dims = self.modality_dims
         for split, dialogues in self.splits.items():
             for d in dialogues:
                 for m in self.modalities:
                     if d.features[m].shape[1] != dims[m]:
-                        raise DataError(f"dataset {self.name}: modality {m!r} is {d.features[m].shape[1]}-d in "
-                                        f"dialogue {d.dialogue_id} but {dims[m]}-d elsewhere")
+                        raise DataError(
+                            f"dataset {self.name}: modality {m!r} is {d.features[m].shape[1]}-d in "
+                            f"dialogue {d.dialogue_id} but {dims[m]}-d elsewhere"
+                        )
 
     @property
     def modality_dims(self) -> dict[str, int]:
@@ -141,7 +148,10 @@ class ConversationSet:
             "name": self.name,
             "modalities": {m: d for m, d in self.modality_dims.items()},
             "classes": list(self.label_names),
-            "splits": {s: {"dialogues": len(ds), "utterances": sum(len(d) for d in ds)} for s, ds in self.splits.items()},
+            "splits": {
+                s: {"dialogues": len(ds), "utterances": sum(len(d) for d in ds)}
+                for s, ds in self.splits.items()
+            },
             "description": self.description,
         }
 
@@ -157,12 +167,21 @@ class Batch:
     lengths: torch.Tensor  # [batch] int64 (on CPU, as pack_padded_sequence wants)
 
     def to(self, device) -> "Batch":
-        return Batch({m: x.to(device, non_blocking=True) for m, x in self.features.items()},
-                     self.mask.to(device), self.labels.to(device), self.speakers.to(device), self.lengths)
+        return Batch(
+            {m: x.to(device, non_blocking=True) for m, x in self.features.items()},
+            self.mask.to(device),
+            self.labels.to(device),
+            self.speakers.to(device),
+            self.lengths,
+        )
 
 
-def collate(dialogues: list[Dialogue], modalities: list[str], max_speakers: int = 9,
-            replace: dict[str, np.ndarray | None] | None = None) -> Batch:
+def collate(
+    dialogues: list[Dialogue],
+    modalities: list[str],
+    max_speakers: int = 9,
+    replace: dict[str, np.ndarray | None] | None = None,
+) -> Batch:
     """Pad a list of dialogues into a Batch.
 
     `replace` maps a modality to a vector that replaces all its features (a what-if
@@ -178,7 +197,7 @@ def collate(dialogues: list[Dialogue], modalities: list[str], max_speakers: int 
         x = np.empty((b, t, dim), dtype=np.float32)  # every element written once: rows, then padding
         for i, d in enumerate(dialogues):
             x[i, : len(d)] = d.features[m]
-            x[i, len(d):] = 0.0
+            x[i, len(d) :] = 0.0
         if replace and m in replace:
             v = replace[m]
             for i, n in enumerate(lengths):
@@ -191,5 +210,10 @@ def collate(dialogues: list[Dialogue], modalities: list[str], max_speakers: int 
         mask[i, : len(d)] = True
         labels[i, : len(d)] = d.labels
         speakers[i, : len(d)] = d.speaker_index(max_speakers)
-    return Batch(feats, torch.from_numpy(mask), torch.from_numpy(labels), torch.from_numpy(speakers),
-                 torch.tensor(lengths, dtype=torch.int64))
+    return Batch(
+        feats,
+        torch.from_numpy(mask),
+        torch.from_numpy(labels),
+        torch.from_numpy(speakers),
+        torch.tensor(lengths, dtype=torch.int64),
+    )

@@ -1,4 +1,5 @@
 """Build a real dataset's `ConversationSet`: text views or MultiEMO features, then validated."""
+
 from __future__ import annotations
 
 from . import textviews
@@ -10,8 +11,16 @@ from .validation import validate_dataset
 __all__ = ["load"]
 
 
-def load(name: str, views=DEFAULT_VIEWS, data_dir=None, features: str = "text", progress: bool = True,
-         prepare: bool = True, limit: int | None = None, allow_unsafe: bool | None = None) -> ConversationSet:
+def load(
+    name: str,
+    views=DEFAULT_VIEWS,
+    data_dir=None,
+    features: str = "text",
+    progress: bool = True,
+    prepare: bool = True,
+    limit: int | None = None,
+    allow_unsafe: bool | None = None,
+) -> ConversationSet:
     """Load IEMOCAP or MELD as a `ConversationSet` with splits train / valid / test.
 
     features="text": modalities are the text views `views` (computed and cached on first use by
@@ -44,8 +53,12 @@ def load(name: str, views=DEFAULT_VIEWS, data_dir=None, features: str = "text", 
         out = []
         for d in t.splits[split]:
             n = len(d)
-            feats = {v: arrays[v][row:row + n] for v in views}
-            out.append(Dialogue(d.dialogue_id, list(d.speakers), d.labels.copy(), feats, list(d.text), dict(d.extras)))
+            feats = {v: arrays[v][row : row + n] for v in views}
+            out.append(
+                Dialogue(
+                    d.dialogue_id, list(d.speakers), d.labels.copy(), feats, list(d.text), dict(d.extras)
+                )
+            )
             row += n
         splits[split] = out
     meta = dict(t.meta)

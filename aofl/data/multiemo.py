@@ -25,6 +25,7 @@ they are all in trainVid; else a seeded `valid_fraction` of trainVid. Dialogue i
 speakers and text come from the clean CSVs (names, UTF-8), otherwise speakers are
 ``speaker<slot>`` and the text is videoSentence.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,15 +33,23 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AOFLError
-from .conversation import ConversationSet, DataError, Dialogue
 from ..io.safe_pickle import UnsafePickleError, safe_load
 from . import real
+from .conversation import ConversationSet, DataError, Dialogue
 from .paths import data_dir as default_data_dir
 from .real import IEMOCAP_LABELS, MELD_LABELS, missing_dir_note
 from .validation import validate_dataset
 
-__all__ = ["MULTIEMO_DIMS", "MULTIEMO_FILES", "multiemo_dir", "multiemo_available", "load_multiemo",
-           "load_dialoguernn", "read_speakers_tuple", "check_speakers_tuple"]
+__all__ = [
+    "MULTIEMO_DIMS",
+    "MULTIEMO_FILES",
+    "multiemo_dir",
+    "multiemo_available",
+    "load_multiemo",
+    "load_dialoguernn",
+    "read_speakers_tuple",
+    "check_speakers_tuple",
+]
 
 MULTIEMO_DIMS = {"text": 768, "audio": 512, "visual": 1000}
 MULTIEMO_FILES = {"text": "TextFeatures.pkl", "audio": "AudioFeatures.pkl", "visual": "VisualFeatures.pkl"}
@@ -77,8 +86,17 @@ def _load(path: Path, allow_unsafe: bool | None = None):
         raise DataError(f"cannot read {path}: {e}") from e
 
 
-_TUPLE_FIELDS = ("videoIDs", "videoSpeakers", "videoLabels", "videoText", "videoAudio", "videoVisual",
-                 "videoSentence", "trainVid", "testVid")
+_TUPLE_FIELDS = (
+    "videoIDs",
+    "videoSpeakers",
+    "videoLabels",
+    "videoText",
+    "videoAudio",
+    "videoVisual",
+    "videoSentence",
+    "trainVid",
+    "testVid",
+)
 _ID_TYPES = (str, bytes, int, np.integer)
 
 
@@ -92,34 +110,50 @@ def check_speakers_tuple(obj, source="the pickle") -> tuple:
     """The first 9 fields of a MultiEMO/DialogueRNN tuple after checking its layout; DataError naming
     the field, what was expected and what was found."""
     if not isinstance(obj, (tuple, list)) or len(obj) not in (9, 10):
-        raise DataError(f"{source} does not have the MultiEMO/DialogueRNN layout (a 9- or 10-tuple); got "
-                        f"{type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}")
+        raise DataError(
+            f"{source} does not have the MultiEMO/DialogueRNN layout (a 9- or 10-tuple); got "
+            f"{type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}"
+        )
     tup = tuple(obj[:9])
     for i in (1, 2):
         if not isinstance(tup[i], dict):
-            raise DataError(f"{source}: field {i} ({_TUPLE_FIELDS[i]}) should be a dict dialogue id -> list, "
-                            f"got {type(tup[i]).__name__}")
+            raise DataError(
+                f"{source}: field {i} ({_TUPLE_FIELDS[i]}) should be a dict dialogue id -> list, "
+                f"got {type(tup[i]).__name__}"
+            )
     if tup[6] is not None and not isinstance(tup[6], dict):
-        raise DataError(f"{source}: field 6 (videoSentence) should be a dict dialogue id -> sentences, "
-                        f"got {type(tup[6]).__name__}")
+        raise DataError(
+            f"{source}: field 6 (videoSentence) should be a dict dialogue id -> sentences, "
+            f"got {type(tup[6]).__name__}"
+        )
     speakers, labels = tup[1], tup[2]
     for i in (7, 8):
         ids = tup[i]
-        if not isinstance(ids, (set, frozenset, list, tuple)) or not all(isinstance(v, _ID_TYPES) for v in ids):
-            raise DataError(f"{source}: field {i} ({_TUPLE_FIELDS[i]}) should be a set or list of dialogue ids, "
-                            f"got {type(ids).__name__}")
+        if not isinstance(ids, (set, frozenset, list, tuple)) or not all(
+            isinstance(v, _ID_TYPES) for v in ids
+        ):
+            raise DataError(
+                f"{source}: field {i} ({_TUPLE_FIELDS[i]}) should be a set or list of dialogue ids, "
+                f"got {type(ids).__name__}"
+            )
         for vid in ids:
             if vid not in labels or vid not in speakers:
-                raise DataError(f"{source}: dialogue {vid!r} of {_TUPLE_FIELDS[i]} has no "
-                                f"{'labels' if vid not in labels else 'speakers'}")
+                raise DataError(
+                    f"{source}: dialogue {vid!r} of {_TUPLE_FIELDS[i]} has no "
+                    f"{'labels' if vid not in labels else 'speakers'}"
+                )
             lab = labels[vid]
             if not isinstance(lab, (list, tuple, np.ndarray)) or not len(lab):
-                raise DataError(f"{source}: labels of dialogue {vid!r} should be a non-empty list of class "
-                                f"indices, got {type(lab).__name__}{' (empty)' if hasattr(lab, '__len__') else ''}")
+                raise DataError(
+                    f"{source}: labels of dialogue {vid!r} should be a non-empty list of class "
+                    f"indices, got {type(lab).__name__}{' (empty)' if hasattr(lab, '__len__') else ''}"
+                )
             if not isinstance(speakers[vid], (list, tuple, np.ndarray)) or len(speakers[vid]) != len(lab):
-                raise DataError(f"{source}: dialogue {vid!r} has {len(lab)} labels but speakers "
-                                f"{type(speakers[vid]).__name__} of length "
-                                f"{len(speakers[vid]) if hasattr(speakers[vid], '__len__') else '?'}")
+                raise DataError(
+                    f"{source}: dialogue {vid!r} has {len(lab)} labels but speakers "
+                    f"{type(speakers[vid]).__name__} of length "
+                    f"{len(speakers[vid]) if hasattr(speakers[vid], '__len__') else '?'}"
+                )
     return tup
 
 
@@ -154,8 +188,17 @@ def _transcripts(dataset: str, data_dir):
         return None
 
 
-def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, data_dir=None,
-           valid_ids=None, valid_fraction: float = 0.1, seed: int = 0, meta_extra: dict | None = None) -> ConversationSet:
+def _build(
+    dataset: str,
+    tup: tuple,
+    features: dict[str, dict],
+    source: str,
+    data_dir=None,
+    valid_ids=None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    meta_extra: dict | None = None,
+) -> ConversationSet:
     _ids, speakers, labels, _t, _a, _v, sentences, train_vid, test_vid = tup
     train_vid, test_vid = _sort_ids(train_vid), _sort_ids(test_vid)
     if not train_vid or not test_vid:
@@ -166,7 +209,9 @@ def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, dat
     if valid_ids is not None:
         valid = {str(v) for v in valid_ids}
         how = "given"
-    elif transcripts is not None and {d.dialogue_id for d in transcripts.splits["valid"]} <= {str(v) for v in train_vid}:
+    elif transcripts is not None and {d.dialogue_id for d in transcripts.splits["valid"]} <= {
+        str(v) for v in train_vid
+    }:
         valid = {d.dialogue_id for d in transcripts.splits["valid"]}
         how = "cosmic"
     else:
@@ -187,8 +232,10 @@ def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, dat
         except (TypeError, ValueError, IndexError) as e:  # ragged arrays, labels that are not integers ...
             if isinstance(e, DataError):
                 raise
-            raise DataError(f"{source}: dialogue {did} is malformed (expected integer labels, one speaker and "
-                            f"one [dim] feature row per utterance): {type(e).__name__}: {e}") from e
+            raise DataError(
+                f"{source}: dialogue {did} is malformed (expected integer labels, one speaker and "
+                f"one [dim] feature row per utterance): {type(e).__name__}: {e}"
+            ) from e
         t = by_id.get(did)
         if t is not None and len(t) == len(lab) and np.array_equal(t.labels, lab):
             spk, text = list(t.speakers), list(t.text)  # clean names and text from the metadata
@@ -196,21 +243,30 @@ def _build(dataset: str, tup: tuple, features: dict[str, dict], source: str, dat
             text = None
         return Dialogue(did, spk, lab, feats, text)
 
-    splits = {"train": [dialogue(v) for v in train_vid if str(v) not in valid],
-              "valid": [dialogue(v) for v in train_vid if str(v) in valid],
-              "test": [dialogue(v) for v in test_vid]}
+    splits = {
+        "train": [dialogue(v) for v in train_vid if str(v) not in valid],
+        "valid": [dialogue(v) for v in train_vid if str(v) in valid],
+        "test": [dialogue(v) for v in test_vid],
+    }
     if not splits["valid"]:
         raise DataError(f"{source}: the validation ids match no training dialogue")
     meta = {"source": source, "valid_split": how}
     meta.update(meta_extra or {})
-    desc = (f"{dataset.upper()} with {'/'.join(features)} features from {source}; "
-            f"valid split: {how}.")
-    return validate_dataset(ConversationSet(dataset, _label_names(dataset), list(features), splits, desc, meta),
-                            source)
+    desc = f"{dataset.upper()} with {'/'.join(features)} features from {source}; valid split: {how}."
+    return validate_dataset(
+        ConversationSet(dataset, _label_names(dataset), list(features), splits, desc, meta), source
+    )
 
 
-def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_fraction: float = 0.1,
-                  seed: int = 0, allow_unsafe: bool | None = None) -> ConversationSet:
+def load_multiemo(
+    dataset: str,
+    root=None,
+    data_dir=None,
+    valid_ids=None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    allow_unsafe: bool | None = None,
+) -> ConversationSet:
     """MultiEMO's IEMOCAP or MELD features as a `ConversationSet` (modalities text, audio, visual).
 
     root: folder with Speakers.pkl and Text/Audio/VisualFeatures.pkl (default
@@ -227,8 +283,10 @@ def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_
     missing = [f for f in ["Speakers.pkl", *MULTIEMO_FILES.values()] if not (root / f).is_file()]
     if missing:
         note = missing_dir_note(Path(data_dir).expanduser()) if data_dir else ""
-        raise DataError(f"{note}MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get "
-                        f"them with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR.")
+        raise DataError(
+            f"{note}MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get "
+            f"them with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR."
+        )
     tup = read_speakers_tuple(root / "Speakers.pkl", allow_unsafe)
     feats = {}
     for m, fname in MULTIEMO_FILES.items():
@@ -236,12 +294,28 @@ def load_multiemo(dataset: str, root=None, data_dir=None, valid_ids=None, valid_
         if not isinstance(obj, dict):
             raise DataError(f"{root / fname}: expected a dict dialogue id -> array, got {type(obj).__name__}")
         feats[m] = obj
-    return _build(dataset, tup, feats, f"MultiEMO pickles in {root}", data_dir, valid_ids, valid_fraction, seed,
-                  {"root": str(root)})
+    return _build(
+        dataset,
+        tup,
+        feats,
+        f"MultiEMO pickles in {root}",
+        data_dir,
+        valid_ids,
+        valid_fraction,
+        seed,
+        {"root": str(root)},
+    )
 
 
-def load_dialoguernn(path, dataset: str = "iemocap", data_dir=None, valid_ids=None, valid_fraction: float = 0.1,
-                     seed: int = 0, allow_unsafe: bool | None = None) -> ConversationSet:
+def load_dialoguernn(
+    path,
+    dataset: str = "iemocap",
+    data_dir=None,
+    valid_ids=None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    allow_unsafe: bool | None = None,
+) -> ConversationSet:
     """DialogueRNN's IEMOCAP_features_raw.pkl layout (9-tuple with videoText/videoAudio/videoVisual inside).
 
     Also reads MM-DFN's MELD_features_raw1.pkl (10-tuple) with dataset="meld".
@@ -256,7 +330,18 @@ def load_dialoguernn(path, dataset: str = "iemocap", data_dir=None, valid_ids=No
     feats = {"text": tup[3], "audio": tup[4], "visual": tup[5]}
     for m, f in feats.items():
         if not isinstance(f, dict):
-            raise DataError(f"{path}: video{m.capitalize()} should be a dict dialogue id -> features, "
-                            f"got {type(f).__name__}")
-    return _build(dataset, tup, feats, f"DialogueRNN pickle {path}", data_dir, valid_ids, valid_fraction, seed,
-                  {"path": str(path)})
+            raise DataError(
+                f"{path}: video{m.capitalize()} should be a dict dialogue id -> features, "
+                f"got {type(f).__name__}"
+            )
+    return _build(
+        dataset,
+        tup,
+        feats,
+        f"DialogueRNN pickle {path}",
+        data_dir,
+        valid_ids,
+        valid_fraction,
+        seed,
+        {"path": str(path)},
+    )

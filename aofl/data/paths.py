@@ -1,4 +1,5 @@
 """Where files live: the real datasets' directory and the derived caches (environment-overridable)."""
+
 from __future__ import annotations
 
 import os

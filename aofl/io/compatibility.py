@@ -4,6 +4,7 @@
 their dimensions, class count) and raises `IncompatibleCheckpointError` naming what differs; a
 different data version (fingerprint) is only a warning, returned.
 """
+
 from __future__ import annotations
 
 from ..data.conversation import ConversationSet, DataError
@@ -16,7 +17,9 @@ class IncompatibleCheckpointError(CheckpointError, DataError):
     """A checkpoint used with data it was not trained for (other dataset, labels or features)."""
 
 
-def check_compatible(meta: dict, dataset: ConversationSet, source=None, fingerprint: str | None = None) -> list[str]:
+def check_compatible(
+    meta: dict, dataset: ConversationSet, source=None, fingerprint: str | None = None
+) -> list[str]:
     """Raise IncompatibleCheckpointError when the checkpoint cannot run on `dataset`; return warnings.
 
     meta: a checkpoint's metadata (`read_metadata`), or {"config": model.config.to_dict()}.
@@ -29,7 +32,8 @@ def check_compatible(meta: dict, dataset: ConversationSet, source=None, fingerpr
     if trained_on and trained_on != dataset.name:
         raise IncompatibleCheckpointError(
             f"checkpoint {name} was trained on {trained_on!r}, not {dataset.name!r}: use it with --data "
-            f"{trained_on} (or select {trained_on!r}), or pick a checkpoint trained on {dataset.name!r}")
+            f"{trained_on} (or select {trained_on!r}), or pick a checkpoint trained on {dataset.name!r}"
+        )
     config = _dict(meta.get("config"))
     modalities = [str(m) for m in _list(config.get("modalities"))]
     dims = _dict(config.get("modality_dims")) or _dict(meta.get("modality_dims"))
@@ -38,28 +42,34 @@ def check_compatible(meta: dict, dataset: ConversationSet, source=None, fingerpr
     if missing:
         raise IncompatibleCheckpointError(
             f"checkpoint {name} expects modalities {modalities} but dataset {dataset.name} has "
-            f"{dataset.modalities}: pick the checkpoint trained on {dataset.name}")
+            f"{dataset.modalities}: pick the checkpoint trained on {dataset.name}"
+        )
     wrong = {m: (dims[m], have[m]) for m in modalities if m in dims and dims[m] != have[m]}
     if wrong:
         raise IncompatibleCheckpointError(
             f"modality dimensions differ (checkpoint, data): {wrong}; checkpoint {name} was trained on other "
-            f"features than dataset {dataset.name}")
+            f"features than dataset {dataset.name}"
+        )
     labels = _list(meta.get("label_names")) or _list(config.get("label_names"))
     if labels and labels != list(dataset.label_names):
         raise IncompatibleCheckpointError(
             f"checkpoint {name} predicts the labels {labels}, dataset {dataset.name} has "
-            f"{list(dataset.label_names)}: the class indices would mean different emotions")
+            f"{list(dataset.label_names)}: the class indices would mean different emotions"
+        )
     n_classes = config.get("num_classes")
     if n_classes is not None and n_classes != dataset.num_classes:
         raise IncompatibleCheckpointError(
-            f"checkpoint {name} predicts {n_classes} classes, dataset {dataset.name} has {dataset.num_classes}")
+            f"checkpoint {name} predicts {n_classes} classes, dataset {dataset.name} has {dataset.num_classes}"
+        )
     warnings = []
     recorded = data.get("fingerprint")
     if recorded:
         current = fingerprint or dataset.fingerprint()
         if recorded != current:
-            warnings.append(f"checkpoint {name} was trained on a different version of {dataset.name!r} (data "
-                            f"fingerprint {recorded} vs {current}): numbers may not match its manifest")
+            warnings.append(
+                f"checkpoint {name} was trained on a different version of {dataset.name!r} (data "
+                f"fingerprint {recorded} vs {current}): numbers may not match its manifest"
+            )
     return warnings
 
 

@@ -8,6 +8,7 @@ or broken file therefore raises `DescribeError` with a one-line reason; nothing 
 Describing always passes `allow_unsafe=False`: even with $AOFL_ALLOW_UNSAFE_LOAD or
 --allow-unsafe-load, looking at a file never unpickles it without restrictions.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,13 +70,19 @@ def describe_file(path) -> dict:
         raise DescribeError(f"{p} is empty (0 bytes): an interrupted download or copy?")
     from .checkpoint import UnsafeCheckpointError
     from .safe_pickle import UnsafePickleError
+
     try:
         info = _describe_dir(p) if p.is_dir() else _describe(p)
-    except (UnsafePickleError, UnsafeCheckpointError) as e:  # their hint names the opt-in: it does not apply here
-        raise DescribeError(_one_line(f"{e} (describing a file never runs its code, even with that opt-in)")) from e
+    except (
+        UnsafePickleError,
+        UnsafeCheckpointError,
+    ) as e:  # their hint names the opt-in: it does not apply here
+        raise DescribeError(
+            _one_line(f"{e} (describing a file never runs its code, even with that opt-in)")
+        ) from e
     except AOFLError as e:
         raise DescribeError(_one_line(e)) from e
-    except Exception as e:  # noqa: BLE001 - whatever a malformed file makes a parser raise is a fact about the file
+    except Exception as e:
         raise DescribeError(_one_line(f"cannot read {p} ({type(e).__name__}: {e})")) from e
     out = {"path": str(p), "kind": info["kind"], "what": KINDS[info["kind"]]}
     if p.is_file():
@@ -98,6 +105,7 @@ def _describe(p: Path) -> dict:
         return _csv(p)
     if suffix == ".parquet":
         import pandas as pd
+
         return _table(pd.read_parquet(p), p)
     if suffix == ".json":
         return _json(p)
@@ -109,6 +117,7 @@ def _sniffed(p: Path) -> dict:
     head = _head(p)
     if head.startswith(b"PK\x03\x04"):
         import zipfile
+
         with zipfile.ZipFile(p) as z:
             torch_zip = any(n.endswith("data.pkl") for n in z.namelist())
         return _state_dict(p) if torch_zip else _arrays(p)
@@ -120,11 +129,14 @@ def _sniffed(p: Path) -> dict:
         return _safetensors(p)
     if head.lstrip()[:1] in (b"{", b"["):
         return _json(p)
-    raise DescribeError(f"{p}: unknown file type (suffix {p.suffix or 'none'!r}); expected a checkpoint "
-                        f"(.safetensors, .pt), a pickle, .npz, .csv, .parquet or .json")
+    raise DescribeError(
+        f"{p}: unknown file type (suffix {p.suffix or 'none'!r}); expected a checkpoint "
+        f"(.safetensors, .pt), a pickle, .npz, .csv, .parquet or .json"
+    )
 
 
 # ------------------------------------------------------------------------------------- weights
+
 
 def _tensor_summary(tensors: dict) -> dict:
     names = sorted(tensors)
@@ -147,8 +159,11 @@ def _safetensors(p: Path) -> dict:
     from safetensors import safe_open
 
     from .checkpoint import load_foreign_state_dict
+
     if _head(p).startswith(b"\x80"):  # say what it is rather than "header too large"
-        raise DescribeError(f"{p} is named .safetensors but holds a pickle (a renamed or disguised file); refused")
+        raise DescribeError(
+            f"{p} is named .safetensors but holds a pickle (a renamed or disguised file); refused"
+        )
     tensors = load_foreign_state_dict(p, allow_unsafe=False)  # refuses unreadable or truncated files
     with safe_open(str(p), framework="pt") as f:
         header = f.metadata() or {}
@@ -159,6 +174,7 @@ def _safetensors(p: Path) -> dict:
 
 def _aofl_checkpoint(p: Path) -> dict:
     from .checkpoint import load_checkpoint
+
     model, meta = load_checkpoint(p)  # the full check: metadata, config, every tensor's name and shape
     cfg = meta.get("config") or {}
     data = meta.get("data") or {}
@@ -189,15 +205,21 @@ def _aofl_checkpoint(p: Path) -> dict:
 
 def _state_dict(p: Path) -> dict:
     from .checkpoint import load_foreign_state_dict
-    if not _head(p).startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip (or, before 1.6, a pickle)
-        raise DescribeError(f"{p} is not a PyTorch checkpoint: neither a zip archive nor a pickle "
-                            f"(corrupt, or another format with a .pt name?)")
+
+    if not _head(p).startswith(
+        (b"PK\x03\x04", b"\x80")
+    ):  # torch.save writes a zip (or, before 1.6, a pickle)
+        raise DescribeError(
+            f"{p} is not a PyTorch checkpoint: neither a zip archive nor a pickle "
+            f"(corrupt, or another format with a .pt name?)"
+        )
     from .checkpoint import _clean_key
+
     state = load_foreign_state_dict(p, allow_unsafe=False)
     # names as loading sees them: DataParallel/DDP's `module.` and torch.compile's `_orig_mod.` stripped
     clean = {_clean_key(k): v for k, v in state.items()}
     out = {"kind": "foreign-state-dict", **_tensor_summary(clean if len(clean) == len(state) else state)}
-    stripped = sorted({k[:len(k) - len(_clean_key(k))] for k in state if _clean_key(k) != k})
+    stripped = sorted({k[: len(k) - len(_clean_key(k))] for k in state if _clean_key(k) != k})
     if stripped:
         out["prefixes_stripped"] = stripped
     return out
@@ -205,15 +227,20 @@ def _state_dict(p: Path) -> dict:
 
 # ------------------------------------------------------------------------------------- pickles
 
+
 def _pickle(p: Path) -> dict:
     from .safe_pickle import safe_load
+
     obj = safe_load(p, allow_numpy=True, encoding="latin1", allow_unsafe=False)
     try:
         return _pickle_layout(obj, p)
     except (TypeError, KeyError, AttributeError, ValueError, IndexError):
         pass  # plain data in a shape none of the research layouts has
-    return {"kind": "pickle", "top_level": type(obj).__name__,
-            "length": len(obj) if hasattr(obj, "__len__") else None}
+    return {
+        "kind": "pickle",
+        "top_level": type(obj).__name__,
+        "length": len(obj) if hasattr(obj, "__len__") else None,
+    }
 
 
 def _is_features(d) -> bool:
@@ -235,32 +262,59 @@ def _split_counts(labels: dict, ids) -> dict:
 
 def _pickle_layout(obj, p: Path) -> dict:
     from ..data.real import IEMOCAP_LABELS, MELD_LABELS
+
     if _is_features(obj):
         modality = {"TextFeatures.pkl": "text", "AudioFeatures.pkl": "audio", "VisualFeatures.pkl": "visual"}
-        return {"kind": "feature-pickle", "modality": modality.get(p.name), "dim": _dim(obj), "dialogues": len(obj),
-                "utterances": int(sum(len(v) for v in obj.values()))}
+        return {
+            "kind": "feature-pickle",
+            "modality": modality.get(p.name),
+            "dim": _dim(obj),
+            "dialogues": len(obj),
+            "utterances": int(sum(len(v) for v in obj.values())),
+        }
     if isinstance(obj, (tuple, list)) and len(obj) in (9, 10) and isinstance(obj[2], dict):
         speakers, labels = obj[1], obj[2]
         first = next(iter(speakers.values()))[0]
         dataset = "iemocap" if isinstance(first, (str, bytes)) else "meld"  # MELD: one-hot speaker slots
         classes = sorted({int(x) for v in labels.values() for x in v})
-        feats = {m: _dim(obj[i]) for i, m in ((3, "text"), (4, "audio"), (5, "visual")) if _is_features(obj[i])}
-        return {"kind": "dialogue-tuple-pickle", "dataset_guess": dataset, "tuple_length": len(obj),
-                "label_names": list(IEMOCAP_LABELS if dataset == "iemocap" else MELD_LABELS),
-                "label_indices_seen": classes, "modalities": feats,
-                "splits": {"train (incl. valid)": _split_counts(labels, obj[7]), "test": _split_counts(labels, obj[8])}}
+        feats = {
+            m: _dim(obj[i]) for i, m in ((3, "text"), (4, "audio"), (5, "visual")) if _is_features(obj[i])
+        }
+        return {
+            "kind": "dialogue-tuple-pickle",
+            "dataset_guess": dataset,
+            "tuple_length": len(obj),
+            "label_names": list(IEMOCAP_LABELS if dataset == "iemocap" else MELD_LABELS),
+            "label_indices_seen": classes,
+            "modalities": feats,
+            "splits": {
+                "train (incl. valid)": _split_counts(labels, obj[7]),
+                "test": _split_counts(labels, obj[8]),
+            },
+        }
     if isinstance(obj, (tuple, list)) and len(obj) == 6 and isinstance(obj[1], dict):
         labels = obj[1]
-        return {"kind": "cosmic-iemocap-pickle", "label_names": list(IEMOCAP_LABELS),
-                "splits": {s: _split_counts(labels, obj[i]) for s, i in (("train", 3), ("valid", 5), ("test", 4))}}
+        return {
+            "kind": "cosmic-iemocap-pickle",
+            "label_names": list(IEMOCAP_LABELS),
+            "splits": {
+                s: _split_counts(labels, obj[i]) for s, i in (("train", 3), ("valid", 5), ("test", 4))
+            },
+        }
     if isinstance(obj, (tuple, list)) and len(obj) == 7 and isinstance(obj[1], dict):
         labels = obj[1]
-        return {"kind": "cosmic-meld-pickle", "label_names": list(MELD_LABELS),
-                "splits": {s: _split_counts(labels, obj[i]) for s, i in (("train", 4), ("valid", 6), ("test", 5))}}
+        return {
+            "kind": "cosmic-meld-pickle",
+            "label_names": list(MELD_LABELS),
+            "splits": {
+                s: _split_counts(labels, obj[i]) for s, i in (("train", 4), ("valid", 6), ("test", 5))
+            },
+        }
     raise ValueError("no known layout")
 
 
 # ------------------------------------------------------------------------------------- arrays
+
 
 def _arrays(p: Path) -> dict:
     loaded = np.load(p, allow_pickle=False)  # object arrays (pickles inside) raise ValueError
@@ -275,22 +329,36 @@ def _arrays(p: Path) -> dict:
     if "probabilities" in keys:
         return _inference_arrays(arrays)
     if keys == {"coords"}:
-        return {"kind": "embedding-cache", "points": int(arrays["coords"].shape[0]),
-                "components": int(arrays["coords"].shape[1])}
+        return {
+            "kind": "embedding-cache",
+            "points": int(arrays["coords"].shape[0]),
+            "components": int(arrays["coords"].shape[1]),
+        }
     names = sorted(keys)
-    return {"kind": "arrays", "arrays": len(names),
-            "shapes": {k: {"shape": list(arrays[k].shape), "dtype": str(arrays[k].dtype)}
-                       for k in names[:_MAX_LISTED]}}
+    return {
+        "kind": "arrays",
+        "arrays": len(names),
+        "shapes": {
+            k: {"shape": list(arrays[k].shape), "dtype": str(arrays[k].dtype)} for k in names[:_MAX_LISTED]
+        },
+    }
 
 
 def _textview_cache(a: dict) -> dict:
     from ..data.textviews import VIEW_VERSIONS
+
     version = str(a["version"])
     view = next((v for v, ver in VIEW_VERSIONS.items() if ver.split("/")[0] == version.split("/")[0]), None)
-    return {"kind": "textview-cache", "dataset": str(a["dataset"]) if "dataset" in a else None, "view": view,
-            "version": version, "current_version": view is not None and VIEW_VERSIONS[view] == version,
-            "utterances": int(a["X"].shape[0]), "dim": int(a["X"].shape[1]) if a["X"].ndim == 2 else None,
-            "ids_match_rows": len(a["utterance_ids"]) == len(a["X"])}
+    return {
+        "kind": "textview-cache",
+        "dataset": str(a["dataset"]) if "dataset" in a else None,
+        "view": view,
+        "version": version,
+        "current_version": view is not None and VIEW_VERSIONS[view] == version,
+        "utterances": int(a["X"].shape[0]),
+        "dim": int(a["X"].shape[1]) if a["X"].ndim == 2 else None,
+        "ids_match_rows": len(a["utterance_ids"]) == len(a["X"]),
+    }
 
 
 def _inference_arrays(a: dict) -> dict:
@@ -300,35 +368,54 @@ def _inference_arrays(a: dict) -> dict:
             g, m = k.split("/", 1)
             groups.setdefault(g, []).append(m)
     probs = a["probabilities"]
-    return {"kind": "inference-cache", "utterances": int(probs.shape[0]),
-            "num_classes": int(probs.shape[1]) if probs.ndim == 2 else None,
-            "feature_groups": {g: sorted(ms) for g, ms in sorted(groups.items())}}
+    return {
+        "kind": "inference-cache",
+        "utterances": int(probs.shape[0]),
+        "num_classes": int(probs.shape[1]) if probs.ndim == 2 else None,
+        "feature_groups": {g: sorted(ms) for g, ms in sorted(groups.items())},
+    }
 
 
 # ------------------------------------------------------------------------------------- tables
 
+
 def _csv(p: Path) -> dict:
     import pandas as pd
+
     df = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
     return _table(df, p)
 
 
 def _table(df, p: Path) -> dict:
     from ..data.real import MELD_LABELS
+
     cols = set(df.columns)
     base = {"rows": int(len(df)), "columns": [str(c) for c in df.columns][:40]}
     if {"Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"} <= cols:
         emotions = df["Emotion"].astype(str).str.strip().str.lower()
         split = next((s for s in ("train", "dev", "test") if p.name.lower().startswith(s)), None)
-        return {"kind": "meld-csv", "split_guess": split, "dialogues": int(df["Dialogue_ID"].nunique()),
-                "utterances": int(len(df)), "label_names": list(MELD_LABELS),
-                "label_counts": {k: int(v) for k, v in emotions.value_counts().items()},
-                "unknown_labels": sorted(set(emotions) - set(MELD_LABELS)), "speakers": int(df["Speaker"].nunique())}
+        return {
+            "kind": "meld-csv",
+            "split_guess": split,
+            "dialogues": int(df["Dialogue_ID"].nunique()),
+            "utterances": int(len(df)),
+            "label_names": list(MELD_LABELS),
+            "label_counts": {k: int(v) for k, v in emotions.value_counts().items()},
+            "unknown_labels": sorted(set(emotions) - set(MELD_LABELS)),
+            "speakers": int(df["Speaker"].nunique()),
+        }
     if {"utterance_id", "dialogue", "prediction"} <= cols:
-        out = {"kind": "inference-table", "utterances": int(len(df)), "dialogues": int(df["dialogue"].nunique()),
-               "modalities": sorted(c[len("theta_"):] for c in cols if c.startswith("theta_")),
-               "label_names": sorted(map(str, set(df["label"].dropna()) | set(df["prediction"].dropna())))
-               if "label" in cols else None}
+        from ..table import table_modalities
+
+        out = {
+            "kind": "inference-table",
+            "utterances": int(len(df)),
+            "dialogues": int(df["dialogue"].nunique()),
+            "modalities": sorted(table_modalities(df)),
+            "label_names": sorted(map(str, set(df["label"].dropna()) | set(df["prediction"].dropna())))
+            if "label" in cols
+            else None,
+        }
         if "correct" in cols:
             out["accuracy"] = round(float(df["correct"].mean()), 6)
         return out
@@ -336,40 +423,59 @@ def _table(df, p: Path) -> dict:
     dia = next((lower[c] for c in lower if "dialog" in c), None)
     emo = next((lower[c] for c in ("emotion", "label", "labels", "emotion_label") if c in lower), None)
     if dia is not None and emo is not None:
-        return {"kind": "emotion-csv", "dialogues": int(df[dia].nunique()), "utterances": int(len(df)),
-                "label_counts": {str(k): int(v) for k, v in df[emo].value_counts().items()}, **base}
+        return {
+            "kind": "emotion-csv",
+            "dialogues": int(df[dia].nunique()),
+            "utterances": int(len(df)),
+            "label_counts": {str(k): int(v) for k, v in df[emo].value_counts().items()},
+            **base,
+        }
     return {"kind": "table", **base}
 
 
 # ------------------------------------------------------------------------------------- JSON, directories
+
 
 def _json(p: Path) -> dict:
     if p.name == "MANIFEST.json":
         return _manifest(p.parent)
     raw = json.loads(p.read_text(encoding="utf-8"))
     if isinstance(raw, dict) and {"alpha_deg", "label_names", "modalities"} <= set(raw):
-        return {"kind": "inference-cache", "label_names": raw["label_names"], "modalities": raw["modalities"],
-                "alpha_deg": raw["alpha_deg"]}
-    return {"kind": "json", "top_level": type(raw).__name__,
-            "keys": sorted(map(str, raw))[:40] if isinstance(raw, dict) else None,
-            "length": len(raw) if isinstance(raw, (list, dict)) else None}
+        return {
+            "kind": "inference-cache",
+            "label_names": raw["label_names"],
+            "modalities": raw["modalities"],
+            "alpha_deg": raw["alpha_deg"],
+        }
+    return {
+        "kind": "json",
+        "top_level": type(raw).__name__,
+        "keys": sorted(map(str, raw))[:40] if isinstance(raw, dict) else None,
+        "length": len(raw) if isinstance(raw, (list, dict)) else None,
+    }
 
 
 def _manifest(directory: Path) -> dict:
     from .registry import read_manifest
+
     entries = read_manifest(directory)  # raises RegistryError for bad JSON, missing fields, duplicates
-    return {"kind": "manifest", "checkpoints": len(entries),
-            "datasets": dict(Counter(e.dataset for e in entries)),
-            "names": [e.name for e in entries],
-            "missing_files": [e.name for e in entries if not e.path.exists()]}
+    return {
+        "kind": "manifest",
+        "checkpoints": len(entries),
+        "datasets": dict(Counter(e.dataset for e in entries)),
+        "names": [e.name for e in entries],
+        "missing_files": [e.name for e in entries if not e.path.exists()],
+    }
 
 
 def _describe_dir(p: Path) -> dict:
     from .checkpoint import CHECKPOINT_FILENAME
+
     if (p / CHECKPOINT_FILENAME).is_file():  # a training output directory
         return {**_describe(p / CHECKPOINT_FILENAME), "file": CHECKPOINT_FILENAME}
     if all((p / f).is_file() for f in ("table.parquet", "arrays.npz", "meta.json")):
         import pandas as pd
+
         info = {**_json(p / "meta.json"), **_inference_arrays_of(p / "arrays.npz")}
         info["rows"] = int(len(pd.read_parquet(p / "table.parquet")))
         return info
@@ -377,13 +483,20 @@ def _describe_dir(p: Path) -> dict:
         return _manifest(p)
     if (p / "Speakers.pkl").is_file():
         from ..data.multiemo import MULTIEMO_FILES
-        return {**_pickle(p / "Speakers.pkl"), "kind": "multiemo-directory",
-                "files_present": {m: (p / f).is_file() for m, f in MULTIEMO_FILES.items()}}
+
+        return {
+            **_pickle(p / "Speakers.pkl"),
+            "kind": "multiemo-directory",
+            "files_present": {m: (p / f).is_file() for m, f in MULTIEMO_FILES.items()},
+        }
     from ..data import real
+
     found = {name: real.is_available(name, p) for name in ("iemocap", "meld")}
     if not any(found.values()):
-        raise DescribeError(f"{p} is a directory without a checkpoint (model.safetensors), MANIFEST.json, "
-                            f"MultiEMO files or IEMOCAP/MELD data files; pass a file instead")
+        raise DescribeError(
+            f"{p} is a directory without a checkpoint (model.safetensors), MANIFEST.json, "
+            f"MultiEMO files or IEMOCAP/MELD data files; pass a file instead"
+        )
     datasets = {}
     for name, ok in found.items():
         if not ok:
@@ -391,8 +504,11 @@ def _describe_dir(p: Path) -> dict:
             continue
         try:
             t = real.load_transcripts(name, p, allow_unsafe=False)
-            datasets[name] = {"available": True, "label_names": list(t.label_names),
-                              "splits": {s: {"dialogues": d, "utterances": u} for s, (d, u) in t.counts().items()}}
+            datasets[name] = {
+                "available": True,
+                "label_names": list(t.label_names),
+                "splits": {s: {"dialogues": d, "utterances": u} for s, (d, u) in t.counts().items()},
+            }
         except AOFLError as e:  # one broken dataset does not hide the other
             datasets[name] = {"available": True, "problem": _one_line(e)}
     return {"kind": "data-directory", "datasets": datasets}
@@ -400,10 +516,12 @@ def _describe_dir(p: Path) -> dict:
 
 def _inference_arrays_of(path: Path) -> dict:
     from .file_checks import load_npz
+
     return _inference_arrays(load_npz(path, DescribeError))
 
 
 # ------------------------------------------------------------------------------------- text
+
 
 def format_description(info: dict) -> str:
     """The description as indented `key: value` lines (what `inspect FILE` prints without --json)."""

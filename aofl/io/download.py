@@ -14,6 +14,7 @@ sha256 and size the (verified) pointer names. A `base_url` argument or $AOFL_DOW
 replaces the raw base (``<base>/media/...`` for LFS content), e.g. for a mirror or the tests'
 local HTTP server.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,16 +26,28 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write
 from ..data.conversation import DataError
+from .atomic import atomic_write
 
-__all__ = ["RemoteFile", "SOURCES", "DownloadError", "download", "verify_file", "git_blob_id", "sha256_file",
-           "GITHUB_RAW", "GITHUB_MEDIA"]
+__all__ = [
+    "RemoteFile",
+    "SOURCES",
+    "DownloadError",
+    "download",
+    "verify_file",
+    "git_blob_id",
+    "sha256_file",
+    "GITHUB_RAW",
+    "GITHUB_MEDIA",
+]
 
 GITHUB_RAW = "https://raw.githubusercontent.com"
 GITHUB_MEDIA = "https://media.githubusercontent.com/media"
-_LFS_POINTER = re.compile(rb"^version https://git-lfs\.github\.com/spec/v1\n(?:.*\n)*?oid sha256:([0-9a-f]{64})\n"
-                          rb"(?:.*\n)*?size (\d+)\n?", re.M)
+_LFS_POINTER = re.compile(
+    rb"^version https://git-lfs\.github\.com/spec/v1\n(?:.*\n)*?oid sha256:([0-9a-f]{64})\n"
+    rb"(?:.*\n)*?size (\d+)\n?",
+    re.M,
+)
 
 
 class DownloadError(DataError):
@@ -66,43 +79,81 @@ _MULTIEMO = ("TaoShi1998/MultiEMO", "e96458b870a338890aba4c0549381dec610a7f10")
 
 
 def _multiemo(ds: str, blobs: dict[str, str]) -> list[RemoteFile]:
-    return [RemoteFile(*_MULTIEMO, f"Data/{ds}/{fname}", f"multiemo/{ds}/{fname}", git_blob=blob,
-                       licence="see TaoShi1998/MultiEMO")
-            for fname, blob in blobs.items()]
+    return [
+        RemoteFile(
+            *_MULTIEMO,
+            f"Data/{ds}/{fname}",
+            f"multiemo/{ds}/{fname}",
+            git_blob=blob,
+            licence="see TaoShi1998/MultiEMO",
+        )
+        for fname, blob in blobs.items()
+    ]
 
 
 SOURCES: dict[str, list[RemoteFile]] = {
     "iemocap": [
-        RemoteFile(*_COSMIC, "COSMIC/feature-extraction/iemocap/iemocap.pkl", "iemocap/iemocap.pkl",
-                   sha256="85f15be1fbd8678e0dd443a11ac609615f0e990cc0ca1551fdf86f98b9e6067f", size=512358,
-                   licence="MIT (repo); IEMOCAP corpus under the USC SAIL release agreement"),
+        RemoteFile(
+            *_COSMIC,
+            "COSMIC/feature-extraction/iemocap/iemocap.pkl",
+            "iemocap/iemocap.pkl",
+            sha256="85f15be1fbd8678e0dd443a11ac609615f0e990cc0ca1551fdf86f98b9e6067f",
+            size=512358,
+            licence="MIT (repo); IEMOCAP corpus under the USC SAIL release agreement",
+        ),
     ],
     "meld": [
-        RemoteFile(*_COSMIC, "COSMIC/feature-extraction/meld/meld.pkl", "meld/meld.pkl",
-                   sha256="3713dab8c0b1d3ae4bb40251599fc6aff687cad1c2468e2f4b50554705a260f8", size=999031,
-                   licence="MIT (repo); MELD research use"),
-        RemoteFile(*_MELD, "data/MELD/train_sent_emo.csv", "meld/train_sent_emo.csv",
-                   sha256="d2fa2d6529cf03cac2989efec05c9b27d8fd2f4c8fc5974c7ae88aa537fa02db", size=1119290,
-                   licence="GPL-3.0 (repo)"),
-        RemoteFile(*_MELD, "data/MELD/dev_sent_emo.csv", "meld/dev_sent_emo.csv",
-                   sha256="2e89c6f8aa182d6f62f8c6331aece905ac7273ca4999660bfb5213e1d0370c1c", size=121640,
-                   licence="GPL-3.0 (repo)"),
-        RemoteFile(*_MELD, "data/MELD/test_sent_emo.csv", "meld/test_sent_emo.csv",
-                   sha256="8d37103938f7067600839fe29d5a114a6cd1bcdafb75bec101e06464c5006888", size=294526,
-                   licence="GPL-3.0 (repo)"),
+        RemoteFile(
+            *_COSMIC,
+            "COSMIC/feature-extraction/meld/meld.pkl",
+            "meld/meld.pkl",
+            sha256="3713dab8c0b1d3ae4bb40251599fc6aff687cad1c2468e2f4b50554705a260f8",
+            size=999031,
+            licence="MIT (repo); MELD research use",
+        ),
+        RemoteFile(
+            *_MELD,
+            "data/MELD/train_sent_emo.csv",
+            "meld/train_sent_emo.csv",
+            sha256="d2fa2d6529cf03cac2989efec05c9b27d8fd2f4c8fc5974c7ae88aa537fa02db",
+            size=1119290,
+            licence="GPL-3.0 (repo)",
+        ),
+        RemoteFile(
+            *_MELD,
+            "data/MELD/dev_sent_emo.csv",
+            "meld/dev_sent_emo.csv",
+            sha256="2e89c6f8aa182d6f62f8c6331aece905ac7273ca4999660bfb5213e1d0370c1c",
+            size=121640,
+            licence="GPL-3.0 (repo)",
+        ),
+        RemoteFile(
+            *_MELD,
+            "data/MELD/test_sent_emo.csv",
+            "meld/test_sent_emo.csv",
+            sha256="8d37103938f7067600839fe29d5a114a6cd1bcdafb75bec101e06464c5006888",
+            size=294526,
+            licence="GPL-3.0 (repo)",
+        ),
     ],
-    "multiemo-iemocap": _multiemo("IEMOCAP", {
-        "Speakers.pkl": "a21501009647eb0774a638ccd123aba6668768cc",
-        "TextFeatures.pkl": "dae1ed5cc0241c3f01308107a7ac94d749077f9b",
-        "AudioFeatures.pkl": "3940cd53ec7478925284fe7644234b33bab41ea9",
-        "VisualFeatures.pkl": "129a9c9428088d62fc625e8538a96ce43e2acd3c",
-    }),
-    "multiemo-meld": _multiemo("MELD", {
-        "Speakers.pkl": "55873a76e17fa3e054bcc5afc534cd1dde2eb2d8",
-        "TextFeatures.pkl": "a0763059fcc8be7ba8236ef38236b099e5d072a1",
-        "AudioFeatures.pkl": "d00862d3f7cf2168898c61f8df29ce352ad97256",
-        "VisualFeatures.pkl": "278dab61854faf0376ea1c45b95c0193c70163c6",
-    }),
+    "multiemo-iemocap": _multiemo(
+        "IEMOCAP",
+        {
+            "Speakers.pkl": "a21501009647eb0774a638ccd123aba6668768cc",
+            "TextFeatures.pkl": "dae1ed5cc0241c3f01308107a7ac94d749077f9b",
+            "AudioFeatures.pkl": "3940cd53ec7478925284fe7644234b33bab41ea9",
+            "VisualFeatures.pkl": "129a9c9428088d62fc625e8538a96ce43e2acd3c",
+        },
+    ),
+    "multiemo-meld": _multiemo(
+        "MELD",
+        {
+            "Speakers.pkl": "55873a76e17fa3e054bcc5afc534cd1dde2eb2d8",
+            "TextFeatures.pkl": "a0763059fcc8be7ba8236ef38236b099e5d072a1",
+            "AudioFeatures.pkl": "d00862d3f7cf2168898c61f8df29ce352ad97256",
+            "VisualFeatures.pkl": "278dab61854faf0376ea1c45b95c0193c70163c6",
+        },
+    ),
 }
 
 
@@ -151,7 +202,10 @@ def _fetch(url: str, tmp: Path, progress: bool, desc: str) -> None:
             if progress:
                 try:
                     from tqdm.auto import tqdm
-                    bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+
+                    bar = tqdm(
+                        total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, leave=False
+                    )
                 except ImportError:
                     bar = None
             for block in iter(lambda: r.read(1 << 16), b""):
@@ -169,7 +223,8 @@ def _mismatch(url: str, what: str, want: str, got: str, size: int) -> DownloadEr
     return DownloadError(
         f"checksum mismatch for {url}: expected {what} {want}, got {got} ({size} bytes). The file was "
         f"not saved. The source may have changed or the download was corrupted or intercepted; "
-        f"retry, or fetch it by hand and check it against the pinned hash in aofl/data/download.py.")
+        f"retry, or fetch it by hand and check it against the pinned hash in aofl/data/download.py."
+    )
 
 
 def _download_one(f: RemoteFile, target: Path, base: str | None, progress: bool) -> None:
@@ -202,8 +257,9 @@ def _fetch_verified(f: RemoteFile, tmp: Path, base: str | None, progress: bool, 
         raise DownloadError(f"{f.path}: no pinned hash, refusing to download unverified content")
 
 
-def download(name: str, dest=None, base_url: str | None = None, progress: bool = True,
-             force: bool = False) -> list[Path]:
+def download(
+    name: str, dest=None, base_url: str | None = None, progress: bool = True, force: bool = False
+) -> list[Path]:
     """Download the files of source `name` (see `SOURCES`) into `dest` (default: the data dir).
 
     Files already present with the pinned content are kept (unless `force`). Returns the paths.
@@ -212,6 +268,7 @@ def download(name: str, dest=None, base_url: str | None = None, progress: bool =
         raise DownloadError(f"unknown download {name!r}; choose one of {', '.join(SOURCES)}")
     if dest is None:
         from ..data import data_dir
+
         dest = data_dir()
     dest = Path(dest).expanduser()
     base = base_url or os.environ.get("AOFL_DOWNLOAD_BASE") or None

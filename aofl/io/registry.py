@@ -7,6 +7,7 @@ The directory is `$AOFL_CHECKPOINT_DIR`, else the repository's `checkpoints/`. W
 manifest, every `*.safetensors` under the directory is listed from its own metadata, so a
 freshly trained checkpoint shows up without editing JSON.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,8 +18,14 @@ from pathlib import Path
 
 from ..errors import AOFLError
 
-__all__ = ["CheckpointEntry", "RegistryError", "checkpoint_dir", "read_manifest", "list_checkpoints",
-           "find_entry", "MANIFEST_NAME"]
+__all__ = [
+    "CheckpointEntry",
+    "RegistryError",
+    "checkpoint_dir",
+    "read_manifest",
+    "list_checkpoints",
+    "MANIFEST_NAME",
+]
 
 MANIFEST_NAME = "MANIFEST.json"
 _REQUIRED = ("name", "dataset", "file")
@@ -60,18 +67,28 @@ def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
         raise RegistryError(f"{directory / MANIFEST_NAME}: entry {index} is not an object")
     missing = [k for k in _REQUIRED if not d.get(k)]
     if missing:
-        raise RegistryError(f"{directory / MANIFEST_NAME}: entry {index} ({d.get('name', '?')}) lacks {missing}")
+        raise RegistryError(
+            f"{directory / MANIFEST_NAME}: entry {index} ({d.get('name', '?')}) lacks {missing}"
+        )
     metrics = d.get("metrics") or {}
     if isinstance(metrics.get("test"), dict):  # tolerate the train command's nested layout
         metrics = metrics["test"]
-    return CheckpointEntry(name=str(d["name"]), dataset=str(d["dataset"]), variant=str(d.get("variant", "?")),
-                           seed=int(d.get("seed", 0)), path=(directory / d["file"]).resolve(),
-                           sha256=str(d.get("sha256", "")), metrics=dict(metrics), command=str(d.get("command", "")))
+    return CheckpointEntry(
+        name=str(d["name"]),
+        dataset=str(d["dataset"]),
+        variant=str(d.get("variant", "?")),
+        seed=int(d.get("seed", 0)),
+        path=(directory / d["file"]).resolve(),
+        sha256=str(d.get("sha256", "")),
+        metrics=dict(metrics),
+        command=str(d.get("command", "")),
+    )
 
 
 def _scan(directory: Path) -> list[CheckpointEntry]:
     """Entries from the metadata of every .safetensors file (no manifest)."""
     from .checkpoint import CheckpointError, read_metadata
+
     out = []
     for p in sorted(directory.rglob("*.safetensors")):
         try:
@@ -81,11 +98,17 @@ def _scan(directory: Path) -> list[CheckpointEntry]:
         rel = p.relative_to(directory)
         name = str(rel.parent) if rel.name == "model.safetensors" and str(rel.parent) != "." else rel.stem
         test = ((meta.get("metrics") or {}).get("test")) or {}
-        out.append(CheckpointEntry(name=name, dataset=(meta.get("data") or {}).get("name", "?"),
-                                   variant=meta.get("variant", meta.get("config", {}).get("variant", "?")),
-                                   seed=int(meta.get("seed", 0)), path=p.resolve(),
-                                   metrics={k: test[k] for k in ("weighted_f1", "accuracy") if k in test},
-                                   command=meta.get("command", "")))
+        out.append(
+            CheckpointEntry(
+                name=name,
+                dataset=(meta.get("data") or {}).get("name", "?"),
+                variant=meta.get("variant", meta.get("config", {}).get("variant", "?")),
+                seed=int(meta.get("seed", 0)),
+                path=p.resolve(),
+                metrics={k: test[k] for k in ("weighted_f1", "accuracy") if k in test},
+                command=meta.get("command", ""),
+            )
+        )
     return out
 
 
@@ -93,8 +116,10 @@ def read_manifest(directory: Path | str | None = None) -> list[CheckpointEntry]:
     """All entries of the manifest (or of a scan when there is none). Raises RegistryError."""
     directory = Path(directory) if directory is not None else checkpoint_dir()
     if not directory.is_dir():
-        raise RegistryError(f"checkpoint directory {directory} does not exist: set AOFL_CHECKPOINT_DIR or "
-                            f"train one with `python -m aofl train --data synthetic --out {directory}/full`")
+        raise RegistryError(
+            f"checkpoint directory {directory} does not exist: set AOFL_CHECKPOINT_DIR or "
+            f"train one with `python -m aofl train --data synthetic --out {directory}/full`"
+        )
     path = directory / MANIFEST_NAME
     if not path.exists():
         return _scan(directory)
@@ -126,8 +151,9 @@ def _parsed_manifest(path_str: str, mtime_ns: int, size: int) -> tuple[Checkpoin
     return tuple(entries)
 
 
-def list_checkpoints(dataset: str | None = None, directory: Path | str | None = None,
-                     existing_only: bool = True) -> list[CheckpointEntry]:
+def list_checkpoints(
+    dataset: str | None = None, directory: Path | str | None = None, existing_only: bool = True
+) -> list[CheckpointEntry]:
     """Entries for one dataset (all when None), whose files exist unless existing_only=False."""
     entries = read_manifest(directory)
     if dataset is not None:
@@ -135,10 +161,3 @@ def list_checkpoints(dataset: str | None = None, directory: Path | str | None = 
     if existing_only:
         entries = [e for e in entries if e.path.exists()]
     return entries
-
-
-def find_entry(name: str, directory: Path | str | None = None) -> CheckpointEntry:
-    for e in read_manifest(directory):
-        if e.name == name:
-            return e
-    raise RegistryError(f"no checkpoint named {name!r} in {Path(directory or checkpoint_dir()) / MANIFEST_NAME}")

@@ -15,9 +15,11 @@ Layout of OUT/resume.safetensors (written atomically after every epoch, deleted 
                                        counter, history, and the run identity (model config,
                                        train config, data fingerprint, world size)
 
-A resume whose identity differs from the saved one (other arguments or data) is refused.
+A resume whose identity differs from the saved one (other arguments or data) is refused. A state
+written before the heads and OPR kept stacked weights is converted (`aofl.model.convert_state_dict`).
 The metadata key is not the checkpoints' `aofl`, so the registry never lists this file.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +36,16 @@ from safetensors.torch import save
 from .atomic import atomic_write_bytes
 from .checkpoint import CheckpointError
 
-__all__ = ["ResumeError", "TrainState", "RESUME_FILENAME", "FORMAT", "run_identity", "rng_snapshot", "save_state",
-           "load_state"]
+__all__ = [
+    "ResumeError",
+    "TrainState",
+    "RESUME_FILENAME",
+    "FORMAT",
+    "run_identity",
+    "rng_snapshot",
+    "save_state",
+    "load_state",
+]
 
 FORMAT = "aofl-resume/1"
 RESUME_FILENAME = "resume.safetensors"
@@ -48,12 +58,16 @@ class ResumeError(CheckpointError):
     """No resumable state, an unreadable one, or one written by a run with other settings."""
 
 
-def run_identity(model_config: dict, train_config: dict, data_name: str, data_fingerprint: str,
-                 world_size: int = 1) -> dict:
+def run_identity(
+    model_config: dict, train_config: dict, data_name: str, data_fingerprint: str, world_size: int = 1
+) -> dict:
     """What must match for a resume to continue the same run (JSON-normalised)."""
-    ident = {"model_config": model_config,
-             "train_config": {k: v for k, v in train_config.items() if k not in _NOT_IDENTITY},
-             "data": {"name": data_name, "fingerprint": data_fingerprint}, "world_size": world_size}
+    ident = {
+        "model_config": model_config,
+        "train_config": {k: v for k, v in train_config.items() if k not in _NOT_IDENTITY},
+        "data": {"name": data_name, "fingerprint": data_fingerprint},
+        "world_size": world_size,
+    }
     return json.loads(json.dumps(ident))
 
 
@@ -61,6 +75,7 @@ def run_identity(model_config: dict, train_config: dict, data_name: str, data_fi
 class TrainState:
     """A finished epoch's state. `progress` holds best_wf1, best_epoch, best_valid, bad (the
     patience counter), history, stopped (early stopping fired) and resumed_at (epochs)."""
+
     epoch: int
     progress: dict
     model: dict[str, torch.Tensor]
@@ -69,8 +84,14 @@ class TrainState:
     rng: dict[str, torch.Tensor] = field(default_factory=dict)
     rng_meta: dict = field(default_factory=dict)
 
-    def restore(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
-                device: torch.device, rank: int = 0) -> None:
+    def restore(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        shuffle: torch.Generator,
+        device: torch.device,
+        rank: int = 0,
+    ) -> None:
         """Load weights, optimizer state and every RNG into a freshly built model/optimizer.
 
         Under torchrun each rank takes back its own RNG states: the ranks draw dropout masks for
@@ -89,16 +110,23 @@ class TrainState:
             prefix = f"rank{rank}/"
             ranks = self.rng_meta.get("ranks", {})
             if f"{prefix}torch" in self.rng and str(rank) in ranks:
-                rng, meta = {k[len(prefix):]: v for k, v in self.rng.items() if k.startswith(prefix)}, ranks[str(rank)]
+                rng, meta = (
+                    {k[len(prefix) :]: v for k, v in self.rng.items() if k.startswith(prefix)},
+                    ranks[str(rank)],
+                )
             else:  # written before states were kept per rank: this rank continues from rank 0's
-                warnings.warn(f"the resume state holds no RNG state for rank {rank}; it continues from rank 0's, "
-                              "so dropout on this rank differs from an uninterrupted run", stacklevel=2)
+                warnings.warn(
+                    f"the resume state holds no RNG state for rank {rank}; it continues from rank 0's, "
+                    "so dropout on this rank differs from an uninterrupted run",
+                    stacklevel=2,
+                )
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], device)
         np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), *meta["numpy"]))
-        random.setstate((meta["python_version"], tuple(int(x) for x in rng["python"].tolist()),
-                         meta["python_gauss"]))
+        random.setstate(
+            (meta["python_version"], tuple(int(x) for x in rng["python"].tolist()), meta["python_gauss"])
+        )
 
 
 def rng_snapshot(device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
@@ -111,8 +139,11 @@ def rng_snapshot(device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
     tensors["numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
     py_version, py_words, py_gauss = random.getstate()
     tensors["python"] = torch.tensor(py_words, dtype=torch.int64)
-    meta = {"numpy": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
-            "python_version": py_version, "python_gauss": py_gauss}
+    meta = {
+        "numpy": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python_version": py_version,
+        "python_gauss": py_gauss,
+    }
     return tensors, meta
 
 
@@ -120,9 +151,19 @@ def _cpu(t: torch.Tensor) -> torch.Tensor:
     return t.detach().cpu().clone().contiguous()  # clone: safetensors refuses shared storage
 
 
-def save_state(path, *, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               best_state: dict | None, shuffle: torch.Generator, device: torch.device, progress: dict,
-               identity: dict, rank_rngs: list[tuple[dict, dict]] | None = None) -> Path:
+def save_state(
+    path,
+    *,
+    epoch: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    best_state: dict | None,
+    shuffle: torch.Generator,
+    device: torch.device,
+    progress: dict,
+    identity: dict,
+    rank_rngs: list[tuple[dict, dict]] | None = None,
+) -> Path:
     """rank_rngs: every rank's `rng_snapshot`, in rank order (torchrun); this process's alone without it."""
     tensors = {f"model/{k}": _cpu(v) for k, v in model.state_dict().items()}
     for k, v in (best_state or {}).items():
@@ -154,35 +195,72 @@ def _differences(saved, now, prefix: str = "") -> list[str]:
     return [] if saved == now else [f"{prefix}: {saved!r} saved, {now!r} now"]
 
 
+def _convert_layout(groups: dict, model_config: dict) -> None:
+    """Weights and AdamW state of the former per-modality layout, in place, in the stacked one."""
+    from ..model import AOFLConfig, convert_state_dict
+
+    config = AOFLConfig.from_dict(model_config)
+    for g in ("model", "best"):
+        groups[g] = convert_state_dict(groups[g], config)
+    by_key: dict[str, dict[str, torch.Tensor]] = {}  # AdamW state key -> {parameter name: tensor}
+    for name, st in groups["optim"].items():
+        for key, v in st.items():
+            by_key.setdefault(key, {})[name] = v
+    optim: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensors in by_key.items():
+        for name, v in convert_state_dict(tensors, config).items():
+            if key == "step" and v.dim():  # one step count per parameter, the same for every modality
+                v = v[0]
+            optim.setdefault(name, {})[key] = v
+    groups["optim"] = optim
+
+
 def load_state(path, identity: dict) -> TrainState:
     """The state at `path`, checked against this run's `identity`. Raises ResumeError."""
     p = Path(path)
     if not p.is_file():
         done = p.with_name("model.safetensors").is_file()
-        raise ResumeError(f"nothing to resume: no {p} (it is written after each finished epoch"
-                          + (" and deleted when training finishes; "
-                             f"{p.with_name('model.safetensors')} holds a finished run's result)" if done else ")")
-                          + "; train without --resume to start")
+        raise ResumeError(
+            f"nothing to resume: no {p} (it is written after each finished epoch"
+            + (
+                " and deleted when training finishes; "
+                f"{p.with_name('model.safetensors')} holds a finished run's result)"
+                if done
+                else ")"
+            )
+            + "; train without --resume to start"
+        )
     try:
         from .file_checks import safetensors_header
+
         safetensors_header(p, ResumeError)  # sizes and offsets checked before any tensor is read
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get(_META_KEY)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         meta = json.loads(raw) if raw is not None else None
     except (SafetensorError, OSError, ValueError) as e:
-        raise ResumeError(f"{p} is not a readable resume state (corrupt?): {e}; "
-                          f"delete it and train without --resume to start over") from e
-    whole = (isinstance(meta, dict) and {"epoch", "progress", "identity", "rng"} <= set(meta)
-             and {"rng/torch", "rng/shuffle", "rng/numpy", "rng/python"} <= set(tensors))
+        raise ResumeError(
+            f"{p} is not a readable resume state (corrupt?): {e}; "
+            f"delete it and train without --resume to start over"
+        ) from e
+    whole = (
+        isinstance(meta, dict)
+        and {"epoch", "progress", "identity", "rng"} <= set(meta)
+        and {"rng/torch", "rng/shuffle", "rng/numpy", "rng/python"} <= set(tensors)
+    )
     if not whole or meta.get("format") != FORMAT:
-        raise ResumeError(f"{p} is not a complete AO-FL resume state (format {FORMAT}); "
-                          f"train without --resume to start over")
+        raise ResumeError(
+            f"{p} is not a complete AO-FL resume state (format {FORMAT}); "
+            f"train without --resume to start over"
+        )
     diffs = _differences(meta["identity"], identity)
     if diffs:
-        raise ResumeError(f"cannot resume from {p}: it was written by a run with other settings or data ("
-                          + "; ".join(diffs[:6]) + "). Resume with the original arguments, or train "
-                          "without --resume to start over")
+        raise ResumeError(
+            f"cannot resume from {p}: it was written by a run with other settings or data ("
+            + "; ".join(diffs[:6])
+            + "). Resume with the original arguments, or train "
+            "without --resume to start over"
+        )
     groups: dict[str, dict] = {"model": {}, "best": {}, "optim": {}, "rng": {}}
     for k, v in tensors.items():
         group, _, rest = k.partition("/")
@@ -191,6 +269,15 @@ def load_state(path, identity: dict) -> TrainState:
             groups["optim"].setdefault(name, {})[key] = v
         elif group in groups:
             groups[group][rest] = v
-    return TrainState(epoch=int(meta["epoch"]), progress=meta["progress"], model=groups["model"],
-                      best=groups["best"] or None, optimizer=groups["optim"], rng=groups["rng"],
-                      rng_meta=meta["rng"])
+    model_config = meta["identity"].get("model_config") if isinstance(meta["identity"], dict) else None
+    if isinstance(model_config, dict):  # train()'s identity holds the model config
+        _convert_layout(groups, model_config)
+    return TrainState(
+        epoch=int(meta["epoch"]),
+        progress=meta["progress"],
+        model=groups["model"],
+        best=groups["best"] or None,
+        optimizer=groups["optim"],
+        rng=groups["rng"],
+        rng_meta=meta["rng"],
+    )

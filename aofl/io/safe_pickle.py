@@ -11,6 +11,7 @@ Unrestricted loading is possible only on an explicit opt-in (`unsafe_load_allowe
 warns, naming the file. The torch path (`aofl.io.checkpoint.load_foreign_state_dict`) uses the same
 switch.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,28 +25,46 @@ import numpy as np
 
 from ..errors import AOFLError, CorruptFileError
 
-__all__ = ["UnsafePickleError", "CorruptPickleError", "UnsafeLoadWarning", "safe_load", "safe_loads",
-           "NUMPY_GLOBALS", "BUILTIN_GLOBALS", "scan_globals", "pickle_globals", "unsafe_load_allowed",
-           "warn_unsafe_load", "ALLOW_UNSAFE_ENV"]
+__all__ = [
+    "UnsafePickleError",
+    "CorruptPickleError",
+    "UnsafeLoadWarning",
+    "safe_load",
+    "safe_loads",
+    "NUMPY_GLOBALS",
+    "BUILTIN_GLOBALS",
+    "scan_globals",
+    "pickle_globals",
+    "unsafe_load_allowed",
+    "warn_unsafe_load",
+    "ALLOW_UNSAFE_ENV",
+]
 
 ALLOW_UNSAFE_ENV = "AOFL_ALLOW_UNSAFE_LOAD"
 
 # What numpy arrays need to be rebuilt, and nothing more (MultiEMO / DialogueRNN pickles).
 # numpy 2 writes numpy._core, numpy 1 numpy.core; _frombuffer is protocol 5 (Python 3.14's default).
-NUMPY_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("_codecs", "encode"),  # protocol-2 pickles store array bytes as latin-1 text
-})
+NUMPY_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # protocol-2 pickles store array bytes as latin-1 text
+    }
+)
 
 # Containers that pickles of protocol < 4 build by calling their class (`__builtin__` is Python 2's
 # and Python 3's protocol-2 spelling). Not `range`, `bytearray`, `slice`: no data file needs them,
 # and `set(range(10**12))` or `bytearray(10**12)` would be a memory bomb in a few bytes.
-BUILTIN_GLOBALS = frozenset({
-    (mod, name) for mod in ("builtins", "__builtin__") for name in ("set", "frozenset", "complex")
-} | {("collections", "OrderedDict")})
+BUILTIN_GLOBALS = frozenset(
+    {(mod, name) for mod in ("builtins", "__builtin__") for name in ("set", "frozenset", "complex")}
+    | {("collections", "OrderedDict")}
+)
 
 
 class UnsafePickleError(AOFLError, pickle.UnpicklingError):
@@ -68,12 +87,17 @@ def unsafe_load_allowed(allow_unsafe: bool | None = None) -> bool:
 
 
 def warn_unsafe_load(source, refused) -> None:
-    warnings.warn(f"loading {source} WITHOUT restrictions ({', '.join(refused) or 'code objects'}): it can run "
-                  f"any code; allowed because unsafe loading was opted in (allow_unsafe / {ALLOW_UNSAFE_ENV} / "
-                  f"--allow-unsafe-load). Do this only for files you trust.", UnsafeLoadWarning, stacklevel=3)
+    warnings.warn(
+        f"loading {source} WITHOUT restrictions ({', '.join(refused) or 'code objects'}): it can run "
+        f"any code; allowed because unsafe loading was opted in (allow_unsafe / {ALLOW_UNSAFE_ENV} / "
+        f"--allow-unsafe-load). Do this only for files you trust.",
+        UnsafeLoadWarning,
+        stacklevel=3,
+    )
 
 
 # ---------------------------------------------------------------------------- numpy, without the sharp edges
+
 
 class _NdarrayType:
     """Stands for numpy.ndarray inside a pickle: `_reconstruct` may use it, nobody may call it."""
@@ -94,9 +118,12 @@ def _encode(text, encoding="utf-8", errors="strict"):
     return str(text).encode(encoding, errors)
 
 
-_NUMPY_STAND_INS = {("numpy", "ndarray"): _NdarrayType, ("_codecs", "encode"): _encode,
-                    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-                    ("numpy._core.multiarray", "_reconstruct"): _reconstruct}
+_NUMPY_STAND_INS = {
+    ("numpy", "ndarray"): _NdarrayType,
+    ("_codecs", "encode"): _encode,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+}
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -108,14 +135,22 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if (module, name) not in self._allowed:
             raise UnsafePickleError(
                 f"refused to load global '{module}.{name}': this file asks to run or build code "
-                f"that is not on the allow-list (only plain data and numpy arrays are accepted)")
+                f"that is not on the allow-list (only plain data and numpy arrays are accepted)"
+            )
         return _NUMPY_STAND_INS.get((module, name)) or super().find_class(module, name)
 
 
 # ---------------------------------------------------------------------------- static checks (nothing runs)
 
-_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "STRING", "BINSTRING",
-               "SHORT_BINSTRING"}
+_STRING_OPS = {
+    "SHORT_BINUNICODE",
+    "BINUNICODE",
+    "UNICODE",
+    "BINUNICODE8",
+    "STRING",
+    "BINSTRING",
+    "SHORT_BINSTRING",
+}
 _PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
 
@@ -168,7 +203,7 @@ def scan_globals(data: bytes) -> list[str]:
     found: set = set()
     try:
         _walk(data, found)
-    except Exception:  # noqa: BLE001 - report what was found so far
+    except Exception:
         pass
     return sorted(".".join(g) for g in found)
 
@@ -179,7 +214,7 @@ def _checked_globals(data: bytes, source: str, start: int = 0) -> tuple[set, int
     found: set = set()
     try:
         end = _walk(data, found, start)
-    except Exception as e:  # noqa: BLE001 - ValueError, UnicodeDecodeError, struct errors ...
+    except Exception as e:
         raise CorruptPickleError(f"{source} is not a complete pickle (truncated or corrupt?): {e}") from None
     return found, end
 
@@ -211,7 +246,9 @@ def _read(path_or_file) -> tuple[bytes, str]:
     return bytes(data), str(getattr(path_or_file, "name", "<pickle data>"))
 
 
-def safe_load(path_or_file, allow_numpy: bool = False, encoding: str = "ASCII", allow_unsafe: bool | None = None):
+def safe_load(
+    path_or_file, allow_numpy: bool = False, encoding: str = "ASCII", allow_unsafe: bool | None = None
+):
     """Unpickle plain data (dict, list, str, numbers; numpy arrays if allow_numpy).
 
     Raises UnsafePickleError naming the refused globals, CorruptPickleError for a damaged file,
@@ -224,7 +261,8 @@ def safe_load(path_or_file, allow_numpy: bool = False, encoding: str = "ASCII", 
         raise UnsafePickleError(
             f"refused to load {source}: it names globals outside the allow-list {refused} (accepted: plain data"
             f"{' and numpy arrays' if allow_numpy else ''}). If you trust this file, set "
-            f"{ALLOW_UNSAFE_ENV}=1 or pass --allow-unsafe-load")
+            f"{ALLOW_UNSAFE_ENV}=1 or pass --allow-unsafe-load"
+        )
     if refused:  # opted in, else refused above
         return _load_unrestricted(data, source, refused, encoding)
     try:
@@ -233,7 +271,7 @@ def safe_load(path_or_file, allow_numpy: bool = False, encoding: str = "ASCII", 
         if not unsafe_load_allowed(allow_unsafe):
             raise UnsafePickleError(f"{source}: {e}") from None
         return _load_unrestricted(data, source, [], encoding)
-    except Exception as e:  # noqa: BLE001 - pickle's errors are many (EOFError, KeyError, MemoryError ...)
+    except Exception as e:
         raise CorruptPickleError(f"cannot unpickle {source} (corrupt?): {type(e).__name__}: {e}") from None
 
 
@@ -241,9 +279,11 @@ def _load_unrestricted(data: bytes, source: str, refused: list[str], encoding: s
     warn_unsafe_load(source, refused)
     try:
         return pickle.Unpickler(io.BytesIO(data), encoding=encoding).load()
-    except Exception as e:  # noqa: BLE001 - whatever the trusted file's code raised
+    except Exception as e:
         raise CorruptPickleError(f"cannot unpickle {source}: {type(e).__name__}: {e}") from e
 
 
-def safe_loads(data: bytes, allow_numpy: bool = False, encoding: str = "ASCII", allow_unsafe: bool | None = None):
+def safe_loads(
+    data: bytes, allow_numpy: bool = False, encoding: str = "ASCII", allow_unsafe: bool | None = None
+):
     return safe_load(io.BytesIO(data), allow_numpy=allow_numpy, encoding=encoding, allow_unsafe=allow_unsafe)

@@ -1,0 +1,66 @@
+"""The app run headless under `streamlit.testing.v1.AppTest` as a server runs it (for aofl.bench.pages).
+
+Two things AppTest does per run that a real server does once per process are undone here:
+* it re-detects the legacy pages/ directory (as in tests/test_app.py); the server stops once
+  st.navigation was called;
+* it compiles app.py and the page from source (a new ScriptCache per run); the server keeps
+  one ScriptCache, so a rerun reuses the bytecode. Here all runs share one, emptied with the
+  other caches by `clear_caches`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+__all__ = ["like_the_server", "clear_caches", "new_app"]
+
+_SCRIPT_CACHE = None  # the one ScriptCache of a server process (set inside like_the_server)
+
+
+@contextlib.contextmanager
+def like_the_server():
+    """AppTest runs as the server runs them (see above), inside the block."""
+    global _SCRIPT_CACHE
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    _SCRIPT_CACHE = ScriptCache()
+    PagesManager.__init__ = init
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: _SCRIPT_CACHE
+    try:
+        yield
+    finally:
+        PagesManager.__init__ = original
+        app_test.ScriptCache = local_script_runner.ScriptCache = ScriptCache
+        _SCRIPT_CACHE = None
+
+
+def clear_caches(cache: Path) -> None:
+    """Empty Streamlit's caches, aofl.embed's memory cache, the shared ScriptCache and the disk cache dir."""
+    import streamlit as st
+
+    from .. import embed
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    embed.clear_memory_cache()
+    if _SCRIPT_CACHE is not None:
+        _SCRIPT_CACHE.clear()
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+
+
+def new_app(script: Path, timeout: float = 600):
+    """An AppTest of `script` (app.py)."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(script), default_timeout=timeout)

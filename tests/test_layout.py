@@ -1,0 +1,61 @@
+"""The package's layering (#15): Streamlit only inside aofl.app; importing aofl.plots changes nothing in plotly."""
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import aofl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules() -> list[str]:
+    names = [m.name for m in pkgutil.walk_packages(aofl.__path__, "aofl.")]
+    return sorted(
+        n for n in names if not (n == "aofl.app" or n.startswith("aofl.app.")) and n != "aofl.__main__"
+    )
+
+
+def test_nothing_outside_aofl_app_imports_streamlit():
+    modules = _modules()
+    assert "aofl.plots" in modules and "aofl.embed" in modules and "aofl.io.inference_store" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m == 'streamlit' or m.startswith('streamlit.'))\n"
+        "assert not bad, bad[:5]\n"
+        "import plotly.io as pio\n"
+        "assert not getattr(pio.to_json, 'reuses_ready_json', False), 'importing aofl.plots patched plotly'\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+
+
+def test_no_source_outside_aofl_app_mentions_a_streamlit_import():
+    for path in (ROOT / "aofl").rglob("*.py"):
+        if "app" in path.relative_to(ROOT / "aofl").parts[:1]:
+            continue
+        text = path.read_text()
+        assert "import streamlit" not in text and "from streamlit" not in text, path
+
+
+def _imports_after(code: str) -> set[str]:
+    p = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    return set(p.stdout.split())
+
+
+def test_loading_data_imports_no_model_and_tables_need_no_torch():
+    loaded = _imports_after("import aofl.data; aofl.data.load_dataset('synthetic')")
+    assert "aofl.model" not in loaded and "aofl.io.checkpoint" not in loaded
+    # the table-level analysis (analysis, slices, the table's concepts) is pandas/numpy only
+    loaded = _imports_after("import aofl.analysis, aofl.slices, aofl.table")
+    assert "torch" not in loaded
