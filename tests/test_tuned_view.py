@@ -212,3 +212,31 @@ def test_our_encoder_reproduces_the_frozen_sentence_view():
     w = keep.unsqueeze(-1).float()
     ours = torch.nn.functional.normalize((h * w).sum(1) / w.sum(1), dim=-1).numpy()
     np.testing.assert_allclose(ours, sentence_view(texts, progress=False), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["iemocap", "meld"])
+def test_a_prepared_tuned_view_never_embeds_a_dialogue_with_a_model_that_trained_on_it(name):
+    """On the real data, when the view is prepared here (it is not in CI: preparing takes tens of minutes)."""
+    import json
+
+    from aofl.data import real, textviews
+
+    if not real.is_available(name):
+        pytest.skip(f"{name} files are not in the data directory")
+    t = real.load_transcripts(name)
+    path = textviews.cache_paths(t, ("tuned",))["tuned"]
+    if not path.is_file():
+        pytest.skip(
+            f"the tuned view of {name} is not prepared (python -m aofl data prepare {name} --views tuned)"
+        )
+    with np.load(path, allow_pickle=False) as z:
+        plan, model_of_row = json.loads(str(z["plan"])), z["model_of_row"]
+    row, model_of_dialogue = 0, {}
+    for d in t.dialogues():
+        models = set(model_of_row[row : row + len(d)])
+        assert len(models) == 1, d.dialogue_id
+        model_of_dialogue[d.dialogue_id] = models.pop()
+        row += len(d)
+    assert row == len(model_of_row)
+    check_cross_fit(plan, model_of_dialogue)
+    assert set(plan[FULL_MODEL]["embed"]) == {d.dialogue_id for s in ("valid", "test") for d in t.splits[s]}
