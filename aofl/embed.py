@@ -74,8 +74,7 @@ DEFAULT_METHOD = "tsne"
 # Defaults of the app's paths (callers override any through **params).
 DEFAULT_PARAMS = {
     "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200},
-    # a short schedule from the PCA start: 60 + 100 iterations kept trustworthiness at sklearn's
-    # level (0.968 vs 0.967 on the bench data) where 250 + 350 took 3x longer for the same value
+    # a short schedule from the PCA start keeps trustworthiness at sklearn's level (README, Performance)
     "tsne": {"perplexity": 30.0, "early_exaggeration_iter": 60, "n_iter": 100},
     "pca": {},
 }
@@ -408,7 +407,7 @@ def _umap(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarra
     k = int(min(p.pop("n_neighbors"), n - 1))
     k = max(k, 2)
     if knn_method == "auto" and n > EXACT_KNN_MAX:
-        # UMAP compiles numba anyway (warmed at app start): its NN-descent is 3-5x faster than Annoy here
+        # UMAP compiles numba anyway (warmed at app start), and its NN-descent beat Annoy here
         knn_method = "nndescent"
     ind, dist = knn(X, k, include_self=True, seed=seed, method=knn_method, n_jobs=n_jobs)
     # umap rescales an array init to [0, 10] itself; spread ties a little so none coincide

@@ -27,7 +27,8 @@ def _repo_entries():
 def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None:
     """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
     from aofl.cli import main
-    from aofl.io.checkpoint import file_sha256, read_metadata
+    from aofl.io.checkpoint import read_metadata
+    from aofl.io.hashing import file_sha256
 
     entries = []
     for v in variants:

@@ -275,7 +275,8 @@ def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
     """A manifest entry that says synthetic but was trained on other features: st.error, no traceback."""
     import _tiny
 
-    from aofl.io.checkpoint import file_sha256, save_checkpoint
+    from aofl.io.checkpoint import save_checkpoint
+    from aofl.io.hashing import file_sha256
 
     model = _tiny.tiny_model(_tiny.tiny_dataset())
     path = save_checkpoint(tmp_path / "odd", model, {"variant": "full", "seed": 0})

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from _real_data import require_real
 
-from aofl.io.checkpoint import file_sha256, read_metadata
+from aofl.io.checkpoint import read_metadata
+from aofl.io.hashing import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "checkpoints" / "MANIFEST.json"

@@ -22,7 +22,8 @@ from .. import embed as embedding
 from ..data import DataError, available_datasets, cache_dir, load_dataset
 from ..inference import InferenceResult, run_inference
 from ..io import inference_store
-from ..io.checkpoint import CheckpointError, file_sha256, load_checkpoint
+from ..io.checkpoint import CheckpointError, load_checkpoint
+from ..io.hashing import file_sha256_cached
 from ..io.registry import CheckpointEntry
 from .context import Context, require_checkpoint, user_errors
 
@@ -106,20 +107,14 @@ def dataset_fingerprint(name: str) -> str:
     return get_dataset(name).fingerprint()
 
 
-# keyed by the file's identity, so never stale; a plain lru_cache because pages ask for it several
-# times per rerun and Streamlit's cache lookup (argument hashing) costs more than the stat
-@functools.lru_cache(maxsize=256)
-def _sha_of(path: str, mtime_ns: int, size: int) -> str:
-    return file_sha256(path)
-
-
 def checkpoint_sha(entry: CheckpointEntry) -> str:
     """sha256 of the checkpoint file (cached by path, mtime and size); checked against the manifest."""
     p = Path(entry.path)
     if not p.exists():
         raise CheckpointError(f"checkpoint file {p} of {entry.name!r} is missing: re-download or retrain it")
-    stat = p.stat()
-    sha = _sha_of(str(p), stat.st_mtime_ns, stat.st_size)
+    # keyed by the file's identity, so never stale; not Streamlit's cache: pages ask several times
+    # per rerun and its argument hashing costs more than the stat
+    sha = file_sha256_cached(p)
     if entry.sha256 and entry.sha256 != sha:
         raise CheckpointError(
             f"{p} does not match the sha256 in the manifest (file {sha[:12]}..., manifest "

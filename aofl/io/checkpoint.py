@@ -18,7 +18,6 @@ stripped and missing/unexpected keys reported.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import zipfile
@@ -33,6 +32,7 @@ from ..errors import AOFLError, CorruptFileError
 from ..model import AOFL, AOFLConfig, convert_state_dict
 from .atomic import atomic_write_bytes
 from .file_checks import check_zip_sizes, require_nonempty, safetensors_header
+from .hashing import file_sha256
 from .safe_pickle import (
     ALLOW_UNSAFE_ENV,
     CorruptPickleError,
@@ -51,7 +51,6 @@ __all__ = [
     "resolve_checkpoint",
     "load_foreign_state_dict",
     "load_state_dict_into",
-    "file_sha256",
     "FORMAT",
 ]
 
@@ -69,14 +68,6 @@ class CorruptCheckpointError(CheckpointError, CorruptFileError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A checkpoint that pickles code (modules, arbitrary globals), refused without the opt-in."""
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def resolve_checkpoint(path) -> Path:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..data.conversation import DataError
 from .atomic import atomic_write
+from .hashing import file_sha256
 
 __all__ = [
     "RemoteFile",
@@ -36,7 +37,6 @@ __all__ = [
     "download",
     "verify_file",
     "git_blob_id",
-    "sha256_file",
     "GITHUB_RAW",
     "GITHUB_MEDIA",
 ]
@@ -157,14 +157,6 @@ SOURCES: dict[str, list[RemoteFile]] = {
 }
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def git_blob_id(path: Path) -> str:
     """What `git hash-object FILE` prints: sha1 of b"blob <size>\\0" + content."""
     h = hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
@@ -187,7 +179,7 @@ def verify_file(f: RemoteFile, path: Path) -> bool:
     if not path.is_file():
         return False
     if f.sha256:
-        return sha256_file(path) == f.sha256
+        return file_sha256(path) == f.sha256
     if f.git_blob:
         return git_blob_id(path) == f.git_blob and _lfs_pointer(path) is None
     return False
@@ -238,7 +230,7 @@ def _fetch_verified(f: RemoteFile, tmp: Path, base: str | None, progress: bool, 
     _fetch(url, tmp, progress, desc)
     size = tmp.stat().st_size
     if f.sha256:
-        got = sha256_file(tmp)
+        got = file_sha256(tmp)
         if got != f.sha256:
             raise _mismatch(url, "sha256", f.sha256, got, size)
     elif f.git_blob:
@@ -250,7 +242,7 @@ def _fetch_verified(f: RemoteFile, tmp: Path, base: str | None, progress: bool, 
             oid, lfs_size = pointer
             url = f.media_url(base)
             _fetch(url, tmp, progress, desc)
-            got, size = sha256_file(tmp), tmp.stat().st_size
+            got, size = file_sha256(tmp), tmp.stat().st_size
             if got != oid or size != lfs_size:
                 raise _mismatch(url, "LFS sha256", f"{oid} ({lfs_size} bytes)", got, size)
     else:
