@@ -101,18 +101,7 @@ if slices_box.open:  # computed only while the expander is open
                 f"ablation_slices_{slice_kind}",
                 key="abl_slices_fig",
             )
-            st.dataframe(
-                slice_part,
-                hide_index=True,
-                key="abl_slices_table",
-                column_config={
-                    col: st.column_config.NumberColumn(
-                        format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f"
-                    )
-                    for col in slice_part.columns
-                    if col not in ("checkpoint", "slice", "value", "n")
-                },
-            )
+            widgets.slice_table(slice_part, key="abl_slices_table")
         st.caption(
             f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; 95% "
             f"percentile bootstrap intervals over each slice's utterances ({n_boot} resamples, the "

@@ -138,18 +138,7 @@ if slices_box.open:  # computed only while the expander is open
                 f"slices_{slice_kind}",
                 key="ov_slices_fig",
             )
-            st.dataframe(
-                slice_part,
-                hide_index=True,
-                key="ov_slices_table",
-                column_config={
-                    col: st.column_config.NumberColumn(
-                        format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f"
-                    )
-                    for col in slice_part.columns
-                    if col not in ("slice", "value", "n")
-                },
-            )
+            widgets.slice_table(slice_part, key="ov_slices_table")
         st.caption(
             f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; weighted "
             f"F1 and accuracy in 0-1 with 95% percentile bootstrap intervals over the slice's utterances "

@@ -47,6 +47,22 @@ def show_figure(
     return event
 
 
+def slice_table(frame: pd.DataFrame, key: str) -> None:
+    """The per-slice metrics table (Overview, Ablations): angles to 0.1 degree, scores to 4 places."""
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key=key,
+        column_config={
+            col: st.column_config.NumberColumn(
+                format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f"
+            )
+            for col in frame.columns
+            if col not in ("checkpoint", "slice", "value", "n")
+        },
+    )
+
+
 def whatif_controls(modalities: list[str], key: str) -> dict[str, str] | None:
     """Widgets: which modality to drop and how; None when nothing is dropped."""
     c1, c2 = st.columns(2)

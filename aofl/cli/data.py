@@ -8,6 +8,7 @@ import sys
 import time
 
 from ..data.conversation import DataError
+from ..data.real import DEFAULT_VIEWS, TEXT_VIEWS
 
 __all__ = ["add_parser", "run"]
 
@@ -38,8 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument(
         "--views",
         nargs="+",
-        default=["sentence", "lexicon", "tfidf"],
-        choices=["sentence", "lexicon", "tfidf", "tuned"],
+        default=list(DEFAULT_VIEWS),
+        choices=list(TEXT_VIEWS),
         help="text views to compute (default: sentence lexicon tfidf; `tuned` fine-tunes "
         "all-MiniLM-L6-v2 with context, cross-fitted: tens of CPU minutes, resumable)",
     )
@@ -162,11 +163,9 @@ def run(args) -> int:
             from ..data import textviews
 
             t0 = time.time()
-            device = args.device
-            if device == "auto":
-                import torch
+            from ..device import resolve_device
 
-                device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = str(resolve_device(args.device))
             paths = textviews.prepare(
                 args.name,
                 data_dir=args.data_dir,

@@ -33,7 +33,7 @@ from ..io.hashing import file_sha256_cached
 from .conversation import DataError
 from .optional import MissingExtraError, progress_bar, require
 from .paths import cache_dir
-from .real import Transcripts, load_transcripts
+from .real import DEFAULT_VIEWS, Transcripts, load_transcripts
 from .tuned_view import TunedRecipe
 
 __all__ = [
@@ -398,7 +398,7 @@ def _prepare_transcripts(
 def prepare(
     name: str,
     data_dir=None,
-    views=("sentence", "lexicon", "tfidf"),
+    views=DEFAULT_VIEWS,
     progress: bool = True,
     limit: int | None = None,
     device: str = "cpu",
@@ -417,7 +417,7 @@ def prepare(
 
 def load_views(
     transcripts,
-    views=tuple(VIEW_VERSIONS),
+    views=DEFAULT_VIEWS,
     progress: bool = True,
     prepare: bool = True,
     standardize: bool = True,

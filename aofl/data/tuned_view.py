@@ -300,7 +300,7 @@ def _frozen_states(enc, inputs, stop: int, batch_size: int, bar) -> list:
             idx = order[s : s + batch_size]
             ids = _pad([inputs[i][0] for i in idx])
             types = _pad([inputs[i][1] for i in idx])
-            keep = _pad([np.ones(len(inputs[i][0]), bool) for i in idx], False)
+            keep = _all_tokens(inputs, idx)
             h = enc.run(enc.embed(ids, types), keep, 0, stop)
             for r, i in enumerate(idx):
                 states[i] = h[r, : len(inputs[i][0])].clone()
@@ -308,19 +308,30 @@ def _frozen_states(enc, inputs, stop: int, batch_size: int, bar) -> list:
     return states
 
 
+def _all_tokens(inputs, idx):
+    """[B, T] bool: every real (non-padding) token of the batch's sequences."""
+    return _pad([np.ones(len(inputs[i][0]), bool) for i in idx], False)
+
+
 def _top_batch(states, inputs, idx):
     import torch
 
     h = torch.nn.utils.rnn.pad_sequence([states[i] for i in idx], batch_first=True)
-    keep = _pad([np.ones(len(inputs[i][0]), bool) for i in idx], False)
     own = _pad([inputs[i][2] for i in idx], False)
-    return h, keep, own
+    return h, _all_tokens(inputs, idx), own
 
 
 def _pooled(enc, h, keep, own, start):
     h = enc.run(h, keep, start)
     w = own.unsqueeze(-1).to(h.dtype)
     return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def _pooled_batches(enc, states, inputs, rows, start, device, batch_size=64):
+    """Pooled vectors of `rows`, batch by batch (call under inference mode, `enc` in eval)."""
+    for s in range(0, len(rows), batch_size):
+        h, keep, own = (x.to(device) for x in _top_batch(states, inputs, rows[s : s + batch_size]))
+        yield _pooled(enc, h, keep, own, start)
 
 
 def _fit_and_embed(
@@ -399,10 +410,10 @@ def _fit_and_embed(
     enc.eval()
     out = np.zeros((len(embed_rows), enc.config["hidden"]), np.float32)
     with torch.inference_mode():
-        for s in range(0, len(embed_rows), 64):
-            idx = embed_rows[s : s + 64]
-            h, keep, own = (x.to(device) for x in _top_batch(states, inputs, idx))
-            out[s : s + len(idx)] = _pooled(enc, h, keep, own, start).float().cpu().numpy()
+        s = 0
+        for pooled in _pooled_batches(enc, states, inputs, embed_rows, start, device):
+            out[s : s + len(pooled)] = pooled.float().cpu().numpy()
+            s += len(pooled)
     return out, history, best[1]
 
 
@@ -416,9 +427,8 @@ def _head_f1(enc, head, states, inputs, labels, rows, start, device):
     head.eval()
     preds = []
     with torch.inference_mode():
-        for s in range(0, len(rows), 64):
-            h, keep, own = (x.to(device) for x in _top_batch(states, inputs, rows[s : s + 64]))
-            preds.append(head(_pooled(enc, h, keep, own, start)).argmax(-1).cpu().numpy())
+        for pooled in _pooled_batches(enc, states, inputs, rows, start, device):
+            preds.append(head(pooled).argmax(-1).cpu().numpy())
     enc.train()
     head.train()
     return weighted_f1(labels[rows], np.concatenate(preds))
@@ -440,9 +450,9 @@ def tuned_view(
     all-MiniLM-L6-v2 (`load_minilm`); tests pass a tiny stand-in. `work_dir` holds one file per
     finished model, so a killed run resumes.
     """
-    import torch
+    from ..device import configure_threads
 
-    torch.set_num_threads(max(1, int(threads)))
+    configure_threads(max(1, int(threads)))
     if encoder is None:
         encoder, tokenize, _ = load_minilm()
     layers = len(encoder.layers)
@@ -458,6 +468,10 @@ def tuned_view(
         row_of[d.dialogue_id] = np.arange(r, r + len(d))
         r += len(d)
     labels = np.concatenate([np.asarray(d.labels, np.int64) for d in dialogues])
+
+    def rows_of(dialogue_ids) -> np.ndarray:  # canonical row indices of these dialogues' utterances
+        return np.concatenate([row_of[d] for d in dialogue_ids] or [np.zeros(0, int)])
+
     plan = cross_fit_plan(
         transcripts.name,
         {s: [d.dialogue_id for d in ds] for s, ds in transcripts.splits.items()},
@@ -484,16 +498,9 @@ def tuned_view(
         bar = progress_bar(len(inputs), f"{transcripts.name} tuned: frozen layers 1-{start}", progress)
         states = _frozen_states(encoder, inputs, start, 64, bar)
         bar.close()
-        valid_rows = np.concatenate(
-            [row_of[d.dialogue_id] for d in transcripts.splits.get("valid", [])] or [np.zeros(0, int)]
-        )
+        valid_rows = rows_of([d.dialogue_id for d in transcripts.splits.get("valid", [])])
         for i, m in enumerate(todo):
-            train_rows = np.concatenate([row_of[d] for d in plan[m]["train"]])
-            embed_rows = (
-                np.concatenate([row_of[d] for d in plan[m]["embed"]])
-                if plan[m]["embed"]
-                else np.zeros(0, int)
-            )
+            train_rows, embed_rows = rows_of(plan[m]["train"]), rows_of(plan[m]["embed"])
             stop = None if m == FULL_MODEL else info[FULL_MODEL]["epoch"]
             n_lab = int((labels[train_rows] >= 0).sum())
             bar = progress_bar(
@@ -534,7 +541,7 @@ def tuned_view(
                     info=np.array(json.dumps(info[m])),
                 )
     for m, p in plan.items():
-        rows = np.concatenate([row_of[d] for d in p["embed"]]) if p["embed"] else np.zeros(0, int)
+        rows = rows_of(p["embed"])
         X[rows] = done[m]
         model_of_row[rows] = m
     check_cross_fit(plan, {d: model_of_row[row_of[d][0]] for d in row_of if len(row_of[d])})
