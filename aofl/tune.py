@@ -271,6 +271,26 @@ class TuneSpec:
         return self.storage or f"sqlite:///{(Path(self.out) / 'study.db').resolve()}"
 
 
+def _rdb_storage(storages, url: str, attempts: int = 5, **kwargs):
+    """RDBStorage, tolerant of another process creating the same schema at the same moment.
+
+    Two workers (or a worker and a reader) opening a new SQLite study at once both find no
+    tables and both run CREATE TABLE; the loser fails with "table ... already exists".
+    The schema is then in place, so trying again succeeds.
+    """
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return storages.RDBStorage(url, **kwargs)
+        except OperationalError as err:
+            if "already exists" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def open_study(spec: TuneSpec, grace_period: int = 180):
     """Create or load the study (TPE, median pruner, heartbeats); seed a new one with the defaults."""
     import warnings
@@ -286,7 +306,8 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         retry = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=2)}
     else:  # pragma: no cover - older optuna
         retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=2)}
-    storage = storages.RDBStorage(
+    storage = _rdb_storage(
+        storages,
         spec.storage_url,
         engine_kwargs=engine,
         heartbeat_interval=max(1, grace_period // 3),

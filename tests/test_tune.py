@@ -267,6 +267,19 @@ optimize(spec, tiny_dataset(n_dialogues=16), progress=False, grace_period={grace
 """
 
 
+def _trial_states(db: Path) -> list[tuple[int, str]]:
+    """(number, state) of each trial, read without creating anything; [] until the schema exists."""
+    import sqlite3
+
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return [(int(n), str(s)) for n, s in con.execute("SELECT number, state FROM trials")]
+    except sqlite3.Error:  # no trials table yet, or locked for a moment
+        return []
+
+
 def test_a_killed_study_resumes(tmp_path):
     import optuna
     from optuna.trial import TrialState
@@ -283,19 +296,16 @@ def test_a_killed_study_resumes(tmp_path):
             time.sleep(0.5)
             if proc.poll() is not None:
                 break
-            try:
-                study = optuna.load_study(study_name="synthetic-baseline", storage=url)
-                trials = study.get_trials(deepcopy=False)
-            except Exception:  # not created yet
-                continue
-            done = [t for t in trials if t.state == TrialState.COMPLETE]
-            if done and any(t.state == TrialState.RUNNING for t in trials):
+            states = _trial_states(out / "study.db")  # read-only: never races the worker's CREATE TABLE
+            done = [n for n, s in states if s == "COMPLETE"]
+            if done and any(s == "RUNNING" for _, s in states):
                 break
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert done, "the worker finished no trial before the deadline"
-    first = {t.number: t.value for t in done}
+    killed = optuna.load_study(study_name="synthetic-baseline", storage=url).get_trials(deepcopy=False)
+    first = {t.number: t.value for t in killed if t.number in done}
     time.sleep(3)  # past the grace period: the killed worker's trial is stale
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600)
     study = optuna.load_study(study_name="synthetic-baseline", storage=url)
@@ -307,3 +317,31 @@ def test_a_killed_study_resumes(tmp_path):
     # the resumed worker draws new settings instead of replaying the killed one's random draws
     params = [json.dumps(t.params, sort_keys=True) for t in finished]
     assert len(set(params)) == len(params)
+
+
+def test_a_schema_created_by_another_process_meanwhile_is_retried():
+    """Two processes opening a new SQLite study at once race on CREATE TABLE; the loser retries."""
+    from sqlalchemy.exc import OperationalError
+
+    from aofl.tune import _rdb_storage
+
+    calls = []
+
+    class FlakyStorages:
+        @staticmethod
+        def RDBStorage(url, **kwargs):  # stands in for optuna.storages.RDBStorage
+            calls.append(url)
+            if len(calls) == 1:
+                raise OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
+            return "storage"
+
+    assert _rdb_storage(FlakyStorages, "sqlite:///x.db") == "storage"
+    assert len(calls) == 2
+
+    class BrokenStorages:
+        @staticmethod
+        def RDBStorage(url, **kwargs):
+            raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    with pytest.raises(OperationalError, match="disk I/O"):
+        _rdb_storage(BrokenStorages, "sqlite:///x.db")
