@@ -261,10 +261,23 @@ class TuneSpec:
     worker: int = 0
     epochs: int = SEARCH_EPOCHS  # the cap of every fold's run
     start_from: tuple = ()  # extra settings a new study is seeded with (e.g. another dataset's best)
+    views: tuple = ()  # iemocap/meld text views; () = the dataset's default views
+
+    def __post_init__(self):
+        from .data.real import DEFAULT_VIEWS
+
+        self.views = tuple(self.views)
+        if self.views == DEFAULT_VIEWS:  # spelled out or not, the default views are one study
+            self.views = ()
+
+    @property
+    def data_tag(self) -> str:
+        """The dataset, plus its views when they are not the default ones: `iemocap+sentence+...+tuned`."""
+        return "+".join((self.data, *self.views))
 
     @property
     def study_name(self) -> str:
-        return f"{self.data}-{self.variant}"
+        return f"{self.data_tag}-{self.variant}"
 
     @property
     def storage_url(self) -> str:
@@ -334,6 +347,7 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         study.set_user_attr("variant", spec.variant)
         study.set_user_attr("folds", spec.folds)
         study.set_user_attr("epochs", spec.epochs)
+        study.set_user_attr("views", list(spec.views))
         for p in default_params(spec.variant) + list(spec.start_from):
             study.enqueue_trial(p, skip_if_exists=True)
     return study
@@ -365,6 +379,11 @@ def optimize(
         raise ValueError(
             f"study {spec.study_name} caps its runs at {study.user_attrs.get('epochs', SEARCH_EPOCHS)} "
             f"epochs, not {spec.epochs}"
+        )
+    if list(study.user_attrs.get("views", [])) != list(spec.views):
+        raise ValueError(
+            f"study {spec.study_name} in {spec.storage_url} was run on views "
+            f"{study.user_attrs.get('views') or 'default'}, not {list(spec.views) or 'default'}"
         )
     folds = grouped_folds(dataset, spec.folds, seed=spec.seed)
     cache = Path(spec.out) / "folds"
@@ -444,6 +463,7 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
         "study": spec.study_name,
         "dataset": spec.data,
         "variant": spec.variant,
+        "views": list(spec.views),
         "folds": spec.folds,
         "metric": "mean over folds of the held-out fold's weighted F1 at its best epoch",
         "search_epochs": spec.epochs,
@@ -473,13 +493,14 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
             "fold_scores": scores,
             "best_epochs": b["best_epochs"],
             "final_epochs": final_epochs(b["best_epochs"], spec.epochs),
-            "train_args": train_args(b["params"], final_epochs(b["best_epochs"], spec.epochs)),
+            "train_args": train_args(b["params"], final_epochs(b["best_epochs"], spec.epochs))
+            + (["--views", *spec.views] if spec.views else []),
         }
     return report
 
 
 def export_path(spec: TuneSpec, root: Path | str = "results/studies") -> Path:
-    return Path(root) / f"{spec.data}-{spec.variant}.json"
+    return Path(root) / f"{spec.study_name}.json"
 
 
 def worker_env() -> dict:

@@ -189,6 +189,59 @@ def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
     assert "lambda_cen" not in params and {"lr", "dropout", "width", "weight_decay"} <= set(params)
 
 
+def test_a_study_on_other_views_is_its_own_study(tmp_path, tiny_tune, capsys):
+    """--views names the study and its export and reaches the final runs' flags."""
+    from aofl.cli import main
+
+    argv = ["tune", "--data", "iemocap", "--variant", "baseline", "--trials", "1", "--folds", "2"]
+    argv += ["--out", str(tmp_path / "s"), "--epochs", "1", "--no-progress", "--json"]
+    export = tmp_path / "e.json"
+    assert main([*argv, "--export", str(export), "--views", "sentence", "tuned"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["study"] == "iemocap+sentence+tuned-baseline"
+    assert report["views"] == ["sentence", "tuned"]
+    assert report["best"]["train_args"][-3:] == ["--views", "sentence", "tuned"]
+    assert json.loads(export.read_text())["views"] == ["sentence", "tuned"]
+    # the default views, spelled out, are the default study (not a third one)
+    assert main([*argv, "--export", "-", "--views", "sentence", "lexicon", "tfidf"]) == 0
+    assert json.loads(capsys.readouterr().out)["study"] == "iemocap-baseline"
+
+
+def test_views_are_refused_for_the_synthetic_dataset():
+    from aofl.cli import build_parser
+    from aofl.cli.common import load_data
+
+    ns = build_parser().parse_args(["train", "--out", "x", "--data", "synthetic", "--views", "tuned"])
+    with pytest.raises(ValueError, match="synthetic"):
+        load_data(ns)
+
+
+def test_default_views_keep_the_old_study_name():
+    from aofl.tune import TuneSpec, export_path
+
+    spec = TuneSpec(data="iemocap", variant="full", trials=1, folds=4, out=Path("x"))
+    assert spec.study_name == "iemocap-full"
+    assert export_path(spec) == Path("results/studies/iemocap-full.json")
+    spec = TuneSpec(
+        data="iemocap",
+        variant="full",
+        trials=1,
+        folds=4,
+        out=Path("x"),
+        views=("sentence", "lexicon", "tfidf"),
+    )
+    assert spec.study_name == "iemocap-full" and spec.views == ()
+    spec = TuneSpec(
+        data="iemocap",
+        variant="full",
+        trials=1,
+        folds=4,
+        out=Path("x"),
+        views=("sentence", "lexicon", "tfidf", "tuned"),
+    )
+    assert export_path(spec).name == "iemocap+sentence+lexicon+tfidf+tuned-full.json"
+
+
 def test_a_study_starts_from_another_studys_best(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
     from aofl.tune import default_params, start_params

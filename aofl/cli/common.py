@@ -53,9 +53,13 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 def load_data(args):
     from ..data import load_dataset
 
-    if args.data == "synthetic":
-        return load_dataset("synthetic", seed=args.data_seed)
     views = getattr(args, "views", None)
+    if args.data == "synthetic":
+        if views:
+            raise ValueError(
+                "--views picks iemocap/meld text views; the synthetic dataset has its own modalities"
+            )
+        return load_dataset("synthetic", seed=args.data_seed)
     return load_dataset(args.data, **({"views": tuple(views)} if views else {}))
 
 

@@ -17,12 +17,12 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers) -> None:
     from ..model import VARIANTS
+    from .common import add_data_args
 
     p = subparsers.add_parser(
         "tune", help="search hyper-parameters by grouped k-fold cross-validation (Optuna)"
     )
-    p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
+    add_data_args(p)  # --data, --data-seed, --views
     p.add_argument("--variant", default="full", choices=list(VARIANTS))
     p.add_argument(
         "--trials", type=int, default=20, help="finished trials (complete or pruned) the study should hold"
@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--export",
         default=None,
-        help="where to write every trial as JSON (default results/studies/<data>-<variant>.json; "
+        help="where to write every trial as JSON (default results/studies/<study>.json, <study> = <data>[+<views>]-<variant>; "
         "'-' for none)",
     )
     p.add_argument(
@@ -107,6 +107,7 @@ def run(args) -> int:
         worker=args.worker_index,
         epochs=args.epochs or SEARCH_EPOCHS,
         start_from=tuple(start),
+        views=tuple(args.views or ()),
     )
     if not args.report_only:
         procs = []
@@ -144,6 +145,8 @@ def run(args) -> int:
                 "--epochs",
                 str(spec.epochs),
             ]
+            if args.views:
+                base += ["--views", *args.views]
             if args.storage:
                 base += ["--storage", args.storage]
             if args.no_progress:
