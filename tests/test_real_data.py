@@ -192,6 +192,16 @@ def test_all_views_tiny_then_without_optional_deps(tmp_cache, monkeypatch):
 
 
 @pytest.mark.real_data
+def test_view_names_agree_across_the_data_modules():
+    """The transcript leaf lists the view names, the cache versions them: one list, not two."""
+    from aofl.data.real import DEFAULT_VIEWS, TEXT_VIEWS
+    from aofl.data.textviews import VIEW_VERSIONS
+
+    assert tuple(VIEW_VERSIONS) == TEXT_VIEWS
+    assert all(VIEW_VERSIONS.values())  # every view has a version string (tuned's comes from its recipe)
+    assert set(DEFAULT_VIEWS) < set(TEXT_VIEWS)
+
+
 def test_unknown_view_and_features(tmp_path):
     root = require_real("iemocap")
     with pytest.raises(DataError, match="unknown text views"):
