@@ -27,7 +27,10 @@ PAGES = {
         st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:"),
         st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
     ],
-    "Compare": [st.Page("pages/ablations.py", title="Ablations", icon=":material/compare:")],
+    "Compare": [
+        st.Page("pages/ablations.py", title="Ablations", icon=":material/compare:"),
+        st.Page("pages/evidence.py", title="Evidence", icon=":material/query_stats:"),
+    ],
     "Learn": [st.Page("pages/playground.py", title="Playground", icon=":material/school:")],
 }
 app_link.read_once()  # a link's dataset, split, checkpoint(s), ... (checked as each is drawn)

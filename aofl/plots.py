@@ -796,3 +796,163 @@ def install_json_reuse() -> None:
 
     to_json.reuses_ready_json = True
     pio.to_json = to_json
+
+
+# ---------------------------------------------------------------------------------------- Evidence
+# the tables of aofl.evidence (scores in %, differences in points): every seed stays visible, and a
+# difference is drawn against zero, so a reader sees the spread before the mean.
+
+__all__ += ["seed_strip", "paired_difference_chart", "study_history"]
+
+_SEED_STEP = 0.07  # horizontal spacing of one variant's seeds (x units; a variant is 1 wide)
+STATE_COLORS = {"COMPLETE": "#2ca02c", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#7f7f7f"}
+VERDICT_COLORS = {
+    "beyond noise": "#2ca02c",
+    "suggestive": "#ff7f0e",
+    "inside noise": "#7f7f7f",
+    "too few seeds": "#bcbd22",
+}
+
+
+def seed_strip(df: pd.DataFrame, title: str = "Test weighted F1 per seed") -> go.Figure:
+    """df: variant, seed, test_wf1 (aofl.evidence.seed_scores). One dot per run, a seed in the same
+    colour in every variant (the pairing the differences use), and each variant's mean +- std (ddof 1)."""
+    if df.empty:
+        return empty_figure("no seed runs")
+    variants = list(dict.fromkeys(df["variant"]))
+    where = {v: i for i, v in enumerate(variants)}
+    seeds = sorted(df["seed"].unique())
+    colors = color_map(seeds)
+    fig = go.Figure()
+    for k, seed in enumerate(seeds):
+        part = df[df["seed"] == seed]
+        shift = (k - (len(seeds) - 1) / 2) * _SEED_STEP - 0.12  # seeds left of the mean
+        fig.add_trace(
+            go.Scatter(
+                x=[where[v] + shift for v in part["variant"]],
+                y=part["test_wf1"],
+                mode="markers",
+                name=f"seed {seed}",
+                marker=dict(size=9, color=colors[seed], line=dict(width=0.5, color="white")),
+                customdata=part[["variant"]].to_numpy(),
+                hovertemplate=f"%{{customdata[0]}} · seed {seed}: %{{y:.2f}}<extra></extra>",
+            )
+        )
+    stats = df.groupby("variant", sort=False)["test_wf1"].agg(["mean", "std", "count"])
+    fig.add_trace(
+        go.Scatter(
+            x=[where[v] + 0.25 for v in stats.index],
+            y=stats["mean"],
+            mode="markers",
+            name="mean ± std",
+            marker=dict(symbol="diamond", size=11, color="black"),
+            error_y=dict(type="data", array=stats["std"].fillna(0).to_numpy(), thickness=2, width=6),
+            customdata=np.column_stack([stats.index, stats["std"].to_numpy(), stats["count"].to_numpy()]),
+            hovertemplate="%{customdata[0]}: %{y:.2f} ± %{customdata[1]:.2f} (%{customdata[2]} seeds)"
+            "<extra></extra>",
+        )
+    )
+    fig.update_xaxes(
+        tickvals=list(range(len(variants))), ticktext=variants, range=[-0.6, len(variants) - 0.4]
+    )
+    fig.update_yaxes(title="test weighted F1 (%)")
+    return _style(fig, title, 400)
+
+
+def paired_difference_chart(
+    paired: pd.DataFrame, per_seed: pd.DataFrame | None = None, reference: str = "full"
+) -> go.Figure:
+    """paired: variant, difference, low, high, wins, n_seeds, verdict (aofl.evidence.paired_differences);
+    per_seed: variant, seed, difference (aofl.evidence.seed_differences). Right of the zero line the
+    reference is ahead; the bar is the interval, its colour the verdict, the hollow dots the seeds."""
+    if paired.empty:
+        return empty_figure(f"no variant to compare with {reference}")
+    order = list(paired["variant"])[::-1]  # the first variant on top
+    fig = go.Figure()
+    if per_seed is not None and not per_seed.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=per_seed["difference"],
+                y=per_seed["variant"],
+                mode="markers",
+                name="one seed",
+                marker=dict(symbol="circle-open", size=8, color="#555555"),
+                customdata=per_seed[["seed"]].to_numpy(),
+                hovertemplate="%{y} · seed %{customdata[0]}: %{x:+.2f}<extra></extra>",
+            )
+        )
+    for verdict, part in paired.groupby("verdict", sort=False):
+        fig.add_trace(
+            go.Scatter(
+                x=part["difference"],
+                y=part["variant"],
+                mode="markers",
+                name=verdict,
+                marker=dict(size=13, color=VERDICT_COLORS.get(verdict, PALETTE[0])),
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(part["high"] - part["difference"]).fillna(0).to_numpy(),
+                    arrayminus=(part["difference"] - part["low"]).fillna(0).to_numpy(),
+                    thickness=2,
+                ),
+                customdata=part[["low", "high", "wins", "n_seeds"]].to_numpy(),
+                hovertemplate="%{y}: %{x:+.2f} [%{customdata[0]:+.2f}, %{customdata[1]:+.2f}], "
+                f"{reference} wins %{{customdata[2]}}/%{{customdata[3]}} seeds<extra>{verdict}</extra>",
+            )
+        )
+    fig.add_vline(x=0, line_dash="dash", line_color="black", line_width=1)
+    fig.update_yaxes(categoryorder="array", categoryarray=order, title=None)
+    fig.update_xaxes(title=f"{reference} − variant, test weighted F1 (points)", zeroline=False)
+    return _style(fig, f"{reference} − variant, paired by seed", 60 + 50 * len(order) + 100)
+
+
+def study_history(trials: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """trials: number, state, value, best_so_far, chosen, folds_done (aofl.evidence.study_trials). The
+    CV score of every trial by state (a pruned trial's is its running mean when stopped), the best
+    complete score so far as a step line, and the chosen trial starred."""
+    if trials.empty:
+        return empty_figure("no trials in this study yet")
+    fig = go.Figure()
+    for state, part in trials.groupby("state", sort=False):
+        scored = int(part["value"].notna().sum())
+        fig.add_trace(
+            go.Scatter(
+                x=part["number"],
+                y=part["value"],
+                mode="markers",
+                name=f"{str(state).lower()} ({len(part)}{'' if scored == len(part) else f', {scored} scored'})",
+                marker=dict(size=9, color=STATE_COLORS.get(state, PALETTE[0])),
+                customdata=part[["folds_done"]].to_numpy(),
+                hovertemplate="trial %{x}: %{y:.2f} (%{customdata[0]} folds)<extra>"
+                + str(state)
+                + "</extra>",
+            )
+        )
+    if trials["best_so_far"].notna().any():
+        fig.add_trace(
+            go.Scatter(
+                x=trials["number"],
+                y=trials["best_so_far"],
+                mode="lines",
+                line_shape="hv",
+                name="best complete so far",
+                line=dict(color="black", width=1.5),
+                hovertemplate="best after trial %{x}: %{y:.2f}<extra></extra>",
+            )
+        )
+    chosen = trials[trials["chosen"].astype(bool)]
+    if len(chosen):
+        fig.add_trace(
+            go.Scatter(
+                x=chosen["number"],
+                y=chosen["value"],
+                mode="markers",
+                name=f"chosen: trial {int(chosen['number'].iat[0])}",
+                marker=dict(symbol="star", size=18, color="gold", line=dict(width=1, color="black")),
+                hovertemplate="chosen trial %{x}: %{y:.2f}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title="trial")
+    fig.update_yaxes(title="CV weighted F1 (%)")
+    return _style(fig, title or "CV score per trial", 400)

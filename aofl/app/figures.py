@@ -22,7 +22,7 @@ import copy
 import pandas as pd
 import streamlit as st
 
-from .. import analysis, plots, table
+from .. import analysis, evidence, plots, table
 from ..embed import EmbedSpec
 from ..io.registry import CheckpointEntry
 from . import caches
@@ -343,3 +343,117 @@ def aligned_embedding_scatter(sels: tuple, spec: EmbedSpec, name: str, color: st
     panel = aligned_panel(sels, spec, name)
     kind = panel["kind"].iat[0] if len(panel) else (spec.kinds[0] if spec.kinds else "?")
     return plots.embedding_scatter(panel, color=color, title=f"{name} ({kind})")
+
+
+# ---------------------------------------------------------------------------------------- Evidence
+# Made from a results directory (str), a dataset or a study name. The public builders add the
+# directory's `evidence.results_stamp` (name, mtime, size of every file read) to the arguments, so
+# a rewritten summary or a newly exported study is another key, not a stale hit; pages pass only
+# what they chose.
+
+__all__ += [
+    "evidence_datasets",
+    "evidence_seeds",
+    "evidence_summary",
+    "evidence_seed_differences",
+    "evidence_paired",
+    "evidence_studies",
+    "evidence_trials",
+    "evidence_study_best",
+    "evidence_seed_strip",
+    "evidence_paired_chart",
+    "evidence_study_history",
+]
+
+
+def _stamped(cached):
+    """`cached(..., results_dir=..., stamp=...)` called with the directory's current stamp. The other
+    arguments go positionally (and the builders above call each other with the same keywords), so
+    one table is one cache key however it is reached."""
+
+    def call(*args, results_dir: str, **kwargs):
+        return cached(*args, results_dir=results_dir, stamp=evidence.results_stamp(results_dir), **kwargs)
+
+    call.__name__ = call.__qualname__ = cached.__name__.lstrip("_")
+    call.__doc__ = cached.__doc__
+    return call
+
+
+@_frame
+def _evidence_datasets(results_dir: str, stamp: tuple) -> list:
+    return evidence.datasets(results_dir)
+
+
+@_frame
+def _evidence_seeds(dataset: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    """`evidence.seed_scores`: variant, seed, test_wf1 (%)."""
+    return evidence.seed_scores(dataset, results_dir)
+
+
+@_frame
+def _evidence_summary(dataset: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    """`evidence.variant_summary`: mean, std, n and CV WF1 per variant."""
+    return evidence.variant_summary(dataset, results_dir)
+
+
+@_frame
+def _evidence_seed_differences(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    return evidence.seed_differences(dataset, reference, results_dir)
+
+
+@_frame
+def _evidence_paired(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    """`evidence.paired_differences` (the bootstrap runs once per key)."""
+    return evidence.paired_differences(dataset, reference, results_dir)
+
+
+@_frame
+def _evidence_studies(dataset: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    return evidence.list_studies(results_dir, dataset=dataset)
+
+
+@_frame
+def _evidence_trials(study: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    return evidence.study_trials(study, results_dir)
+
+
+@_frame
+def _evidence_study_best(study: str, results_dir: str, stamp: tuple) -> dict | None:
+    return evidence.study_best(study, results_dir)
+
+
+@_figure
+def _evidence_seed_strip(dataset: str, results_dir: str, stamp: tuple):
+    return plots.seed_strip(
+        _evidence_seeds(dataset, results_dir=results_dir, stamp=stamp),
+        f"{dataset}: test weighted F1 per seed",
+    )
+
+
+@_figure
+def _evidence_paired_chart(dataset: str, reference: str, results_dir: str, stamp: tuple):
+    return plots.paired_difference_chart(
+        _evidence_paired(dataset, reference, results_dir=results_dir, stamp=stamp),
+        _evidence_seed_differences(dataset, reference, results_dir=results_dir, stamp=stamp),
+        reference,
+    )
+
+
+@_figure
+def _evidence_study_history(study: str, results_dir: str, stamp: tuple):
+    return plots.study_history(
+        _evidence_trials(study, results_dir=results_dir, stamp=stamp), f"{study}: CV score per trial"
+    )
+
+
+evidence_datasets = _stamped(_evidence_datasets)
+evidence_seeds = _stamped(_evidence_seeds)
+evidence_summary = _stamped(_evidence_summary)
+evidence_seed_differences = _stamped(_evidence_seed_differences)
+evidence_paired = _stamped(_evidence_paired)
+evidence_studies = _stamped(_evidence_studies)
+evidence_trials = _stamped(_evidence_trials)
+evidence_study_best = _stamped(_evidence_study_best)
+evidence_seed_strip = _stamped(_evidence_seed_strip)
+evidence_paired_chart = _stamped(_evidence_paired_chart)
+evidence_study_history = _stamped(_evidence_study_history)

@@ -1,0 +1,165 @@
+"""`python -m aofl results --data DATASET [--study NAME] [--json]`: the evidence in the results files.
+
+Without `--study`: each variant's test weighted F1 per seed and mean +- std, then reference - variant
+paired by seed (`aofl.evidence.paired_differences`) with a verdict per variant, and the dataset's
+exported studies. With `--study`: that study's trials (CV score, best so far) and its chosen setting.
+Scores are in % and differences in points. `--json` prints {"dataset", "reference", "results_dir",
+"variants": [...], "seeds": [...], "paired": [...], "verdict": [...], "noise_rule", "studies": [...]}
+or {"study", "results_dir", "best", "trials": [...]}, NaN as null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+__all__ = ["add_parser", "run"]
+
+
+def _clean(v):
+    """JSON-safe scalars: numpy to Python, NaN to null."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _json_safe(obj):
+    """`_clean` applied through dicts and lists (a study's best setting nests them)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return _clean(obj)
+
+
+def _records(df) -> list[dict]:
+    return [{k: _clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def _dataset_report(args, root) -> dict:
+    from .. import evidence
+
+    paired = evidence.paired_differences(args.data, args.reference, root, n_boot=args.n_boot)
+    return {
+        "dataset": args.data,
+        "reference": args.reference,
+        "results_dir": str(root),
+        "variants": _records(evidence.variant_summary(args.data, root)),
+        "seeds": _records(evidence.seed_scores(args.data, root)),
+        "paired": _records(paired),
+        "verdict": evidence.verdict_lines(paired, args.reference),
+        "noise_rule": evidence.NOISE_RULE,
+        "studies": list(evidence.list_studies(root, dataset=args.data)["study"]),
+    }
+
+
+def _print_dataset(report: dict) -> None:
+    ref = report["reference"]
+    print(f"{report['dataset']}: test weighted F1 (%) per seed  [{report['results_dir']}]")
+    per_seed: dict[str, list[str]] = {}
+    for r in report["seeds"]:
+        per_seed.setdefault(r["variant"], []).append(f"s{r['seed']} {r['test_wf1']:.2f}")
+    for v in report["variants"]:
+        std = "n/a" if v["test_wf1_std"] is None else f"{v['test_wf1_std']:.1f}"
+        cv = "" if v["cv_wf1"] is None else f"  CV {v['cv_wf1']:.1f}"
+        print(
+            f"  {v['variant']:<12s} {v['test_wf1_mean']:5.1f} ± {std:<4s} (n={v['n']}){cv}  "
+            + "  ".join(per_seed.get(v["variant"], []))
+        )
+    print(f"\n{ref} − variant, paired by seed (points)")
+    for r in report["paired"]:
+        ci = "" if r["low"] is None else f" [{r['low']:+.1f}, {r['high']:+.1f}]"
+        ps = "  ".join(
+            f"{name} p {r[key]:.3f}"
+            for name, key in (("t", "t_p_value"), ("bootstrap", "bootstrap_p_value"))
+            if r[key] is not None
+        )
+        print(
+            f"  {r['variant']:<12s} {r['difference']:+5.1f}{ci}  wins {r['wins']}/{r['n_seeds']}  {ps}  "
+            f"{r['verdict']}"
+        )
+    methods = list(dict.fromkeys(r["method"] for r in report["paired"]))
+    if methods:
+        print("  method: " + "; ".join(methods))
+    print()
+    for line in report["verdict"]:
+        print(f"* {line.replace('`', '')}")
+    print(f"  ({report['noise_rule']})")
+    if report["studies"]:
+        print(f"\nstudies: {', '.join(report['studies'])}  (show one: --study NAME)")
+
+
+def _study_report(args, root) -> dict:
+    from .. import evidence
+
+    return {
+        "study": args.study,
+        "results_dir": str(root),
+        "best": evidence.study_best(args.study, root),
+        "trials": _records(evidence.study_trials(args.study, root)),
+    }
+
+
+def _print_study(report: dict) -> None:
+    print(f"study {report['study']}: CV weighted F1 (%) per trial  [{report['results_dir']}]")
+    for t in report["trials"]:
+        value = "   -  " if t["value"] is None else f"{t['value']:6.2f}"
+        best = "" if t["best_so_far"] is None else f"  best so far {t['best_so_far']:.2f}"
+        mark = "  <- chosen" if t["chosen"] else ""
+        print(f"  {t['number']:>4}  {t['state']:<9s} {value}  folds {t['folds_done']}{best}{mark}")
+    best = report["best"]
+    if best is None:
+        print("no complete trial yet: no chosen setting")
+        return
+    folds = ", ".join(f"{v:.1f}" for v in best["fold_scores"])
+    print(
+        f"chosen: trial {best['number']}, CV {best['cv_mean']:.1f} ± {best['cv_std']:.1f} (folds {folds}), "
+        f"final epochs {best['final_epochs']}"
+    )
+    print("  " + " ".join(best["train_args"]))
+
+
+def run(args) -> int:
+    from .. import evidence
+
+    root = evidence.results_dir(args.results_dir)
+    if args.study:
+        report = _study_report(args, root)
+        show = _print_study
+    elif args.data:
+        report = _dataset_report(args, root)
+        show = _print_dataset
+    else:
+        raise ValueError(f"give --data (one of: {', '.join(evidence.datasets(root))}) or --study NAME")
+    if args.json:
+        print(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    else:
+        show(report)
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "results",
+        help="the evidence in results/: test WF1 per seed, full − variant paired by seed, the CV studies",
+    )
+    p.add_argument("--data", default=None, help="dataset in real_summary.json (iemocap, meld)")
+    p.add_argument(
+        "--study", default=None, help="show this exported study (results/studies/NAME.json) instead"
+    )
+    p.add_argument("--reference", default="full", help="the variant the others are compared with")
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=1000,
+        help="bootstrap resamples of the paired comparison (1000: RESULTS.md)",
+    )
+    p.add_argument(
+        "--results-dir",
+        default=None,
+        help="results directory (default $AOFL_RESULTS_DIR, else the repo's results/)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)

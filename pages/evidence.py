@@ -1,0 +1,164 @@
+"""Evidence: five seeds per variant, full - variant paired by seed, and the CV studies behind the settings.
+
+The other pages show one checkpoint (seed 0); this one reads the results directory (`aofl.evidence`,
+default `$AOFL_RESULTS_DIR` or the repository's results/), so a claim is shown with its spread.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from aofl import evidence
+from aofl.app import context, figures, widgets
+
+REFERENCE = "full"
+
+ctx = context.context()
+st.title("Evidence")
+results_dir = str(evidence.results_dir())
+
+try:
+    names = figures.evidence_datasets(results_dir=results_dir)
+except FileNotFoundError as e:  # nothing run yet: say what produces the files
+    st.info(
+        f"No seed results yet: {e}. Or set `{evidence.RESULTS_ENV}` to a results directory that has them."
+    )
+    st.stop()
+except context.USER_ERRORS as e:  # a corrupt file: fixable, so a message, not a traceback
+    st.error(f"Cannot read the results: {e}")
+    st.stop()
+with context.user_errors("Cannot read the results"):
+    if not names:
+        raise ValueError(f"{results_dir}/real_summary.json lists no dataset")
+    if "ev_dataset" not in st.session_state:  # first visit: the sidebar's dataset when it has results
+        st.session_state["ev_dataset"] = ctx.dataset if ctx.dataset in names else names[0]
+    context.select_valid("ev_dataset", names)
+    dataset = st.segmented_control("Dataset", names, key="ev_dataset", required=True)
+    summary = figures.evidence_summary(dataset, results_dir=results_dir)
+    if REFERENCE not in set(summary["variant"]):
+        raise ValueError(f"{dataset} has no `{REFERENCE}` runs in {results_dir}/real_summary.json")
+    paired = figures.evidence_paired(dataset, REFERENCE, results_dir=results_dir)
+counts = sorted({int(summary["n"].min()), int(summary["n"].max())})
+st.caption(
+    f"{dataset} test split · {'–'.join(map(str, counts))} seeds per variant · seed s of one variant is paired "
+    f"with seed s of another · files in `{results_dir}` · CLI: `python -m aofl results --data {dataset}`"
+)
+
+st.subheader(f"Where `{REFERENCE}` earns its place")
+for line in evidence.verdict_lines(paired, REFERENCE):
+    st.markdown(f"- {line}")
+st.caption(f"Rule: {evidence.NOISE_RULE}.")
+
+st.subheader("Test weighted F1 over seeds")
+widgets.show_figure(
+    figures.evidence_seed_strip(dataset, results_dir=results_dir),
+    figures.evidence_seeds(dataset, results_dir=results_dir),
+    f"evidence_{dataset}_seeds",
+    key="ev_seed_fig",
+)
+st.dataframe(
+    summary,
+    hide_index=True,
+    key="ev_summary",
+    column_config={
+        c: st.column_config.NumberColumn(format="%.2f")
+        for c in summary.columns
+        if c.endswith(("_mean", "_std", "_wf1"))
+    },
+)
+st.caption(
+    "Mean ± std over seeds (std with ddof 1), in %; a seed has the same colour in every variant. `cv_wf1`: the "
+    "cross-validated score of the setting a searched variant was trained with; the ablations reuse `full`'s "
+    "setting (`params_from`)."
+)
+
+st.subheader(f"`{REFERENCE}` − variant, paired by seed")
+widgets.show_figure(
+    figures.evidence_paired_chart(dataset, REFERENCE, results_dir=results_dir),
+    figures.evidence_seed_differences(dataset, REFERENCE, results_dir=results_dir),
+    f"evidence_{dataset}_seed_differences",
+    key="ev_paired_fig",
+)
+st.dataframe(
+    paired.drop(columns=["method"]),
+    hide_index=True,
+    key="ev_paired",
+    column_config={
+        **{c: st.column_config.NumberColumn(format="%+.2f") for c in ("difference", "low", "high")},
+        **{c: st.column_config.NumberColumn(format="%.3f") for c in ("t_p_value", "bootstrap_p_value")},
+    },
+)
+widgets.download_csv(
+    paired, f"evidence_{dataset}_paired", key="dl_ev_paired", label="Download CSV (comparison)"
+)
+st.caption(
+    f"Points of test weighted F1; right of zero, `{REFERENCE}` is ahead; hollow dots: single seeds. Method: "
+    + "; ".join(dict.fromkeys(paired["method"]))
+    + "."
+)
+
+st.subheader("Cross-validated hyper-parameter studies")
+with context.user_errors("Cannot read the studies"):
+    studies = figures.evidence_studies(dataset, results_dir=results_dir)
+if studies.empty:
+    st.info(
+        f"No exported study of {dataset} in `{results_dir}/studies/`. Export one with "
+        f"`{evidence.STUDY_COMMAND}`."
+    )
+    st.stop()
+st.dataframe(
+    studies,
+    hide_index=True,
+    key="ev_studies",
+    column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("best_cv", "best_cv_std")},
+)
+readable = studies[studies["problem"].isna()]
+for problem in studies["problem"].dropna():
+    st.warning(problem)
+if readable.empty:
+    st.stop()
+study_names = list(readable["study"])
+preferred = [n for n in study_names if n == f"{dataset}-{REFERENCE}"]  # the reference's own search first
+context.select_valid("ev_study", preferred + [n for n in study_names if n not in preferred])
+study = st.selectbox("Study", study_names, key="ev_study")
+with context.user_errors(f"Cannot read study {study}"):
+    trials = figures.evidence_trials(study, results_dir=results_dir)
+    best = figures.evidence_study_best(study, results_dir=results_dir)
+row = readable.set_index("study").loc[study]
+c = st.columns(4)
+c[0].metric("Trials", f"{len(trials)}")
+c[1].metric(
+    "Complete / pruned / failed", " / ".join(str(int(row[k])) for k in ("complete", "pruned", "failed"))
+)
+c[2].metric("Folds", "?" if pd.isna(row["folds"]) else str(int(row["folds"])))
+c[3].metric("CV WF1 of the chosen setting", "none yet" if best is None else f"{best['cv_mean']:.1f}")
+widgets.show_figure(
+    figures.evidence_study_history(study, results_dir=results_dir),
+    trials,
+    f"study_{study}",
+    key="ev_study_fig",
+)
+if best is None:
+    st.info(f"No trial of {study} has completed yet: there is no chosen setting.")
+else:
+    folds = ", ".join(f"{v:.1f}" for v in best["fold_scores"])
+    st.markdown(
+        f"**Chosen setting: trial {best['number']}**, CV WF1 {best['cv_mean']:.1f} ± {best['cv_std']:.1f} "
+        f"(folds {folds}), final runs of {best['final_epochs']} epochs."
+    )
+    st.dataframe(
+        [{"parameter": k, "value": str(v)} for k, v in best["params"].items()],
+        hide_index=True,
+        key="ev_best_params",
+    )
+    flags = " ".join(best["train_args"])
+    st.caption("The final runs' command (one seed):")
+    st.code(
+        f"python -m aofl train --data {row['dataset']} --variant {row['variant']} {flags} --seed 0 --out OUT",
+        language=None,
+    )
+with st.expander("Every trial"):
+    st.dataframe(trials, hide_index=True, key="ev_trials")
+st.caption(
+    "A trial's value is the mean over folds of the held-out fold's weighted F1 at its best epoch; a pruned "
+    "trial's is its running mean when it stopped (not a result, so not in the best-so-far line)."
+)
