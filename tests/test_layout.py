@@ -59,3 +59,17 @@ def test_loading_data_imports_no_model_and_tables_need_no_torch():
     # the table-level analysis (analysis, slices, the table's concepts) is pandas/numpy only
     loaded = _imports_after("import aofl.analysis, aofl.slices, aofl.table")
     assert "torch" not in loaded
+
+
+def test_default_directories_are_the_repositorys(monkeypatch):
+    """Without the environment variables, the app finds the shipped checkpoints and the results
+    (a module moved one package deeper once pointed this at aofl/checkpoints, an empty sidebar)."""
+    from aofl import evidence
+    from aofl.io import registry
+
+    monkeypatch.delenv("AOFL_CHECKPOINT_DIR", raising=False)
+    monkeypatch.delenv("AOFL_RESULTS_DIR", raising=False)
+    assert registry.checkpoint_dir() == ROOT / "checkpoints"
+    assert (registry.checkpoint_dir() / "MANIFEST.json").is_file()
+    assert registry.list_checkpoints("synthetic")
+    assert evidence.resolve_results_dir() == ROOT / "results"

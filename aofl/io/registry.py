@@ -59,7 +59,7 @@ def checkpoint_dir() -> Path:
     env = os.environ.get("AOFL_CHECKPOINT_DIR")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / "checkpoints"
+    return Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
