@@ -25,9 +25,10 @@ import pandas as pd
 __all__ = [
     "RESULTS_ENV",
     "REPORT_COMMAND",
+    "STUDY_COMMAND",
     "ALPHA",
     "NOISE_RULE",
-    "results_dir",
+    "resolve_results_dir",
     "results_stamp",
     "datasets",
     "seed_scores",
@@ -59,18 +60,18 @@ _SUMMARY = "summary.json"
 # ------------------------------------------------------------------------------------------- files
 
 
-def results_dir(path: str | os.PathLike | None = None) -> Path:
-    """The results directory: `path`, else $AOFL_RESULTS_DIR, else the repository's results/."""
-    if path is not None:
-        return Path(path).expanduser()
+def resolve_results_dir(results_dir: str | os.PathLike | None = None) -> Path:
+    """The results directory: `results_dir`, else $AOFL_RESULTS_DIR, else the repository's results/."""
+    if results_dir is not None:
+        return Path(results_dir).expanduser()
     env = os.environ.get(RESULTS_ENV)
     return Path(env).expanduser() if env else _REPO_RESULTS
 
 
-def results_stamp(path: str | os.PathLike | None = None) -> tuple:
+def results_stamp(results_dir: str | os.PathLike | None = None) -> tuple:
     """(file name, mtime_ns, size) of every file these tables read: a cache keyed by it sees a
     rewritten summary or a newly exported study as new data, never as a stale hit."""
-    root = results_dir(path)
+    root = resolve_results_dir(results_dir)
     names = [root / _REAL_SUMMARY, root / _SUMMARY]
     for sub, pattern in (("preds", "*.csv"), ("studies", "*.json")):
         names += sorted((root / sub).glob(pattern)) if (root / sub).is_dir() else []
@@ -126,19 +127,19 @@ def _summary_rows(dataset: str, root: Path) -> dict:
     return data.get(dataset, {}) if isinstance(data, dict) else {}
 
 
-def datasets(path: str | os.PathLike | None = None) -> list[str]:
+def datasets(results_dir: str | os.PathLike | None = None) -> list[str]:
     """The datasets with seed runs, in real_summary.json's order."""
-    return list(_real_summary(results_dir(path)))
+    return list(_real_summary(resolve_results_dir(results_dir)))
 
 
 # ----------------------------------------------------------------------------------- seed scores
 
 
-def seed_scores(dataset: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+def seed_scores(dataset: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per run: variant, seed, test_wf1 (%). Every seed stays visible, not only the mean."""
     rows = [
         {"variant": name, "seed": int(seed), "test_wf1": 100 * float(score)}
-        for name, v in _variants(dataset, results_dir(path)).items()
+        for name, v in _variants(dataset, resolve_results_dir(results_dir)).items()
         for seed, score in zip(v["seeds"], v["test_weighted_f1"])
     ]
     return pd.DataFrame(rows, columns=["variant", "seed", "test_wf1"])
@@ -148,11 +149,11 @@ def _std(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
-def variant_summary(dataset: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per variant: n, test WF1 mean and std (ddof 1) over seeds, the CV WF1 of the setting
     it was trained with (only searched variants have one) and where its setting came from; plus test
     accuracy and valid WF1 from summary.json when that file has them."""
-    root = results_dir(path)
+    root = resolve_results_dir(results_dir)
     variants = _variants(dataset, root)
     extras = _summary_rows(dataset, root)
     scores = seed_scores(dataset, root)
@@ -194,11 +195,11 @@ def _reference_variants(dataset: str, reference: str, root: Path) -> dict:
 
 
 def seed_differences(
-    dataset: str, reference: str = "full", path: str | os.PathLike | None = None
+    dataset: str, reference: str = "full", results_dir: str | os.PathLike | None = None
 ) -> pd.DataFrame:
     """reference - variant per shared seed (points): variant, seed, difference. Seed s of one variant
     is paired with seed s of the other: same data order and initial draw, so seed noise cancels."""
-    root = results_dir(path)
+    root = resolve_results_dir(results_dir)
     _reference_variants(dataset, reference, root)
     scores = seed_scores(dataset, root)
     ref = scores[scores["variant"] == reference].set_index("seed")["test_wf1"]
@@ -263,6 +264,8 @@ def _verdict(p_values: list[float]) -> str:
 
 
 def _compare(root, dataset, reference, variant, diffs, seeds, n_boot, level) -> dict:
+    """One row of `paired_differences`: the t-test over the per-seed differences, replaced by
+    `paired_seed_comparison`'s numbers when every predictions file of these seeds is there."""
     t_p, t_low, t_high = _t_test(diffs, level)
     row = {
         "variant": variant,
@@ -297,7 +300,7 @@ def _compare(root, dataset, reference, variant, diffs, seeds, n_boot, level) -> 
 def paired_differences(
     dataset: str,
     reference: str = "full",
-    path: str | os.PathLike | None = None,
+    results_dir: str | os.PathLike | None = None,
     n_boot: int = 1000,
     level: float = 0.95,
 ) -> pd.DataFrame:
@@ -305,7 +308,7 @@ def paired_differences(
     seeds), its interval (low, high), seeds the reference wins, the p-values, the method used and
     the verdict (`NOISE_RULE`). With every predictions file present the interval and bootstrap p are
     `aofl.metrics.paired_seed_comparison`'s (seed 0: RESULTS.md's numbers); else a t-interval."""
-    root = results_dir(path)
+    root = resolve_results_dir(results_dir)
     variants = _reference_variants(dataset, reference, root)
     diffs = seed_differences(dataset, reference, root)
     rows = []
@@ -428,11 +431,11 @@ def _study_row(name: str, root: Path) -> dict:
     }
 
 
-def list_studies(path: str | os.PathLike | None = None, dataset: str | None = None) -> pd.DataFrame:
+def list_studies(results_dir: str | os.PathLike | None = None, dataset: str | None = None) -> pd.DataFrame:
     """One row per exported study (sorted by name), optionally of one dataset: its variant, views,
     folds, trial counts by state and the chosen trial's CV WF1 (%). An unreadable export stays listed
     with its `problem`. No studies folder yet: an empty table."""
-    root = results_dir(path)
+    root = resolve_results_dir(results_dir)
     folder = _studies_dir(root)
     names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
     columns = ["study", "dataset", "variant", "views", "folds", "n_trials", "complete", "pruned", "failed"]
@@ -443,11 +446,11 @@ def list_studies(path: str | os.PathLike | None = None, dataset: str | None = No
     return df
 
 
-def study_trials(name: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+def study_trials(name: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per trial, by number: state, value (CV WF1 %, the running mean at pruning for a pruned
     trial, NaN for failed or running ones), best_so_far (the best complete value up to this trial:
     how the search converged), chosen (the exported best), folds done, seconds, then `params.<name>`."""
-    study = _load_study(name, results_dir(path))
+    study = _load_study(name, resolve_results_dir(results_dir))
     chosen = (study.get("best") or {}).get("number")
     rows = []
     for t in study["trials"]:
@@ -470,10 +473,10 @@ def study_trials(name: str, path: str | os.PathLike | None = None) -> pd.DataFra
     return df
 
 
-def study_best(name: str, path: str | os.PathLike | None = None) -> dict | None:
+def study_best(name: str, results_dir: str | os.PathLike | None = None) -> dict | None:
     """The chosen setting of a study: trial number, CV WF1 mean/std and per fold (%), final epochs,
     params and the train flags; None while no trial has completed."""
-    best = _load_study(name, results_dir(path)).get("best")
+    best = _load_study(name, resolve_results_dir(results_dir)).get("best")
     if not best:
         return None
     return {

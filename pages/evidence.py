@@ -14,7 +14,7 @@ REFERENCE = "full"
 
 ctx = context.context()
 st.title("Evidence")
-results_dir = str(evidence.results_dir())
+results_dir = str(evidence.resolve_results_dir())
 
 try:
     names = figures.evidence_datasets(results_dir=results_dir)

@@ -35,7 +35,7 @@ FLAGS = [
 ]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
-PAGES = ["Overview", "Angles", "Conversations", "Embeddings", "Ablations", "Playground"]
+PAGES = ["Overview", "Angles", "Conversations", "Embeddings", "Ablations", "Evidence", "Playground"]
 
 
 def _free_port() -> int:

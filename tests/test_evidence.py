@@ -172,10 +172,10 @@ TOY = {"full": [0.62, 0.64, 0.66], "baseline": [0.60, 0.61, 0.65]}
 
 
 def test_results_dir_comes_from_the_environment(tmp_path, monkeypatch):
-    assert evidence.results_dir() == RESULTS
+    assert evidence.resolve_results_dir() == RESULTS
     monkeypatch.setenv(evidence.RESULTS_ENV, str(tmp_path))
-    assert evidence.results_dir() == tmp_path
-    assert evidence.results_dir(RESULTS) == RESULTS
+    assert evidence.resolve_results_dir() == tmp_path
+    assert evidence.resolve_results_dir(RESULTS) == RESULTS
 
 
 def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
@@ -189,7 +189,7 @@ def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
         evidence.variant_summary("iemocap", tmp_path)
     _write_real_summary(tmp_path, TOY)
     with pytest.raises(ValueError, match=r"no dataset 'iemocap' in .*real_summary\.json; it has: toy"):
-        evidence.paired_differences("iemocap", path=tmp_path)
+        evidence.paired_differences("iemocap", results_dir=tmp_path)
     with pytest.raises(ValueError, match="no variant 'nope'"):
         evidence.paired_differences("toy", "nope", tmp_path)
     (tmp_path / "summary.json").write_text("[truncated")
@@ -237,7 +237,7 @@ def test_without_predictions_a_paired_t_test(tmp_path):
     from scipy.stats import ttest_1samp
 
     _write_real_summary(tmp_path, TOY)
-    paired = evidence.paired_differences("toy", path=tmp_path)
+    paired = evidence.paired_differences("toy", results_dir=tmp_path)
     row = paired.iloc[0]
     diffs = 100 * (np.array(TOY["full"]) - np.array(TOY["baseline"]))
     assert row["variant"] == "baseline" and row["difference"] == pytest.approx(diffs.mean())
@@ -274,14 +274,14 @@ def test_with_predictions_a_paired_bootstrap(tmp_path):
     _write_real_summary(
         tmp_path, {"full": [weighted_f1(y, p) for p in good], "baseline": [weighted_f1(y, p) for p in bad]}
     )
-    row = evidence.paired_differences("toy", path=tmp_path, n_boot=200).iloc[0]
+    row = evidence.paired_differences("toy", results_dir=tmp_path, n_boot=200).iloc[0]
     ref = paired_seed_comparison(y, good, bad, n_boot=200)
     assert row["difference"] == pytest.approx(100 * ref["difference"])
     assert row["bootstrap_p_value"] == pytest.approx(ref["p_bootstrap"]) and "bootstrap" in row["method"]
     # predictions of other utterances cannot be paired: an error naming the file
     _write_preds(tmp_path, "toy_baseline_s1", y, bad[1], ids=[f"v{i}" for i in range(60)])
     with pytest.raises(ValueError, match=r"toy_baseline_s1\.csv .* different utterances"):
-        evidence.paired_differences("toy", path=tmp_path, n_boot=50)
+        evidence.paired_differences("toy", results_dir=tmp_path, n_boot=50)
 
 
 def test_the_stamp_changes_with_the_files(tmp_path):

@@ -124,7 +124,7 @@ def _print_study(report: dict) -> None:
 def run(args) -> int:
     from .. import evidence
 
-    root = evidence.results_dir(args.results_dir)
+    root = evidence.resolve_results_dir(args.results_dir)
     if args.study:
         report = _study_report(args, root)
         show = _print_study
