@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,10 +332,13 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         study_name=spec.study_name, storage=storage, direction="maximize", load_if_exists=True
     )
     # every worker, and every restart of one, its own sampler seed: a seeded sampler replays its draws,
-    # so two workers (or a resumed one) would otherwise repeat the same random start-up trials
+    # so two workers (or a resumed one) would otherwise repeat the same random start-up trials.
+    # The study's name is in the seed too: two studies of one family (e.g. on other views) drew the
+    # same random settings, so one seeded with the other's best (itself a random draw) ran it twice.
     started = len(study.get_trials(deepcopy=False))
     sampler = optuna.samplers.TPESampler(
-        seed=(spec.seed * 1000 + spec.worker) * 100_003 + started,
+        seed=((spec.seed * 1000 + spec.worker) * 100_003 + started + zlib.crc32(spec.study_name.encode()))
+        % 2**32,
         n_startup_trials=8,
         multivariate=True,
         constant_liar=True,
@@ -351,6 +355,43 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         for p in default_params(spec.variant) + list(spec.start_from):
             study.enqueue_trial(p, skip_if_exists=True)
     return study
+
+
+def _fail_orphaned_trials(study, grace_period: int) -> list[int]:
+    """Mark FAIL the RUNNING trials that never recorded a heartbeat and started over `grace_period` s ago.
+
+    Optuna fails a killed worker's trial once its heartbeat is stale, but a worker killed between
+    creating a trial and its first heartbeat leaves a trial with no heartbeat at all, which Optuna
+    never touches: RUNNING for ever (seen once in the killed-study test). Its parameters were not
+    drawn yet, so there is nothing to retry. Returns the numbers failed.
+    """
+    import datetime
+
+    import sqlalchemy
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    engine = getattr(getattr(storage, "_backend", storage), "engine", None)  # RDB behind Optuna's cache
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running or engine is None:
+        return []
+    try:  # Optuna keeps heartbeats in its own table and has no public reader for them
+        with engine.connect() as con:
+            beating = {r[0] for r in con.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
+    except sqlalchemy.exc.SQLAlchemyError:
+        return []
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with the naive local time
+    failed = []
+    for t in running:
+        started = t.datetime_start
+        if t._trial_id in beating or started is None or (now - started).total_seconds() < grace_period:
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                failed.append(t.number)
+        except RuntimeError:  # another worker finished or failed it meanwhile (UpdateFinishedTrialError)
+            continue
+    return failed
 
 
 def _finished(study) -> int:
@@ -423,6 +464,7 @@ def optimize(
 
     if _finished(study) >= spec.trials:
         return
+    _fail_orphaned_trials(study, grace_period)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState

@@ -398,3 +398,39 @@ def test_a_schema_created_by_another_process_meanwhile_is_retried():
 
     with pytest.raises(OperationalError, match="disk I/O"):
         _rdb_storage(BrokenStorages, "sqlite:///x.db")
+
+
+def test_two_studies_of_one_family_draw_different_random_settings(tmp_path):
+    """The sampler's seed includes the study's name: a study on other views does not replay the
+    random draws of the study it was seeded from (it ran that study's best a second time)."""
+    from aofl.tune import TuneSpec, default_params, open_study, suggest_params
+
+    draws = []
+    for views in ((), ("sentence", "tuned")):
+        spec = TuneSpec(data="iemocap", variant="baseline", trials=9, folds=2, out=tmp_path / "-".join(views))
+        spec.views = views
+        study = open_study(spec)
+        for _ in default_params("baseline"):  # the enqueued settings come first
+            study.tell(study.ask(), 0.5)
+        draws.append(suggest_params(study.ask(), "baseline"))
+    assert draws[0]["lr"] != draws[1]["lr"]
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed(tmp_path):
+    """A worker killed between creating a trial and its first heartbeat leaves a RUNNING trial that
+    Optuna never fails; the next worker does, and leaves a trial with a live heartbeat alone."""
+    from optuna.trial import TrialState
+
+    from aofl.tune import TuneSpec, _fail_orphaned_trials, open_study
+
+    spec = TuneSpec(data="synthetic", variant="baseline", trials=3, folds=2, out=tmp_path)
+    study = open_study(spec, grace_period=60)
+    storage = study._storage
+    orphan = storage.create_new_trial(study._study_id)  # RUNNING, no heartbeat: a killed worker's
+    alive = storage.create_new_trial(study._study_id)
+    storage.record_heartbeat(alive)  # another worker's, beating
+    assert _fail_orphaned_trials(study, grace_period=60) == []  # both too young to judge
+    failed = _fail_orphaned_trials(study, grace_period=0)
+    states = {t._trial_id: t.state for t in study.get_trials(deepcopy=False)}
+    assert states[orphan] == TrialState.FAIL and states[alive] == TrialState.RUNNING
+    assert len(failed) == 1
