@@ -55,6 +55,9 @@ BEYOND, SUGGESTIVE, INSIDE, TOO_FEW = "beyond noise", "suggestive", "inside nois
 _REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
 _REAL_SUMMARY = "real_summary.json"
 _SUMMARY = "summary.json"
+# the same shape for runs on other text views (key: dataset+views, e.g. iemocap+sentence+lexicon+tfidf+tuned)
+_VIEW_SUMMARY = "view_search_summary.json"
+VIEW_COMMAND = "python tools/run_view_search_finals.py --data iemocap --report"
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -72,7 +75,7 @@ def results_stamp(results_dir: str | os.PathLike | None = None) -> tuple:
     """(file name, mtime_ns, size) of every file these tables read: a cache keyed by it sees a
     rewritten summary or a newly exported study as new data, never as a stale hit."""
     root = resolve_results_dir(results_dir)
-    names = [root / _REAL_SUMMARY, root / _SUMMARY]
+    names = [root / _REAL_SUMMARY, root / _SUMMARY, root / _VIEW_SUMMARY]
     for sub, pattern in (("preds", "*.csv"), ("studies", "*.json")):
         names += sorted((root / sub).glob(pattern)) if (root / sub).is_dir() else []
     out = []
@@ -99,6 +102,14 @@ def _real_summary(root: Path) -> dict:
     data = _read_json(path, REPORT_COMMAND)
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(f"{path} is not {{dataset: {{variant: {{...}}}}}}; `{REPORT_COMMAND}` rewrites it")
+    extra = root / _VIEW_SUMMARY  # optional: runs on other views, listed after the default views' datasets
+    if extra.is_file():
+        more = _read_json(extra, VIEW_COMMAND)
+        if not isinstance(more, dict) or not all(isinstance(v, dict) for v in more.values()):
+            raise ValueError(
+                f"{extra} is not {{dataset: {{variant: {{...}}}}}}; `{VIEW_COMMAND}` rewrites it"
+            )
+        data = {**data, **{k: v for k, v in more.items() if k not in data}}
     return data
 
 

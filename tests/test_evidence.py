@@ -412,3 +412,19 @@ def test_page_with_a_corrupt_summary_is_an_error_message(page_env, tmp_path, mon
     at = _evidence_page()
     assert not at.exception, [e.value for e in at.exception]
     assert at.error and "real_summary.json is not valid JSON" in at.error[0].value
+
+
+def test_runs_on_other_views_are_another_dataset(tmp_path):
+    """view_search_summary.json (tools/run_view_search_finals.py) adds datasets like iemocap+...+tuned;
+    it never replaces a dataset of real_summary.json, and a broken one names its own command."""
+    _write_real_summary(tmp_path, TOY)
+    views = {"toy+tuned": {"full": {"seeds": [0, 1], "test_weighted_f1": [0.7, 0.8]}}, "toy": {}}
+    (tmp_path / "view_search_summary.json").write_text(json.dumps(views))
+    assert evidence.datasets(results_dir=tmp_path) == ["toy", "toy+tuned"]
+    assert list(evidence.seed_scores("toy+tuned", results_dir=tmp_path)["test_wf1"]) == pytest.approx(
+        [70, 80]
+    )
+    assert len(evidence.seed_scores("toy", results_dir=tmp_path)) == sum(len(s) for s in TOY.values())
+    (tmp_path / "view_search_summary.json").write_text("[1]")
+    with pytest.raises(ValueError, match="run_view_search_finals"):
+        evidence.datasets(results_dir=tmp_path)

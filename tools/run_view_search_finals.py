@@ -5,7 +5,8 @@ on the training dialogues only) is trained on the whole train split for each see
 scored once (`python -m aofl infer`), the predictions go to `results/preds/<data>+<views>_<variant>_s<seed>.csv`
 and a line to `results/view_search_runs.json`. A finished run is skipped on restart. `--report` prints the
 per-variant table and the paired comparison of `full` against every other variant (bootstrap over test
-utterances and paired t-test over seeds, `aofl.metrics.paired_seed_comparison`).
+utterances and paired t-test over seeds, `aofl.metrics.paired_seed_comparison`) and writes
+`results/view_search_summary.json`, which the app's Evidence page and `python -m aofl results` read.
 
     AOFL_DATA_DIR=/work/shared/data python tools/run_view_search_finals.py --data iemocap --workers 2
     python tools/run_view_search_finals.py --data iemocap --report
@@ -154,6 +155,21 @@ def report(data: str, views: list[str], variants: list[str], as_json: bool) -> i
                     runs["full"][s]["test_weighted_f1"],
                     atol=1e-6,
                 )
+    # the Evidence page's input (aofl.evidence): real_summary.json's shape, keyed by dataset+views
+    summary_path = RESULTS / "view_search_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary[tag(data, views)] = {
+        v: {
+            "seeds": sorted(runs[v]),
+            "test_weighted_f1": [runs[v][s]["test_weighted_f1"] for s in sorted(runs[v])],
+            "cv_weighted_f1": runs[v][min(runs[v])]["cv_weighted_f1"],
+            "params": chosen_args(data, views, v)[1]["params"],
+            "params_from": f"{tag(data, views)}-{v}",
+            "command_seed0": runs[v].get(0, {}).get("command"),
+        }
+        for v in runs
+    }
+    summary_path.write_text(json.dumps(summary, indent=1) + "\n")
     if as_json:
         print(json.dumps(rows, indent=1))
         return 0
