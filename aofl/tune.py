@@ -274,7 +274,9 @@ class TuneSpec:
     @property
     def data_tag(self) -> str:
         """The dataset, plus its views when they are not the default ones: `iemocap+sentence+...+tuned`."""
-        return "+".join((self.data, *self.views))
+        from .data import dataset_name
+
+        return dataset_name(self.data, self.views or None)
 
     @property
     def study_name(self) -> str:

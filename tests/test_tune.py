@@ -434,3 +434,16 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed(tmp_path):
     states = {t._trial_id: t.state for t in study.get_trials(deepcopy=False)}
     assert states[orphan] == TrialState.FAIL and states[alive] == TrialState.RUNNING
     assert len(failed) == 1
+
+
+def test_a_views_name_as_data_is_the_same_study(tmp_path, tiny_tune, capsys):
+    from aofl.cli import main
+
+    argv = ["tune", "--variant", "baseline", "--trials", "1", "--folds", "2", "--out", str(tmp_path)]
+    argv += ["--epochs", "1", "--no-progress", "--json", "--export", "-"]
+    assert main([*argv, "--data", "iemocap+sentence+tuned"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["study"] == "iemocap+sentence+tuned-baseline" and report["views"] == ["sentence", "tuned"]
+    # the other spelling resumes it (no views mismatch)
+    assert main([*argv, "--data", "iemocap", "--views", "sentence", "tuned"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_trials"] == 1

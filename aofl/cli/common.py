@@ -38,7 +38,12 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="synthetic", help="dataset: synthetic, iemocap or meld")
+    p.add_argument(
+        "--data",
+        default="synthetic",
+        help="dataset: synthetic, iemocap or meld; a real one with other views is named with them, "
+        "e.g. iemocap+sentence+lexicon+tfidf+tuned",
+    )
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic generator")
     p.add_argument(
         "--views",
@@ -60,7 +65,20 @@ def load_data(args):
                 "--views picks iemocap/meld text views; the synthetic dataset has its own modalities"
             )
         return load_dataset("synthetic", seed=args.data_seed)
+    _check_views_agree(args.data, views)
     return load_dataset(args.data, **({"views": tuple(views)} if views else {}))
+
+
+def _check_views_agree(data: str, views) -> None:
+    """`--data iemocap+sentence+tuned` names its views already: `--views` may only repeat them."""
+    from ..data import split_dataset_name
+
+    base, named = split_dataset_name(data)
+    if views and named is not None and tuple(views) != named:
+        raise UserError(
+            f"--data {data} names the views {' '.join(named)}, but --views gives {' '.join(views)}: "
+            f"drop --views, or use --data {base} --views {' '.join(views)}"
+        )
 
 
 def parse_drop(items: list[str]) -> dict[str, str] | None:

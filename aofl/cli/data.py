@@ -117,6 +117,10 @@ def _dataset_info(name: str, data_dir) -> dict:
             "description": real.DESCRIPTIONS[name],
         }
     )
+    if "tuned" in prepared:  # the name the app and `--data` load these views by
+        from ..data import TUNED_VIEWS, dataset_name
+
+        info["load_as"] = dataset_name(name, TUNED_VIEWS)
     return info
 
 
@@ -141,6 +145,8 @@ def _print_info(info: dict) -> None:
                 or f"none prepared (run `python -m aofl data prepare {info['name']}`)"
             )
         )
+        if "load_as" in info:
+            print(f"  load as: {info['load_as']}")
         print(f"  MultiEMO features: {'present' if info.get('multiemo_features') else 'absent'}")
 
 

@@ -85,6 +85,21 @@ def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
     )
 
 
+def _dataset_of(meta: dict) -> str:
+    """The dataset name a checkpoint runs on: its data's name, with its text views when they are not
+    the default ones (`iemocap+sentence+lexicon+tfidf+tuned`), as the manifest and the app name it."""
+    from ..data import DataError, dataset_name
+
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    name, views = str(data.get("name", "?")), data.get("views")
+    if not isinstance(views, list) or not views:
+        return name
+    try:
+        return dataset_name(name, views)
+    except DataError:  # views this version does not know (or a synthetic run): the plain name
+        return name
+
+
 def _scan(directory: Path) -> list[CheckpointEntry]:
     """Entries from the metadata of every .safetensors file (no manifest)."""
     from .checkpoint import CheckpointError, read_metadata
@@ -101,7 +116,7 @@ def _scan(directory: Path) -> list[CheckpointEntry]:
         out.append(
             CheckpointEntry(
                 name=name,
-                dataset=(meta.get("data") or {}).get("name", "?"),
+                dataset=_dataset_of(meta),
                 variant=meta.get("variant", meta.get("config", {}).get("variant", "?")),
                 seed=int(meta.get("seed", 0)),
                 path=p.resolve(),
