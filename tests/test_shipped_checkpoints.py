@@ -11,6 +11,7 @@ from _real_data import require_real
 
 from aofl.io.checkpoint import read_metadata
 from aofl.io.hashing import file_sha256
+from aofl.io.registry import _dataset_of
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "checkpoints" / "MANIFEST.json"
@@ -32,7 +33,7 @@ def test_manifest_lists_every_synthetic_variant_with_hashes():
         assert set(e["metrics"]) >= {"weighted_f1", "accuracy"}
         assert e["command"].startswith("python -m aofl train")
         meta = read_metadata(path)
-        assert (meta["variant"], meta["seed"], meta["data"]["name"]) == (
+        assert (meta["variant"], meta["seed"], _dataset_of(meta)) == (
             e["variant"],
             e["seed"],
             e["dataset"],
@@ -78,12 +79,19 @@ def test_synthetic_evaluate_reproduces_manifest(variant):
 
 
 @pytest.mark.real_data
-@pytest.mark.parametrize("dataset", ["iemocap", "meld"])
-def test_real_checkpoints_reproduce_manifest(dataset):
-    data = require_real(dataset)
+@pytest.mark.parametrize("dataset", ["iemocap", "meld", "iemocap+sentence+lexicon+tfidf+tuned"])
+def test_real_checkpoints_reproduce_manifest(dataset, monkeypatch):
+    from aofl.data import available_datasets, split_dataset_name
+
+    data = require_real(split_dataset_name(dataset)[0])
     es = [e for e in entries() if e["dataset"] == dataset]
     if not es:
         pytest.skip(f"no {dataset} checkpoints in the manifest")
+    monkeypatch.setenv("AOFL_DATA_DIR", str(data))
+    if dataset not in available_datasets():
+        pytest.skip(
+            f"{dataset}: its tuned view is not prepared (python -m aofl data prepare ... --views tuned)"
+        )
     env = {**os.environ, "AOFL_DATA_DIR": str(data)}
     for e in es:
         res = _evaluate(e, env)
