@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,13 +38,42 @@ def tag(data: str, views: list[str]) -> str:
     return "+".join([data, *views])
 
 
-def chosen_args(data: str, views: list[str], variant: str) -> tuple[list[str], dict]:
-    """The study's final-run flags (they end with --views ...) and its best trial."""
-    path = RESULTS / "studies" / f"{tag(data, views)}-{variant}.json"
+@dataclass(frozen=True)
+class Arm:
+    """One row of the table: `variant` trained with the best setting of the study `study`, for that
+    study's final epoch count or for `epochs` (a diagnostic, named as such in its label)."""
+
+    label: str
+    variant: str
+    study: str
+    epochs: int | None = None
+
+
+def parse_arm(text: str) -> Arm:
+    """LABEL=VARIANT:STUDY[:EPOCHS], e.g. full@3views=full:iemocap-full"""
+    label, _, rest = text.partition("=")
+    parts = rest.split(":")
+    if not label or len(parts) not in (2, 3):
+        raise SystemExit(f"--arm {text!r}: expected LABEL=VARIANT:STUDY[:EPOCHS]")
+    return Arm(label, parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None)
+
+
+def default_arms(data: str, views: list[str], variants: list[str]) -> list[Arm]:
+    return [Arm(v, v, f"{tag(data, views)}-{v}") for v in variants]
+
+
+def chosen_args(arm: Arm, views: list[str]) -> tuple[list[str], dict]:
+    """The study's final-run flags (with --views, and the epoch override) and its best trial."""
+    path = RESULTS / "studies" / f"{arm.study}.json"
     study = json.loads(path.read_text())
     if not study.get("best"):
         raise SystemExit(f"{path} has no complete trial yet")
-    return list(study["best"]["train_args"]), study["best"]
+    flags = list(study["best"]["train_args"])
+    if "--views" in flags:  # a study on these views; another study's setting gets them added
+        flags = flags[: flags.index("--views")]
+    if arm.epochs is not None:
+        flags[flags.index("--epochs") + 1] = str(arm.epochs)
+    return [*flags, "--views", *views], study["best"]
 
 
 def preds_path(data: str, views: list[str], variant: str, seed: int) -> Path:
@@ -61,13 +91,13 @@ def _save(key: str, entry: dict) -> None:
         OUT.write_text(json.dumps(done, indent=1) + "\n")
 
 
-def one_run(data: str, views: list[str], variant: str, seed: int, runs_dir: Path, log) -> None:
-    key = f"{tag(data, views)}/{variant}/s{seed}"
-    if key in _read() and preds_path(data, views, variant, seed).exists():
+def one_run(data: str, views: list[str], arm: Arm, seed: int, runs_dir: Path, log) -> None:
+    key = f"{tag(data, views)}/{arm.label}/s{seed}"
+    if key in _read() and preds_path(data, views, arm.label, seed).exists():
         return
-    flags, best = chosen_args(data, views, variant)
-    out = runs_dir / tag(data, views) / variant / f"s{seed}"
-    train = ["-m", "aofl", "train", "--data", data, "--variant", variant, "--seed", str(seed)]
+    flags, best = chosen_args(arm, views)
+    out = runs_dir / tag(data, views) / arm.label / f"s{seed}"
+    train = ["-m", "aofl", "train", "--data", data, "--variant", arm.variant, "--seed", str(seed)]
     train += ["--out", str(out), *flags, "--no-progress", "--json"]
     env = {**os.environ, "AOFL_THREADS": "1"}
     t0 = time.perf_counter()
@@ -76,7 +106,7 @@ def one_run(data: str, views: list[str], variant: str, seed: int, runs_dir: Path
         raise SystemExit(f"failed: python {shlex.join(train)}\n{r.stderr[-2000:]}")
     summary = json.loads(r.stdout[r.stdout.index("{") :])
     seconds = round(time.perf_counter() - t0, 1)
-    pp = preds_path(data, views, variant, seed)
+    pp = preds_path(data, views, arm.label, seed)
     pp.parent.mkdir(parents=True, exist_ok=True)
     csv = out / "test_predictions.csv"
     infer = ["-m", "aofl", "infer", str(out / "model.safetensors"), "--data", data, "--views", *views]
@@ -90,6 +120,8 @@ def one_run(data: str, views: list[str], variant: str, seed: int, runs_dir: Path
     t[t["label_id"] >= 0][["utterance_id", "label_id", "prediction_id"]].to_csv(pp, index=False)
     entry = {
         "command": "python " + shlex.join(train),
+        "variant": arm.variant,
+        "study": arm.study,
         "study_trial": best["number"],
         "cv_weighted_f1": best["cv_mean"],
         "valid_weighted_f1": summary["valid"]["weighted_f1"],
@@ -106,7 +138,7 @@ def one_run(data: str, views: list[str], variant: str, seed: int, runs_dir: Path
     )
 
 
-def report(data: str, views: list[str], variants: list[str], as_json: bool) -> int:
+def report(data: str, views: list[str], arms: list[Arm], as_json: bool, reference: str = "full") -> int:
     import numpy as np
     import pandas as pd
 
@@ -115,9 +147,10 @@ def report(data: str, views: list[str], variants: list[str], as_json: bool) -> i
     done = _read()
     runs: dict = {}
     for key, e in done.items():
-        t, variant, seed = key.split("/")
-        if t == tag(data, views) and variant in variants:
-            runs.setdefault(variant, {})[int(seed[1:])] = e
+        t, label, seed = key.split("/")
+        if t == tag(data, views) and label in {a.label for a in arms}:
+            runs.setdefault(label, {})[int(seed[1:])] = e
+    by_label = {a.label: a for a in arms}
     rows = {}
     for v, by_seed in runs.items():
         seeds = sorted(by_seed)
@@ -130,14 +163,14 @@ def report(data: str, views: list[str], variants: list[str], as_json: bool) -> i
             "cv_wf1": 100 * by_seed[seeds[0]]["cv_weighted_f1"],
             "valid_wf1_mean": statistics.fmean(100 * by_seed[s]["valid_weighted_f1"] for s in seeds),
         }
-    if "full" in runs:
+    if reference in runs:
         for v in rows:
-            if v == "full":
+            if v == reference:
                 continue
-            common = sorted(set(runs["full"]) & set(runs[v]))
+            common = sorted(set(runs[reference]) & set(runs[v]))
             if not common:
                 continue
-            pa = [pd.read_csv(ROOT / runs["full"][s]["predictions"]) for s in common]
+            pa = [pd.read_csv(ROOT / runs[reference][s]["predictions"]) for s in common]
             pb = [pd.read_csv(ROOT / runs[v][s]["predictions"]) for s in common]
             y = pa[0]["label_id"].to_numpy()
             for a, b in zip(pa, pb):
@@ -145,26 +178,27 @@ def report(data: str, views: list[str], variants: list[str], as_json: bool) -> i
             c = paired_seed_comparison(
                 y, [a["prediction_id"].to_numpy() for a in pa], [b["prediction_id"].to_numpy() for b in pb]
             )
-            rows[v]["full_minus"] = {
+            rows[v]["reference_minus"] = {
                 k: c[k] for k in ("difference", "low", "high", "wins", "t_p_value", "p_bootstrap")
             }
             # the stored predictions reproduce the stored scores (nothing rescored differently)
             for s, a in zip(common, pa):
                 assert np.isclose(
                     weighted_f1(y, a["prediction_id"].to_numpy()),
-                    runs["full"][s]["test_weighted_f1"],
+                    runs[reference][s]["test_weighted_f1"],
                     atol=1e-6,
                 )
     # the Evidence page's input (aofl.evidence): real_summary.json's shape, keyed by dataset+views
     summary_path = RESULTS / "view_search_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    summary[tag(data, views)] = {
+    summary[tag(data, views)] = summary.get(tag(data, views), {}) | {
         v: {
             "seeds": sorted(runs[v]),
             "test_weighted_f1": [runs[v][s]["test_weighted_f1"] for s in sorted(runs[v])],
             "cv_weighted_f1": runs[v][min(runs[v])]["cv_weighted_f1"],
-            "params": chosen_args(data, views, v)[1]["params"],
-            "params_from": f"{tag(data, views)}-{v}",
+            "params": chosen_args(by_label[v], views)[1]["params"],
+            "params_from": by_label[v].study
+            + (f" ({by_label[v].epochs} epochs)" if by_label[v].epochs is not None else ""),
             "command_seed0": runs[v].get(0, {}).get("command"),
         }
         for v in runs
@@ -173,17 +207,18 @@ def report(data: str, views: list[str], variants: list[str], as_json: bool) -> i
     if as_json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{tag(data, views)}: test weighted F1 (%), chosen settings of the {tag(data, views)} studies")
+    print(f"{tag(data, views)}: test weighted F1 (%), each arm: LABEL = VARIANT with the setting of STUDY")
     for v, r in rows.items():
+        a = by_label[v]
         line = (
-            f"  {v:10s} {r['test_wf1_mean']:.1f} +- {r['test_wf1_std']:.1f} over seeds {r['seeds']} "
+            f"  {v} = {a.variant} of {a.study}{f' at {a.epochs} epochs' if a.epochs else ''}:  {r['test_wf1_mean']:.1f} +- {r['test_wf1_std']:.1f} over seeds {r['seeds']} "
             f"{r['test_wf1_per_seed']} (CV {r['cv_wf1']:.1f}, valid {r['valid_wf1_mean']:.1f})"
         )
-        if "full_minus" in r:
-            c = r["full_minus"]
+        if "reference_minus" in r:
+            c = r["reference_minus"]
             line += (
-                f"; full - {v} {100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}], "
-                f"full wins {c['wins']}/{len(r['seeds'])}, p t {c['t_p_value']:.3f} / boot {c['p_bootstrap']:.3f}"
+                f"; {reference} - {v} {100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}], "
+                f"{reference} wins {c['wins']}/{len(r['seeds'])}, p t {c['t_p_value']:.3f} / boot {c['p_bootstrap']:.3f}"
             )
         print(line)
     return 0
@@ -193,24 +228,38 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="iemocap")
     ap.add_argument("--views", nargs="+", default=VIEWS)
-    ap.add_argument("--variants", nargs="+", default=["full", "baseline"])
+    ap.add_argument(
+        "--variants", nargs="+", default=["full", "baseline"], help="arms: VARIANT of the views' own study"
+    )
+    ap.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        metavar="LABEL=VARIANT:STUDY[:EPOCHS]",
+        help="an extra arm: VARIANT with the best setting of results/studies/STUDY.json (e.g. a study on other "
+        "views), optionally for EPOCHS epochs; repeatable",
+    )
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=2, help="runs at a time (one torch thread each)")
     ap.add_argument("--runs-dir", default="/tmp/aofl_view_runs")
     ap.add_argument("--report", action="store_true", help="run nothing: print the table")
+    ap.add_argument(
+        "--reference", default="full", help="the arm every other arm is compared with, paired by seed"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    arms = default_arms(args.data, args.views, args.variants) + [parse_arm(a) for a in args.arm]
     if args.report:
-        return report(args.data, args.views, args.variants, args.json)
-    jobs = [(v, s) for s in args.seeds for v in args.variants]
+        return report(args.data, args.views, arms, args.json, args.reference)
+    jobs = [(a, s) for s in args.seeds for a in arms]
     with ThreadPoolExecutor(args.workers) as pool:
         futures = [
-            pool.submit(one_run, args.data, args.views, v, s, Path(args.runs_dir), sys.stderr)
-            for v, s in jobs
+            pool.submit(one_run, args.data, args.views, a, s, Path(args.runs_dir), sys.stderr)
+            for a, s in jobs
         ]
         for f in futures:
             f.result()
-    return report(args.data, args.views, args.variants, args.json)
+    return report(args.data, args.views, arms, args.json, args.reference)
 
 
 if __name__ == "__main__":
