@@ -76,6 +76,19 @@ def chosen_args(arm: Arm, views: list[str]) -> tuple[list[str], dict]:
     return [*flags, "--views", *views], study["best"]
 
 
+def cv_on_these_views(data: str, views: list[str], arm: Arm) -> float | None:
+    """The CV score of the arm's setting on *these* views: from the views' own study (where a study
+    seeded with another study's best ran that setting too), not the other study's CV on its views."""
+    path = RESULTS / "studies" / f"{tag(data, views)}-{arm.variant}.json"
+    if arm.epochs is not None or not path.exists():
+        return None
+    params = chosen_args(arm, views)[1]["params"]
+    for t in json.loads(path.read_text())["trials"]:
+        if t["state"] == "COMPLETE" and t["params"] == params:
+            return t["value"]
+    return None
+
+
 def preds_path(data: str, views: list[str], variant: str, seed: int) -> Path:
     return RESULTS / "preds" / f"{tag(data, views)}_{variant}_s{seed}.csv"
 
@@ -195,7 +208,7 @@ def report(data: str, views: list[str], arms: list[Arm], as_json: bool, referenc
         v: {
             "seeds": sorted(runs[v]),
             "test_weighted_f1": [runs[v][s]["test_weighted_f1"] for s in sorted(runs[v])],
-            "cv_weighted_f1": runs[v][min(runs[v])]["cv_weighted_f1"],
+            "cv_weighted_f1": cv_on_these_views(data, views, by_label[v]),
             "params": chosen_args(by_label[v], views)[1]["params"],
             "params_from": by_label[v].study
             + (f" ({by_label[v].epochs} epochs)" if by_label[v].epochs is not None else ""),
