@@ -417,7 +417,9 @@ def _percent(value) -> float:
 
 
 def _study_row(name: str, root: Path) -> dict:
-    row: dict = {"study": name, "dataset": name.split("-")[0].split("+")[0], "problem": None}
+    # the dataset as the seed runs name it: with its views when a study ran on other ones
+    # (`iemocap+sentence+lexicon+tfidf+tuned-full` is a study of `iemocap+sentence+lexicon+tfidf+tuned`)
+    row: dict = {"study": name, "dataset": name.rsplit("-", 1)[0] if "-" in name else name, "problem": None}
     try:
         study = _load_study(name, root)
     except ValueError as e:  # one unreadable export (a tuner writing it) must not hide the others
@@ -426,7 +428,9 @@ def _study_row(name: str, root: Path) -> dict:
     best = study.get("best") or {}
     return {
         **row,
-        "dataset": study.get("dataset", row["dataset"]),
+        "dataset": "+".join([study["dataset"], *(study.get("views") or [])])
+        if study.get("dataset")
+        else row["dataset"],
         "variant": study.get("variant"),
         "views": "+".join(study.get("views") or []),
         "folds": study.get("folds"),

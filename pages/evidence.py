@@ -34,17 +34,21 @@ with context.user_errors("Cannot read the results"):
     context.select_valid("ev_dataset", names)
     dataset = st.segmented_control("Dataset", names, key="ev_dataset", required=True)
     summary = figures.evidence_summary(dataset, results_dir=results_dir)
-    if REFERENCE not in set(summary["variant"]):
+    variants = list(summary["variant"])
+    if REFERENCE not in variants:
         raise ValueError(f"{dataset} has no `{REFERENCE}` runs in {results_dir}/real_summary.json")
-    paired = figures.evidence_paired(dataset, REFERENCE, results_dir=results_dir)
+    # any variant can be the one the others are measured against (e.g. full with another setting)
+    context.select_valid("ev_reference", [REFERENCE] + [v for v in variants if v != REFERENCE])
+    reference = st.selectbox("Compare every variant with", variants, key="ev_reference")
+    paired = figures.evidence_paired(dataset, reference, results_dir=results_dir)
 counts = sorted({int(summary["n"].min()), int(summary["n"].max())})
 st.caption(
     f"{dataset} test split · {'–'.join(map(str, counts))} seeds per variant · seed s of one variant is paired "
     f"with seed s of another · files in `{results_dir}` · CLI: `python -m aofl results --data {dataset}`"
 )
 
-st.subheader(f"Where `{REFERENCE}` earns its place")
-for line in evidence.verdict_lines(paired, REFERENCE):
+st.subheader(f"Where `{reference}` earns its place")
+for line in evidence.verdict_lines(paired, reference):
     st.markdown(f"- {line}")
 st.caption(f"Rule: {evidence.NOISE_RULE}.")
 
@@ -71,10 +75,10 @@ st.caption(
     "setting (`params_from`)."
 )
 
-st.subheader(f"`{REFERENCE}` − variant, paired by seed")
+st.subheader(f"`{reference}` − variant, paired by seed")
 widgets.show_figure(
-    figures.evidence_paired_chart(dataset, REFERENCE, results_dir=results_dir),
-    figures.evidence_seed_differences(dataset, REFERENCE, results_dir=results_dir),
+    figures.evidence_paired_chart(dataset, reference, results_dir=results_dir),
+    figures.evidence_seed_differences(dataset, reference, results_dir=results_dir),
     f"evidence_{dataset}_seed_differences",
     key="ev_paired_fig",
 )
@@ -91,7 +95,7 @@ widgets.download_csv(
     paired, f"evidence_{dataset}_paired", key="dl_ev_paired", label="Download CSV (comparison)"
 )
 st.caption(
-    f"Points of test weighted F1; right of zero, `{REFERENCE}` is ahead; hollow dots: single seeds. Method: "
+    f"Points of test weighted F1; right of zero, `{reference}` is ahead; hollow dots: single seeds. Method: "
     + "; ".join(dict.fromkeys(paired["method"]))
     + "."
 )
@@ -117,7 +121,7 @@ for problem in studies["problem"].dropna():
 if readable.empty:
     st.stop()
 study_names = list(readable["study"])
-preferred = [n for n in study_names if n == f"{dataset}-{REFERENCE}"]  # the reference's own search first
+preferred = [n for n in study_names if n == f"{dataset}-{reference}"]  # the reference's own search first
 context.select_valid("ev_study", preferred + [n for n in study_names if n not in preferred])
 study = st.selectbox("Study", study_names, key="ev_study")
 with context.user_errors(f"Cannot read study {study}"):

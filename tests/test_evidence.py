@@ -230,7 +230,8 @@ def test_a_study_without_a_complete_trial(tmp_path):
     table = evidence.study_trials("toy+tuned-full", tmp_path)
     assert table["value"].iloc[0] == pytest.approx(50) and table["best_so_far"].isna().all()
     assert table["params.lr"].tolist() == [0.001, 0.002, 0.003] and not table["chosen"].any()
-    row = evidence.list_studies(tmp_path, dataset="toy").iloc[0]
+    assert evidence.list_studies(tmp_path, dataset="toy").empty  # a study on other views: their dataset
+    row = evidence.list_studies(tmp_path, dataset="toy+tuned").iloc[0]
     assert (row["n_trials"], row["pruned"], row["failed"], row["running"]) == (3, 1, 1, 1)
     assert row["views"] == "tuned"
     assert evidence.study_best("toy+tuned-full", tmp_path) is None
@@ -401,6 +402,17 @@ def test_page_shows_the_evidence(page_env):
     at.segmented_control(key="ev_dataset").set_value("meld").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="ev_study").value == "meld-full"
+    # any variant can be the reference; another dataset brings `full` back when the choice is not there
+    at.selectbox(key="ev_reference").set_value("baseline").run()
+    assert not at.exception and not at.error
+    assert any("`baseline`" in m.value for m in at.markdown)
+    tuned = "iemocap+sentence+lexicon+tfidf+tuned"
+    if tuned in evidence.datasets(RESULTS):
+        at.segmented_control(key="ev_dataset").set_value(tuned).run()
+        assert not at.exception and not at.error
+        at.selectbox(key="ev_reference").set_value("full_3view_setting").run()
+        assert not at.exception and not at.error
+        assert at.selectbox(key="ev_study").value.startswith(f"{tuned}-")  # the studies of these views
 
 
 def test_page_without_results_is_an_info(page_env, tmp_path, monkeypatch):
