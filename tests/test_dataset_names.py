@@ -220,6 +220,24 @@ def test_data_list_and_the_app_show_the_name_where_tuned_is_prepared(tmp_cache, 
     assert TUNED_NAME in available_datasets()
 
 
+def test_data_info_on_a_tagged_name_says_which_views_are_ready(tmp_cache, monkeypatch, capsys):
+    import json
+
+    from aofl.cli import main
+
+    root = require_real("iemocap")
+    monkeypatch.setenv("AOFL_DATA_DIR", str(root))
+    assert main(["data", "info", "iemocap+sentence+tuned", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "iemocap" and info["views"] == ["sentence", "tuned"]
+    assert info["views_missing"] == ["sentence", "tuned"]  # an empty cache
+    _touch_view(textviews.cache_paths(real.load_transcripts("iemocap", root), ("tuned",))["tuned"])
+    assert main(["data", "info", "iemocap+sentence+tuned"]) == 0
+    assert "not prepared: sentence" in capsys.readouterr().out
+    assert main(["data", "info", "iemocap+bogus"]) != 0
+    assert "valid views" in capsys.readouterr().err
+
+
 @pytest.mark.real_data
 def test_a_tagged_name_loads_what_views_load(monkeypatch):
     """On the real data, with all four views prepared in the user's cache."""

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
 
     q = sub.add_parser("info", help="splits, classes, speakers and prepared views of one dataset")
-    q.add_argument("name", help="synthetic, iemocap or meld")
+    q.add_argument("name", help="synthetic, iemocap or meld (or one with its views: iemocap+sentence+tuned)")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.add_argument("--data-dir", default=None)
 
@@ -85,6 +85,11 @@ def _dataset_info(name: str, data_dir) -> dict:
             "modalities": s["modalities"],
             "description": s["description"],
         }
+    from ..data import split_dataset_name
+
+    name, views = split_dataset_name(
+        name
+    )  # `iemocap+sentence+tuned`: iemocap, and whether those views are ready
     if name not in ("iemocap", "meld"):
         raise DataError(f"unknown dataset {name!r}; choose synthetic, iemocap or meld")
     root = real._root(data_dir)
@@ -117,6 +122,9 @@ def _dataset_info(name: str, data_dir) -> dict:
             "description": real.DESCRIPTIONS[name],
         }
     )
+    if views is not None:
+        info["views"] = list(views)
+        info["views_missing"] = [v for v in views if v not in prepared]
     if "tuned" in prepared:  # the name the app and `--data` load these views by
         from ..data import TUNED_VIEWS, dataset_name
 
@@ -145,6 +153,12 @@ def _print_info(info: dict) -> None:
                 or f"none prepared (run `python -m aofl data prepare {info['name']}`)"
             )
         )
+        if "views" in info:
+            missing = info["views_missing"]
+            print(
+                f"  views asked for: {' '.join(info['views'])} "
+                + (f"(not prepared: {' '.join(missing)})" if missing else "(all prepared)")
+            )
         if "load_as" in info:
             print(f"  load as: {info['load_as']}")
         print(f"  MultiEMO features: {'present' if info.get('multiemo_features') else 'absent'}")
