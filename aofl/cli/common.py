@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from ..errors import AOFLError
 
 __all__ = [
+    "json_safe",
+    "json_records",
     "UserError",
     "add_common_args",
     "add_data_args",
@@ -110,6 +113,25 @@ def check_trained_on(meta: dict, path, dataset) -> None:
 
     for warning in check_compatible(meta, dataset, source=str(path)):
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def json_safe(obj):
+    """JSON-safe values for `--json` output: numpy scalars to Python, NaN and inf to null, through
+    dicts and lists."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item"):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def json_records(df) -> list[dict]:
+    """A DataFrame's rows as JSON-safe dicts."""
+    return json_safe(df.to_dict(orient="records"))
 
 
 def write_table(df, out, parquet: bool | None = None) -> None:

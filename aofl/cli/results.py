@@ -11,31 +11,10 @@ or {"study", "results_dir", "best", "trials": [...]}, NaN as null.
 from __future__ import annotations
 
 import json
-import math
+
+from .common import json_records, json_safe
 
 __all__ = ["add_parser", "run"]
-
-
-def _clean(v):
-    """JSON-safe scalars: numpy to Python, NaN to null."""
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _json_safe(obj):
-    """`_clean` applied through dicts and lists (a study's best setting nests them)."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return _clean(obj)
-
-
-def _records(df) -> list[dict]:
-    return [{k: _clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
 
 
 def _dataset_report(args, root) -> dict:
@@ -46,9 +25,9 @@ def _dataset_report(args, root) -> dict:
         "dataset": args.data,
         "reference": args.reference,
         "results_dir": str(root),
-        "variants": _records(evidence.variant_summary(args.data, root)),
-        "seeds": _records(evidence.seed_scores(args.data, root)),
-        "paired": _records(paired),
+        "variants": json_records(evidence.variant_summary(args.data, root)),
+        "seeds": json_records(evidence.seed_scores(args.data, root)),
+        "paired": json_records(paired),
         "verdict": evidence.verdict_lines(paired, args.reference),
         "noise_rule": evidence.NOISE_RULE,
         "studies": list(evidence.list_studies(root, dataset=args.data)["study"]),
@@ -98,7 +77,7 @@ def _study_report(args, root) -> dict:
         "study": args.study,
         "results_dir": str(root),
         "best": evidence.study_best(args.study, root),
-        "trials": _records(evidence.study_trials(args.study, root)),
+        "trials": json_records(evidence.study_trials(args.study, root)),
     }
 
 
@@ -134,7 +113,7 @@ def run(args) -> int:
     else:
         raise ValueError(f"give --data (one of: {', '.join(evidence.datasets(root))}) or --study NAME")
     if args.json:
-        print(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+        print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     else:
         show(report)
     return 0

@@ -10,24 +10,14 @@ model without the shared/specific split).
 from __future__ import annotations
 
 import json
-import math
 
 __all__ = ["add_parser", "run"]
-
-
-def _clean(v):
-    """JSON-safe scalars: numpy to Python, NaN to null."""
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 def run(args) -> int:
     from ..slices import SLICE_KINDS, SLICE_TITLES, skipped_slices, slice_metrics
     from ..table import table_modalities
-    from .common import inference_of
+    from .common import inference_of, json_records
 
     args.drop = []
     result, _ = inference_of(args)
@@ -37,7 +27,7 @@ def run(args) -> int:
     skipped = skipped_slices(table, kinds or SLICE_KINDS)
     n = int((table["label_id"] >= 0).sum())
     if args.json:
-        rows = [{k: _clean(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        rows = json_records(df)
         print(
             json.dumps(
                 {
