@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import aofl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +61,17 @@ def test_loading_data_imports_no_model_and_tables_need_no_torch():
     # the table-level analysis (analysis, slices, the table's concepts) is pandas/numpy only
     loaded = _imports_after("import aofl.analysis, aofl.slices, aofl.table")
     assert "torch" not in loaded
+
+
+def test_the_evidence_tables_need_neither_torch_nor_streamlit():
+    if not (ROOT / "results" / "real_summary.json").is_file():
+        pytest.skip("no results/ in this checkout")
+    loaded = _imports_after(
+        "from aofl import evidence\n"
+        "evidence.paired_differences('iemocap', n_boot=10)\n"
+        "evidence.study_trials('iemocap-full')"
+    )
+    assert not {"torch", "streamlit"} & loaded
 
 
 def test_default_directories_are_the_repositorys(monkeypatch):
