@@ -219,27 +219,16 @@ def test_views_are_refused_for_the_synthetic_dataset():
 def test_default_views_keep_the_old_study_name():
     from aofl.tune import TuneSpec, export_path
 
-    spec = TuneSpec(data="iemocap", variant="full", trials=1, folds=4, out=Path("x"))
-    assert spec.study_name == "iemocap-full"
-    assert export_path(spec) == Path("results/studies/iemocap-full.json")
-    spec = TuneSpec(
-        data="iemocap",
-        variant="full",
-        trials=1,
-        folds=4,
-        out=Path("x"),
-        views=("sentence", "lexicon", "tfidf"),
+    def spec(views=()):
+        return TuneSpec(data="iemocap", variant="full", trials=1, folds=4, out=Path("x"), views=views)
+
+    assert spec().study_name == "iemocap-full"
+    assert export_path(spec()) == Path("results/studies/iemocap-full.json")
+    spelled_out = spec(("sentence", "lexicon", "tfidf"))
+    assert spelled_out.study_name == "iemocap-full" and spelled_out.views == ()
+    assert export_path(spec(("sentence", "lexicon", "tfidf", "tuned"))).name == (
+        "iemocap+sentence+lexicon+tfidf+tuned-full.json"
     )
-    assert spec.study_name == "iemocap-full" and spec.views == ()
-    spec = TuneSpec(
-        data="iemocap",
-        variant="full",
-        trials=1,
-        folds=4,
-        out=Path("x"),
-        views=("sentence", "lexicon", "tfidf", "tuned"),
-    )
-    assert export_path(spec).name == "iemocap+sentence+lexicon+tfidf+tuned-full.json"
 
 
 def test_a_study_starts_from_another_studys_best(tmp_path, tiny_tune, capsys):
