@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -222,18 +221,6 @@ def seed_differences(
     return pd.DataFrame(rows, columns=["variant", "seed", "difference"])
 
 
-def _t_test(diffs: np.ndarray, level: float) -> tuple[float, float, float]:
-    """(two-sided paired t-test p, t-interval low, high) of per-seed differences; NaN below 2 seeds."""
-    if len(diffs) < 2:
-        return math.nan, math.nan, math.nan
-    from scipy import stats
-
-    if np.allclose(diffs, diffs[0]):  # no spread: the t statistic is undefined
-        return (1.0 if diffs[0] == 0 else 0.0), float(diffs[0]), float(diffs[0])
-    half = stats.t.ppf(0.5 + level / 2, len(diffs) - 1) * diffs.std(ddof=1) / math.sqrt(len(diffs))
-    return float(stats.ttest_1samp(diffs, 0.0).pvalue), float(diffs.mean() - half), float(diffs.mean() + half)
-
-
 def _preds_path(root: Path, dataset: str, variant: str, seed: int) -> Path:
     return root / "preds" / f"{dataset}_{variant}_s{seed}.csv"
 
@@ -277,7 +264,9 @@ def _verdict(p_values: list[float]) -> str:
 def _compare(root, dataset, reference, variant, diffs, seeds, n_boot, level) -> dict:
     """One row of `paired_differences`: the t-test over the per-seed differences, replaced by
     `paired_seed_comparison`'s numbers when every predictions file of these seeds is there."""
-    t_p, t_low, t_high = _t_test(diffs, level)
+    from .metrics import paired_t_test
+
+    t_p, t_low, t_high = paired_t_test(diffs, level)
     row = {
         "variant": variant,
         "n_seeds": len(diffs),

@@ -6,6 +6,8 @@ fixed seed, so the same predictions always give the same interval.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
@@ -16,6 +18,7 @@ __all__ = [
     "bootstrap_ci",
     "paired_bootstrap",
     "paired_seed_comparison",
+    "paired_t_test",
 ]
 
 
@@ -109,6 +112,21 @@ def _interval_and_p(diffs: np.ndarray, level: float) -> tuple[float, float, floa
     return float(lo), float(hi), float(min(1.0, p))
 
 
+def paired_t_test(diffs, level: float = 0.95) -> tuple[float, float, float]:
+    """(p, low, high): the two-sided one-sample t-test of per-seed differences against zero and the
+    t-interval of their mean; NaN for fewer than 2 seeds. Differences without spread have no t
+    statistic: p is 1 when they are all zero, 0 otherwise, and the interval is that value."""
+    d = np.asarray(diffs, dtype=float)
+    if len(d) < 2:
+        return math.nan, math.nan, math.nan
+    if np.allclose(d, d[0]):
+        return (1.0 if d[0] == 0 else 0.0), float(d[0]), float(d[0])
+    from scipy import stats
+
+    half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    return float(stats.ttest_1samp(d, 0.0).pvalue), float(d.mean() - half), float(d.mean() + half)
+
+
 def paired_seed_comparison(
     y_true,
     preds_a: list,
@@ -140,12 +158,7 @@ def paired_seed_comparison(
         axis=0,
     )
     lo, hi, p = _interval_and_p(diffs, level)
-    t_p = None
-    if len(per_seed) > 1:
-        from scipy.stats import ttest_1samp
-
-        d = np.asarray(per_seed)
-        t_p = 1.0 if np.allclose(d, d[0]) and d[0] == 0 else float(ttest_1samp(d, 0.0).pvalue)
+    t_p = paired_t_test(per_seed, level)[0] if len(per_seed) > 1 else None
     return {
         "difference": float(np.mean(per_seed)),
         "per_seed": [float(x) for x in per_seed],

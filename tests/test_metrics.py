@@ -59,3 +59,21 @@ def test_paired_seed_comparison_by_hand():
     assert same["difference"] == 0.0 and same["wins"] == 0 and same["t_p_value"] == 1.0
     with pytest.raises(ValueError):
         paired_seed_comparison(y, good, bad[:2])
+
+
+def test_paired_t_test_by_hand():
+    """t = mean / (sd / sqrt(n)); no spread has no t statistic; one seed has no test."""
+    import math
+
+    from scipy.stats import t as student
+
+    from aofl.metrics import paired_t_test
+
+    d = [1.0, 2.0, 3.0]  # mean 2, sd 1, t = 2 * sqrt(3)
+    p, low, high = paired_t_test(d)
+    assert p == pytest.approx(2 * student.sf(2 * math.sqrt(3), 2))
+    half = student.ppf(0.975, 2) / math.sqrt(3)
+    assert (low, high) == pytest.approx((2 - half, 2 + half))
+    assert paired_t_test([0.0, 0.0]) == (1.0, 0.0, 0.0)
+    assert paired_t_test([0.5, 0.5, 0.5]) == (0.0, 0.5, 0.5)
+    assert all(math.isnan(x) for x in paired_t_test([1.0]))
