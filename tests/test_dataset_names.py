@@ -263,10 +263,16 @@ def test_a_tagged_name_loads_what_views_load(monkeypatch):
 
 def test_a_scanned_checkpoint_is_listed_under_its_views_name():
     """Without a manifest, the registry names a checkpoint's dataset as the app does."""
-    from aofl.io.registry import _dataset_of
+    from aofl.io.registry import checkpoint_dataset
 
     tuned = {"data": {"name": "iemocap", "views": ["sentence", "lexicon", "tfidf", "tuned"]}}
-    assert _dataset_of(tuned) == "iemocap+sentence+lexicon+tfidf+tuned"
-    assert _dataset_of({"data": {"name": "iemocap", "views": ["sentence", "lexicon", "tfidf"]}}) == "iemocap"
-    assert _dataset_of({"data": {"name": "synthetic", "views": ["audio", "text", "visual"]}}) == "synthetic"
-    assert _dataset_of({"data": {"name": "meld"}}) == "meld" and _dataset_of({}) == "?"
+    assert checkpoint_dataset(tuned) == "iemocap+sentence+lexicon+tfidf+tuned"
+    assert (
+        checkpoint_dataset({"data": {"name": "iemocap", "views": ["sentence", "lexicon", "tfidf"]}})
+        == "iemocap"
+    )
+    assert (
+        checkpoint_dataset({"data": {"name": "synthetic", "views": ["audio", "text", "visual"]}})
+        == "synthetic"
+    )
+    assert checkpoint_dataset({"data": {"name": "meld"}}) == "meld" and checkpoint_dataset({}) == "?"

@@ -11,7 +11,7 @@ from _real_data import require_real
 
 from aofl.io.checkpoint import read_metadata
 from aofl.io.hashing import file_sha256
-from aofl.io.registry import _dataset_of
+from aofl.io.registry import checkpoint_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "checkpoints" / "MANIFEST.json"
@@ -33,7 +33,7 @@ def test_manifest_lists_every_synthetic_variant_with_hashes():
         assert set(e["metrics"]) >= {"weighted_f1", "accuracy"}
         assert e["command"].startswith("python -m aofl train")
         meta = read_metadata(path)
-        assert (meta["variant"], meta["seed"], _dataset_of(meta)) == (
+        assert (meta["variant"], meta["seed"], checkpoint_dataset(meta)) == (
             e["variant"],
             e["seed"],
             e["dataset"],

@@ -20,7 +20,7 @@ from aofl.data import load_dataset  # noqa: E402
 from aofl.evaluate import evaluate  # noqa: E402
 from aofl.io.checkpoint import load_checkpoint  # noqa: E402
 from aofl.io.hashing import file_sha256  # noqa: E402
-from aofl.io.registry import _dataset_of  # noqa: E402
+from aofl.io.registry import checkpoint_dataset  # noqa: E402
 
 
 def main() -> int:
@@ -28,7 +28,9 @@ def main() -> int:
     entries, datasets = [], {}
     for path in sorted(ck_dir.glob("*/*/model.safetensors")):
         model, meta = load_checkpoint(path)
-        name = _dataset_of(meta)  # with its views when not the default ones: iemocap+sentence+...+tuned
+        name = checkpoint_dataset(
+            meta
+        )  # with its views when not the default ones: iemocap+sentence+...+tuned
         if name not in datasets:
             datasets[name] = load_dataset(
                 name, **({"seed": meta["data"].get("seed", 0)} if name == "synthetic" else {})

@@ -87,9 +87,8 @@ def _dataset_info(name: str, data_dir) -> dict:
         }
     from ..data import split_dataset_name
 
-    name, views = split_dataset_name(
-        name
-    )  # `iemocap+sentence+tuned`: iemocap, and whether those views are ready
+    # `iemocap+sentence+tuned`: iemocap's info, and whether those views are prepared
+    name, views = split_dataset_name(name)
     if name not in ("iemocap", "meld"):
         raise DataError(f"unknown dataset {name!r}; choose synthetic, iemocap or meld")
     root = real._root(data_dir)

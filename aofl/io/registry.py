@@ -22,6 +22,7 @@ __all__ = [
     "CheckpointEntry",
     "RegistryError",
     "checkpoint_dir",
+    "checkpoint_dataset",
     "read_manifest",
     "list_checkpoints",
     "MANIFEST_NAME",
@@ -85,7 +86,7 @@ def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
     )
 
 
-def _dataset_of(meta: dict) -> str:
+def checkpoint_dataset(meta: dict) -> str:
     """The dataset name a checkpoint runs on: its data's name, with its text views when they are not
     the default ones (`iemocap+sentence+lexicon+tfidf+tuned`), as the manifest and the app name it."""
     from ..data import DataError, dataset_name
@@ -116,7 +117,7 @@ def _scan(directory: Path) -> list[CheckpointEntry]:
         out.append(
             CheckpointEntry(
                 name=name,
-                dataset=_dataset_of(meta),
+                dataset=checkpoint_dataset(meta),
                 variant=meta.get("variant", meta.get("config", {}).get("variant", "?")),
                 seed=int(meta.get("seed", 0)),
                 path=p.resolve(),
