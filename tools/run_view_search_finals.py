@@ -3,10 +3,10 @@
 For each variant, the chosen setting of `results/studies/<data>+<views>-<variant>.json` (cross-validated
 on the training dialogues only) is trained on the whole train split for each seed, its test split is
 scored once (`python -m aofl infer`), the predictions go to `results/preds/<data>+<views>_<variant>_s<seed>.csv`
-and a line to `results/view_search_runs.json`. A finished run is skipped on restart. `--report` prints the
-per-variant table and the paired comparison of `full` against every other variant (bootstrap over test
-utterances and paired t-test over seeds, `aofl.metrics.paired_seed_comparison`) and writes
-`results/view_search_summary.json`, which the app's Evidence page and `python -m aofl results` read.
+and a line to `results/view_search_runs.json`. A finished run is skipped on restart. `--report` writes
+`results/view_search_summary.json`, which the app's Evidence page and `python -m aofl results` read, and
+prints the latter's tables: each arm per seed and `--reference` (default `full`) against every other arm,
+paired by seed (bootstrap over test utterances and t-test over seeds).
 
     AOFL_DATA_DIR=/work/shared/data python tools/run_view_search_finals.py --data iemocap --workers 2
     python tools/run_view_search_finals.py --data iemocap --report
@@ -35,7 +35,10 @@ _lock = threading.Lock()
 
 
 def tag(data: str, views: list[str]) -> str:
-    return "+".join([data, *views])
+    """The dataset's name with its views, as studies, predictions and the Evidence page name it."""
+    from aofl.data import dataset_name
+
+    return dataset_name(data, views)
 
 
 @dataclass(frozen=True)
@@ -152,59 +155,30 @@ def one_run(data: str, views: list[str], arm: Arm, seed: int, runs_dir: Path, lo
 
 
 def report(data: str, views: list[str], arms: list[Arm], as_json: bool, reference: str = "full") -> int:
+    """Write results/view_search_summary.json, print each arm's setting and valid mean, then the
+    tables of `python -m aofl results` (aofl.evidence: seeds, reference - arm paired by seed)."""
     import numpy as np
     import pandas as pd
 
-    from aofl.metrics import paired_seed_comparison, weighted_f1
+    from aofl.cli import main as aofl_main
+    from aofl.metrics import weighted_f1
 
-    done = _read()
-    runs: dict = {}
-    for key, e in done.items():
-        t, label, seed = key.split("/")
-        if t == tag(data, views) and label in {a.label for a in arms}:
-            runs.setdefault(label, {})[int(seed[1:])] = e
+    name = tag(data, views)
     by_label = {a.label: a for a in arms}
-    rows = {}
-    for v, by_seed in runs.items():
-        seeds = sorted(by_seed)
-        f1 = [100 * by_seed[s]["test_weighted_f1"] for s in seeds]
-        rows[v] = {
-            "seeds": seeds,
-            "test_wf1_per_seed": [round(x, 2) for x in f1],
-            "test_wf1_mean": statistics.fmean(f1),
-            "test_wf1_std": statistics.stdev(f1) if len(f1) > 1 else 0.0,
-            "cv_wf1": 100 * by_seed[seeds[0]]["cv_weighted_f1"],
-            "valid_wf1_mean": statistics.fmean(100 * by_seed[s]["valid_weighted_f1"] for s in seeds),
-        }
-    if reference in runs:
-        for v in rows:
-            if v == reference:
-                continue
-            common = sorted(set(runs[reference]) & set(runs[v]))
-            if not common:
-                continue
-            pa = [pd.read_csv(ROOT / runs[reference][s]["predictions"]) for s in common]
-            pb = [pd.read_csv(ROOT / runs[v][s]["predictions"]) for s in common]
-            y = pa[0]["label_id"].to_numpy()
-            for a, b in zip(pa, pb):
-                assert (a["utterance_id"] == pb[0]["utterance_id"]).all() and (b["label_id"] == y).all()
-            c = paired_seed_comparison(
-                y, [a["prediction_id"].to_numpy() for a in pa], [b["prediction_id"].to_numpy() for b in pb]
-            )
-            rows[v]["reference_minus"] = {
-                k: c[k] for k in ("difference", "low", "high", "wins", "t_p_value", "p_bootstrap")
-            }
-            # the stored predictions reproduce the stored scores (nothing rescored differently)
-            for s, a in zip(common, pa):
-                assert np.isclose(
-                    weighted_f1(y, a["prediction_id"].to_numpy()),
-                    runs[reference][s]["test_weighted_f1"],
-                    atol=1e-6,
-                )
+    runs: dict = {}
+    for key, e in _read().items():
+        t, label, seed = key.split("/")
+        if t == name and label in by_label:
+            runs.setdefault(label, {})[int(seed[1:])] = e
+    for label, by_seed in runs.items():  # the kept predictions reproduce the stored scores
+        for e in by_seed.values():
+            p = pd.read_csv(ROOT / e["predictions"])
+            f1 = weighted_f1(p["label_id"].to_numpy(), p["prediction_id"].to_numpy())
+            assert np.isclose(f1, e["test_weighted_f1"], atol=1e-6), (label, e["predictions"])
     # the Evidence page's input (aofl.evidence): real_summary.json's shape, keyed by dataset+views
     summary_path = RESULTS / "view_search_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    summary[tag(data, views)] = summary.get(tag(data, views), {}) | {
+    summary[name] = summary.get(name, {}) | {
         v: {
             "seeds": sorted(runs[v]),
             "test_weighted_f1": [runs[v][s]["test_weighted_f1"] for s in sorted(runs[v])],
@@ -217,24 +191,17 @@ def report(data: str, views: list[str], arms: list[Arm], as_json: bool, referenc
         for v in runs
     }
     summary_path.write_text(json.dumps(summary, indent=1) + "\n")
-    if as_json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    print(f"{tag(data, views)}: test weighted F1 (%), each arm: LABEL = VARIANT with the setting of STUDY")
-    for v, r in rows.items():
-        a = by_label[v]
-        line = (
-            f"  {v} = {a.variant} of {a.study}{f' at {a.epochs} epochs' if a.epochs else ''}:  {r['test_wf1_mean']:.1f} +- {r['test_wf1_std']:.1f} over seeds {r['seeds']} "
-            f"{r['test_wf1_per_seed']} (CV {r['cv_wf1']:.1f}, valid {r['valid_wf1_mean']:.1f})"
-        )
-        if "reference_minus" in r:
-            c = r["reference_minus"]
-            line += (
-                f"; {reference} - {v} {100 * c['difference']:+.1f} [{100 * c['low']:+.1f}, {100 * c['high']:+.1f}], "
-                f"{reference} wins {c['wins']}/{len(r['seeds'])}, p t {c['t_p_value']:.3f} / boot {c['p_bootstrap']:.3f}"
+    if not as_json:
+        print(f"{name}: each arm is LABEL = VARIANT with the setting of STUDY; valid WF1 mean over its seeds")
+        for v, by_seed in runs.items():
+            a = by_label[v]
+            valid = statistics.fmean(100 * e["valid_weighted_f1"] for e in by_seed.values())
+            print(
+                f"  {v} = {a.variant} of {a.study}{f' at {a.epochs} epochs' if a.epochs else ''}: valid {valid:.1f}"
             )
-        print(line)
-    return 0
+        print()
+    argv = ["results", "--data", name, "--reference", reference, "--results-dir", str(RESULTS)]
+    return aofl_main(argv + (["--json"] if as_json else []))
 
 
 def main() -> int:
@@ -261,6 +228,8 @@ def main() -> int:
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if tag(args.data, args.views) == args.data:  # its files would be the default views' own
+        raise SystemExit("these are the default views: their runs are tools/run_real_experiments.py's")
     arms = default_arms(args.data, args.views, args.variants) + [parse_arm(a) for a in args.arm]
     if args.report:
         return report(args.data, args.views, arms, args.json, args.reference)
