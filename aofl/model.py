@@ -57,7 +57,13 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "no_opr": dict(split=True, cen=True, aac=True, csr=True, opr=False, orthogonal=False),
     "orthogonal": dict(split=True, cen=True, aac=False, csr=False, opr=True, orthogonal=True),
     "baseline": dict(split=False, cen=False, aac=False, csr=False, opr=False, orthogonal=False),
+    # full with alpha frozen at its initial value: does L_AAC's target need to move at all?
+    "fixed_alpha": dict(
+        split=True, cen=True, aac=True, csr=True, opr=True, orthogonal=False, frozen_alpha=True
+    ),
 }
+for _switches in VARIANTS.values():
+    _switches.setdefault("frozen_alpha", False)
 VARIANT_HELP = {
     "full": "AO-FL: CEN + adaptive angle (AAC) + ranking (CSR) + OPR",
     "no_aao": "without adaptive angle optimisation (no CEN, AAC, CSR)",
@@ -66,6 +72,7 @@ VARIANT_HELP = {
     "no_opr": "without orthogonal projection refinement",
     "orthogonal": "forced 90 degrees + reconstruction (OD-PFA-like)",
     "baseline": "no shared/specific split: fusion of context features",
+    "fixed_alpha": "full with the target angle alpha frozen at its initial value",
 }
 
 
@@ -93,6 +100,9 @@ class AOFLConfig:
     tau: float = 0.1
     delta: float = 0.1
     alpha_init_deg: float = 45.0  # not 90: random g, h start near 90 deg, a fixed point
+    # alpha's own learning rate (None: the run's lr). Adam moves alpha's logit by about lr per step,
+    # so at lr ~3e-4 alpha drifts ~2 deg in a whole run; ~1e-2 lets it travel tens of degrees.
+    alpha_lr: float | None = None
     class_weights: list[float] | None = None
     label_names: list[str] = field(default_factory=list)
 
@@ -106,6 +116,8 @@ class AOFLConfig:
             raise ConfigError(f"no dimension given for modalities {missing}")
         if not 0.0 < self.alpha_init_deg < 180.0:
             raise ConfigError("alpha_init_deg must lie strictly between 0 and 180")
+        if self.alpha_lr is not None and not self.alpha_lr > 0:
+            raise ConfigError("alpha_lr must be positive (or None: the run's lr)")
 
     @property
     def switches(self) -> dict[str, bool]:
@@ -348,7 +360,7 @@ class AOFL(nn.Module):
             self.specific_head = StackedMLP(M, w, c.dropout)  # H_m
             # alpha_m = pi * sigmoid(w_m): the learnable target angle of L_AAC
             init = math.log(c.alpha_init_deg / (180.0 - c.alpha_init_deg))
-            self.alpha_logit = nn.Parameter(torch.full((M,), init))
+            self.alpha_logit = nn.Parameter(torch.full((M,), init), requires_grad=not sw["frozen_alpha"])
             if sw["opr"]:
                 self.refine = ContextAttention(M, w, c.dropout)  # C_m
             if sw["orthogonal"]:

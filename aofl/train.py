@@ -117,6 +117,21 @@ class TrainResult:
     resumed_at: list[int] = field(default_factory=list)  # epochs after which a resumed run continued
 
 
+def param_groups(model: AOFL, tc: "TrainConfig") -> list[dict]:
+    """AdamW's parameter groups: one for everything, unless alpha has its own learning rate
+    (`AOFLConfig.alpha_lr`): then alpha's logit is a group of its own, without weight decay
+    (decay would pull alpha toward 90 deg, the logit's zero)."""
+    alpha_lr = model.config.alpha_lr
+    alpha = getattr(model, "alpha_logit", None)
+    if alpha_lr is None or alpha is None:
+        return [{"params": list(model.parameters()), "base_lr": tc.lr}]
+    rest = [p for p in model.parameters() if p is not alpha]
+    return [
+        {"params": rest, "base_lr": tc.lr},
+        {"params": [alpha], "lr": alpha_lr, "base_lr": alpha_lr, "weight_decay": 0.0},
+    ]
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -201,7 +216,7 @@ def train(
     train_set, valid_set = dataset.split("train"), dataset.split("valid")
     seed_everything(tc.seed)
     model = AOFL(config).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, tc), lr=tc.lr, weight_decay=tc.weight_decay)
     shuffle = torch.Generator().manual_seed(tc.seed)
     history: list[dict] = []
     best_state, best_wf1, best_epoch, best_valid, bad = None, -1.0, 0, {}, 0
@@ -267,8 +282,9 @@ def train(
             model.train()
             aux_scale = aux_scale_at(epoch, tc.warmup_epochs)
             lr_now = tc.lr * lr_factor_at(epoch, tc.epochs, tc.lr_schedule)
-            for group in opt.param_groups:
-                group["lr"] = lr_now
+            factor = lr_factor_at(epoch, tc.epochs, tc.lr_schedule)
+            for group in opt.param_groups:  # each group keeps its own base lr (alpha's may differ)
+                group["lr"] = group.get("base_lr", tc.lr) * factor
             order = torch.randperm(len(train_set), generator=shuffle).tolist()
             sums: dict[str, float] = {}
             steps, clip_sum, diverged = 0, 0.0, False

@@ -1,4 +1,4 @@
-"""Command line: `python -m aofl train|evaluate|inspect|infer|compare|data|embed|bench|tune|slices|results`.
+"""Command line: `python -m aofl train|evaluate|inspect|infer|compare|data|embed|bench|tune|finals|slices|results`.
 
 One module per command; each adds its own subparser and sets `func`. The commands and their
 `--json` outputs are contracts other tools call; extend, never rename.
@@ -11,12 +11,12 @@ import os
 import sys
 
 from ..errors import AOFLError
-from . import bench, compare, data, embed, evaluate, infer, inspect, results, slices, train, tune
+from . import bench, compare, data, embed, evaluate, finals, infer, inspect, results, slices, train, tune
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 # in the order `--help` lists them
-COMMANDS = (train, evaluate, inspect, infer, compare, data, embed, bench, tune, slices, results)
+COMMANDS = (train, evaluate, inspect, infer, compare, data, embed, bench, tune, finals, slices, results)
 
 
 def build_parser() -> argparse.ArgumentParser:

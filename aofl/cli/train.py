@@ -70,6 +70,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--context", default="gru", choices=["gru", "transformer", "none"])
     p.add_argument("--fusion", default="gru", choices=["gru", "attention", "none"])
     p.add_argument("--alpha-init", type=float, default=45.0, help="initial target angle alpha (degrees)")
+    p.add_argument(
+        "--alpha-lr",
+        type=float,
+        default=None,
+        help="alpha's own learning rate (default: --lr, at which alpha barely moves; ~1e-2 lets it travel)",
+    )
     for name in ("cen", "aac", "csr", "rec"):
         p.add_argument(f"--lambda-{name}", type=float, default=1.0)
     p.add_argument("--tau", type=float, default=0.1, help="L_CEN temperature")
@@ -112,6 +118,7 @@ def run(args) -> int:
         context=args.context,
         fusion=args.fusion,
         alpha_init_deg=args.alpha_init,
+        alpha_lr=args.alpha_lr,
         lambda_cen=args.lambda_cen,
         lambda_aac=args.lambda_aac,
         lambda_csr=args.lambda_csr,
