@@ -418,6 +418,19 @@ class _Predictions:
             self._read[path] = _read_preds(path)
         return self._read[path]
 
+    @staticmethod
+    def _aligned(f: pd.DataFrame, first: pd.DataFrame, path: Path, first_path: Path) -> pd.DataFrame:
+        """f's rows in first's utterance order (runs of one test split share it: no reindex then)."""
+        if not f.index.equals(first.index):
+            if len(f) != len(first) or not f.index.sort_values().equals(first.index.sort_values()):
+                raise ValueError(
+                    f"{path} and {first_path} predict different utterances: they cannot be paired"
+                )
+            f = f.loc[first.index]
+        if not np.array_equal(f["label_id"].to_numpy(), first["label_id"].to_numpy()):
+            raise ValueError(f"{path} and {first_path} label the same utterances differently")
+        return f
+
     def paired(self, reference: str, variant: str, seeds: list[int]):
         """(labels, reference predictions per seed, variant predictions per seed, dialogues) on the same
         utterances, or None when a file is missing (then only the per-seed scores are compared)."""
@@ -427,16 +440,11 @@ class _Predictions:
         first = self.read(paths[0][0])
         preds_ref, preds_var = [], []
         for a, b in paths:
-            fa, fb = self.read(a), self.read(b)
-            for f, p in ((fa, a), (fb, b)):
-                if len(f) != len(first) or set(f.index) != set(first.index):
-                    raise ValueError(
-                        f"{p} and {paths[0][0]} predict different utterances: they cannot be paired"
-                    )
-                if not np.array_equal(f.loc[first.index, "label_id"], first["label_id"]):
-                    raise ValueError(f"{p} and {paths[0][0]} label the same utterances differently")
-            preds_ref.append(fa.loc[first.index, "prediction_id"].to_numpy())
-            preds_var.append(fb.loc[first.index, "prediction_id"].to_numpy())
+            fa, fb = (
+                self._aligned(f, first, p, paths[0][0]) for f, p in ((self.read(a), a), (self.read(b), b))
+            )
+            preds_ref.append(fa["prediction_id"].to_numpy())
+            preds_var.append(fb["prediction_id"].to_numpy())
         return first["label_id"].to_numpy(), preds_ref, preds_var, first["dialogue"].to_numpy()
 
 
@@ -777,8 +785,7 @@ def _run_geometry(table: pd.DataFrame, meta: dict) -> dict:
         from .metrics import weighted_f1
 
         wf1 = 100 * weighted_f1(table["label_id"], table["prediction_id"])
-    start = {m: float(v) for m, v in (meta.get("alpha_start") or {}).items() if _is_number(v)}
-    end = {m: float(v) for m, v in (meta.get("alpha_end") or {}).items() if _is_number(v)}
+    start, end = (_in_order(meta.get(key) or {}, listed) for key in ("alpha_start", "alpha_end"))
     theta = {m: table[f"theta_{m}"].to_numpy(dtype=float) for m in modalities}
     phi = {m: table[f"phi_{m}"].to_numpy(dtype=float) for m in modalities}
     return {
@@ -790,6 +797,12 @@ def _run_geometry(table: pd.DataFrame, meta: dict) -> dict:
         "alpha_end": end,
         "alpha_change": {m: end[m] - start[m] for m in start if m in end},
     }
+
+
+def _in_order(values: dict, modalities: list[str]) -> dict:
+    """{modality: float} in the run's modality order (the metadata's JSON has its keys sorted)."""
+    keys = [m for m in modalities if m in values] + sorted(m for m in values if m not in modalities)
+    return {m: float(values[m]) for m in keys if _is_number(values[m])}
 
 
 def _mean_and_ci(values: list[float], level: float) -> tuple[float, list[float]]:
