@@ -136,6 +136,7 @@ def _real_summary(root: Path) -> dict:
 # ---------------------------------------------------------------------------------- per-run tables
 
 _FIRST_ARMS = ("full", "baseline")  # listed first, the others by name
+_RUNS_SOURCE = f"{RUNS_SUBDIR}/"  # variant_summary's `source` of seeds read from per-run tables
 
 
 def _run_datasets(root: Path) -> list[str]:
@@ -162,7 +163,7 @@ def _arm_order(arms) -> list[str]:
 def _run_wf1(row) -> float:
     """A run's weighted F1 (fraction): its metadata's, else scored from its table."""
     wf1 = row.get("wf1")
-    if isinstance(wf1, (int, float)) and math.isfinite(wf1):
+    if _is_number(wf1):
         return float(wf1) / 100
     from .metrics import weighted_f1
 
@@ -199,7 +200,7 @@ def _variants_of_runs(runs: pd.DataFrame, valid: pd.DataFrame, root: Path) -> di
             "valid_weighted_f1": [_run_wf1(r) for _, r in valid_part.iterrows()],
             "cv_weighted_f1": _study_cv(root, study, first.get("variant", arm)),
             "params_from": f"{setting} ({study})" if isinstance(study, str) and study else setting,
-            "source": f"{RUNS_SUBDIR}/",
+            "source": _RUNS_SOURCE,
         }
     return out
 
@@ -303,7 +304,7 @@ def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) 
         s = scores.loc[scores["variant"] == name, "test_wf1"]
         extra = extras.get(name, {})
         cv = v.get("cv_weighted_f1")
-        from_runs = "source" in v
+        from_runs = v.get("source") == _RUNS_SOURCE
         rows.append(
             {
                 "variant": name,
