@@ -1,10 +1,18 @@
-"""The project's evidence as tables: test scores over seeds, paired differences, the CV studies.
+"""The project's evidence as tables: test scores over seeds, paired differences, geometry, the CV studies.
 
 The app's other pages show single checkpoints (seed 0); what supports a claim lives in the results
-directory: five seeds per variant (`real_summary.json`, `summary.json`), their test predictions
-(`preds/<dataset>_<variant>_s<seed>.csv`) and the exported Optuna studies (`studies/<study>.json`).
-These pure functions (pandas, no torch, no Streamlit) read those files for the Evidence page and
-`python -m aofl results`. Scores are percentages (weighted F1 x 100); differences are points.
+directory. Two sources of seed runs:
+
+- per-run tables (`runs/<dataset>/<arm>/s<seed>_<split>.parquet`, `aofl.runs`, written by
+  `python -m aofl finals`): each final run's test predictions with their dialogues, θ and φ per
+  utterance and α at the start and end of training. A dataset that has them is read from them alone:
+  they come from one campaign of final runs, and the older files' runs used other settings;
+- otherwise the older files: seeds per variant (`real_summary.json`, `summary.json`) and their test
+  predictions (`preds/<dataset>_<variant>_s<seed>.csv`, whose utterance ids are `<dialogue>#<turn>`).
+
+Beside them the exported Optuna studies (`studies/<study>.json`). These pure functions (pandas, no
+torch, no Streamlit) read those files for the Evidence page and `python -m aofl results`. Scores are
+percentages (weighted F1 x 100); differences are points.
 
 Every function takes the results directory (default: `$AOFL_RESULTS_DIR`, else the repository's
 `results/`). A missing file is a FileNotFoundError and a malformed one a ValueError, both naming the
@@ -19,7 +27,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from .runs import RUNS_SUBDIR, list_runs, read_run_table, run_path
 
 __all__ = [
     "RESULTS_ENV",
@@ -27,6 +38,8 @@ __all__ = [
     "STUDY_COMMAND",
     "ALPHA",
     "NOISE_RULE",
+    "FINALS_COMMAND",
+    "GEOMETRY_QUANTITIES",
     "resolve_results_dir",
     "results_stamp",
     "datasets",
@@ -35,6 +48,10 @@ __all__ = [
     "seed_differences",
     "paired_differences",
     "verdict_lines",
+    "power_lines",
+    "dialogue_of",
+    "geometry_table",
+    "geometry_long",
     "list_studies",
     "study_trials",
     "study_best",
@@ -45,10 +62,14 @@ REPORT_COMMAND = "python tools/run_real_experiments.py --report"
 STUDY_COMMAND = "python -m aofl tune --data DATA --variant VARIANT --out DIR --report-only"
 ALPHA = 0.05  # a p-value below this counts as beyond that source of noise
 NOISE_RULE = (
-    f"beyond noise: both the paired t-test over seeds (seed-to-seed noise) and the paired bootstrap over "
-    f"test utterances (test-sampling noise) give p < {ALPHA}; suggestive: one of them does; inside noise: "
-    f"neither (with no predictions on disk, the t-test alone decides)"
+    f"beyond noise: after Holm's correction over the dataset's comparisons (every variant against the "
+    f"reference), both the paired t-test over seeds (seed-to-seed noise) and the bootstrap over test "
+    f"dialogues and seeds (test-sampling and seed noise) give p < {ALPHA}; suggestive: one of the two "
+    f"corrected p-values is; inside noise: neither (with no predictions on disk, the corrected t-test "
+    f"alone decides)"
 )
+POWER, POWER_ALPHA = 0.8, 0.05  # the power statement: a two-sided paired t-test over seeds
+FINALS_COMMAND = "python -m aofl finals --data {dataset} --study S ..."
 BEYOND, SUGGESTIVE, INSIDE, TOO_FEW = "beyond noise", "suggestive", "inside noise", "too few seeds"
 
 _REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -75,7 +96,7 @@ def results_stamp(results_dir: str | os.PathLike | None = None) -> tuple:
     rewritten summary or a newly exported study as new data, never as a stale hit."""
     root = resolve_results_dir(results_dir)
     names = [root / _REAL_SUMMARY, root / _SUMMARY, root / _VIEW_SUMMARY]
-    for sub, pattern in (("preds", "*.csv"), ("studies", "*.json")):
+    for sub, pattern in (("preds", "*.csv"), ("studies", "*.json"), (RUNS_SUBDIR, "*/*/*.parquet")):
         names += sorted((root / sub).glob(pattern)) if (root / sub).is_dir() else []
     out = []
     for p in names:
@@ -112,8 +133,100 @@ def _real_summary(root: Path) -> dict:
     return data
 
 
+# ---------------------------------------------------------------------------------- per-run tables
+
+_FIRST_ARMS = ("full", "baseline")  # listed first, the others by name
+_RUNS_SOURCE = f"{RUNS_SUBDIR}/"  # variant_summary's `source` of seeds read from per-run tables
+
+
+def _run_datasets(root: Path) -> list[str]:
+    """Datasets with at least one per-run test table (by file name; no table is opened)."""
+    folder = root / RUNS_SUBDIR
+    if not folder.is_dir():
+        return []
+    return sorted({p.parent.parent.name for p in folder.glob("*/*/s*_test.parquet")})
+
+
+def _run_tables(
+    root: Path, dataset: str, split: str = "test", runs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """`aofl.runs.list_runs` of one dataset (or `runs`, its result) for one split: a row per run."""
+    runs = list_runs(root, dataset) if runs is None else runs
+    return runs[runs["split"] == split].reset_index(drop=True)
+
+
+def _arm_order(arms) -> list[str]:
+    arms = list(dict.fromkeys(arms))
+    return [a for a in _FIRST_ARMS if a in arms] + sorted(a for a in arms if a not in _FIRST_ARMS)
+
+
+def _run_wf1(row) -> float:
+    """A run's weighted F1 (fraction): its metadata's, else scored from its table."""
+    wf1 = row.get("wf1")
+    if _is_number(wf1):
+        return float(wf1) / 100
+    from .metrics import weighted_f1
+
+    table, _ = read_run_table(row["path"])
+    return weighted_f1(table["label_id"], table["prediction_id"])
+
+
+def _study_cv(root: Path, study, variant) -> float | None:
+    """The CV WF1 of the study that chose this arm's setting, when the study searched this very variant
+    (an ablation that inherits `full`'s setting has no CV score of its own)."""
+    if not isinstance(study, str) or not study:
+        return None
+    try:
+        export = _load_study(study, root)
+    except (ValueError, FileNotFoundError):
+        return None
+    best = export.get("best") or {}
+    return best.get("cv_mean") if export.get("variant") == variant else None
+
+
+def _variants_of_runs(runs: pd.DataFrame, valid: pd.DataFrame, root: Path) -> dict:
+    """The same {variant: {...}} as real_summary.json's, made from per-run tables (arm = variant)."""
+    out = {}
+    for arm in _arm_order(runs["arm"]):
+        part = runs[runs["arm"] == arm].sort_values("seed")
+        first = part.iloc[0]
+        accuracy = [a / 100 for a in part.get("accuracy", pd.Series(dtype=float)) if _is_number(a)]
+        valid_part = valid[valid["arm"] == arm] if len(valid) else valid
+        setting, study = first.get("setting"), first.get("study")
+        out[arm] = {
+            "seeds": [int(s) for s in part["seed"]],
+            "test_weighted_f1": [_run_wf1(r) for _, r in part.iterrows()],
+            "test_accuracy": accuracy,
+            "valid_weighted_f1": [_run_wf1(r) for _, r in valid_part.iterrows()],
+            "cv_weighted_f1": _study_cv(root, study, first.get("variant", arm)),
+            "params_from": f"{setting} ({study})" if isinstance(study, str) and study else setting,
+            "source": _RUNS_SOURCE,
+        }
+    return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _source(dataset: str, root: Path) -> str:
+    """Where a dataset's seed runs are read from (for messages)."""
+    if dataset in _run_datasets(root):
+        return str(root / RUNS_SUBDIR / dataset)
+    return str(root / _REAL_SUMMARY)
+
+
+# ------------------------------------------------------------------------------------ both sources
+
+
 def _variants(dataset: str, root: Path) -> dict:
-    """{variant: {seeds, test_weighted_f1, cv_weighted_f1, params, ...}} of one dataset, checked."""
+    """{variant: {seeds, test_weighted_f1, cv_weighted_f1, params_from, ...}} of one dataset, checked:
+    from its per-run tables when it has any, else from real_summary.json."""
+    if dataset in _run_datasets(root):
+        runs = list_runs(root, dataset)  # one read of the tables' metadata for both splits
+        return _variants_of_runs(
+            _run_tables(root, dataset, runs=runs), _run_tables(root, dataset, "valid", runs), root
+        )
     path = root / _REAL_SUMMARY
     data = _real_summary(root)
     if dataset not in data:
@@ -138,8 +251,18 @@ def _summary_rows(dataset: str, root: Path) -> dict:
 
 
 def datasets(results_dir: str | os.PathLike | None = None) -> list[str]:
-    """The datasets with seed runs, in real_summary.json's order."""
-    return list(_real_summary(resolve_results_dir(results_dir)))
+    """The datasets with seed runs: real_summary.json's, in its order, then those with only per-run tables."""
+    root = resolve_results_dir(results_dir)
+    from_runs = _run_datasets(root)
+    if from_runs and not (root / _REAL_SUMMARY).is_file():
+        return from_runs
+    try:
+        names = list(_real_summary(root))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{e}; per-run tables under {root / RUNS_SUBDIR} (`{FINALS_COMMAND}`) are read too"
+        ) from e
+    return names + [d for d in from_runs if d not in names]
 
 
 # ----------------------------------------------------------------------------------- seed scores
@@ -159,10 +282,19 @@ def _std(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
+def _mean_of(values, scale: float = 100) -> float:
+    return scale * float(np.mean(values)) if values else math.nan
+
+
+def _std_of(values, scale: float = 100) -> float:
+    return scale * float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
 def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per variant: n, test WF1 mean and std (ddof 1) over seeds, the CV WF1 of the setting
     it was trained with (only searched variants have one) and where its setting came from; plus test
-    accuracy and valid WF1 from summary.json when that file has them."""
+    accuracy and valid WF1 (from the per-run tables, else from summary.json when it has them) and
+    `source`, the files the seeds were read from."""
     root = resolve_results_dir(results_dir)
     variants = _variants(dataset, root)
     extras = _summary_rows(dataset, root)
@@ -172,6 +304,7 @@ def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) 
         s = scores.loc[scores["variant"] == name, "test_wf1"]
         extra = extras.get(name, {})
         cv = v.get("cv_weighted_f1")
+        from_runs = v.get("source") == _RUNS_SOURCE
         rows.append(
             {
                 "variant": name,
@@ -180,9 +313,16 @@ def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) 
                 "test_wf1_std": _std(s),
                 "cv_wf1": 100 * float(cv) if cv is not None else math.nan,
                 "params_from": v.get("params_from"),
-                "test_acc_mean": _number(extra.get("test_acc_mean")),
-                "test_acc_std": _number(extra.get("test_acc_std")),
-                "valid_wf1_mean": _number(extra.get("valid_wf1_mean")),
+                "test_acc_mean": _mean_of(v["test_accuracy"])
+                if from_runs
+                else _number(extra.get("test_acc_mean")),
+                "test_acc_std": _std_of(v["test_accuracy"])
+                if from_runs
+                else _number(extra.get("test_acc_std")),
+                "valid_wf1_mean": _mean_of(v["valid_weighted_f1"])
+                if from_runs
+                else _number(extra.get("valid_wf1_mean")),
+                "source": v.get("source", _REAL_SUMMARY),
             }
         )
     return pd.DataFrame(rows)
@@ -199,7 +339,7 @@ def _reference_variants(dataset: str, reference: str, root: Path) -> dict:
     variants = _variants(dataset, root)
     if reference not in variants:
         raise ValueError(
-            f"no variant {reference!r} of {dataset} in {root / _REAL_SUMMARY}; it has: {', '.join(variants)}"
+            f"no variant {reference!r} of {dataset} in {_source(dataset, root)}; it has: {', '.join(variants)}"
         )
     return variants
 
@@ -225,32 +365,88 @@ def _preds_path(root: Path, dataset: str, variant: str, seed: int) -> Path:
     return root / "preds" / f"{dataset}_{variant}_s{seed}.csv"
 
 
+def dialogue_of(utterance_ids) -> np.ndarray:
+    """The dialogue of each utterance id of the older predictions files (`<dialogue>#<turn>`): the part
+    before the last '#' (IEMOCAP `Ses05M_impro03#0` -> `Ses05M_impro03`, MELD `1153#0` -> `1153`).
+    An id without '#' names no dialogue: a ValueError, never a silent one-utterance dialogue."""
+    ids = pd.Series(list(utterance_ids), dtype=str)
+    loose = ~ids.str.contains("#", regex=False)
+    if loose.any():
+        raise ValueError(
+            f"utterance id {ids[loose].iloc[0]!r} names no dialogue (expected <dialogue>#<turn>)"
+        )
+    return ids.str.rsplit("#", n=1).str[0].to_numpy()
+
+
 def _read_preds(path: Path) -> pd.DataFrame:
+    """label_id, prediction_id and dialogue by utterance_id, from a per-run table or a predictions CSV."""
+    if path.suffix == ".parquet":
+        table, _ = read_run_table(path)
+        df = table[["utterance_id", "dialogue", "label_id", "prediction_id"]]
+        return df.set_index("utterance_id")
     try:
         df = pd.read_csv(path, usecols=["utterance_id", "label_id", "prediction_id"])
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not a predictions CSV (utterance_id,label_id,prediction_id): {e}") from e
+    try:
+        df["dialogue"] = dialogue_of(df["utterance_id"])
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
     return df.set_index("utterance_id")
 
 
-def _paired_predictions(root: Path, dataset: str, reference: str, variant: str, seeds: list[int]):
-    """(labels, reference predictions per seed, variant predictions per seed) on the same utterances,
-    or None when a file is missing (then only the per-seed scores are compared)."""
-    paths = [
-        (_preds_path(root, dataset, reference, s), _preds_path(root, dataset, variant, s)) for s in seeds
-    ]
-    if not seeds or not all(a.is_file() and b.is_file() for a, b in paths):
-        return None
-    first = _read_preds(paths[0][0])
-    preds_ref, preds_var = [], []
-    for a, b in paths:
-        fa, fb = _read_preds(a), _read_preds(b)
-        for f, p in ((fa, a), (fb, b)):
-            if set(f.index) != set(first.index):
-                raise ValueError(f"{p} and {paths[0][0]} predict different utterances: they cannot be paired")
-        preds_ref.append(fa.loc[first.index, "prediction_id"].to_numpy())
-        preds_var.append(fb.loc[first.index, "prediction_id"].to_numpy())
-    return first["label_id"].to_numpy(), preds_ref, preds_var
+class _Predictions:
+    """Test predictions of a dataset's runs, read once per call of `paired_differences` (the
+    reference's files are paired with every variant's)."""
+
+    def __init__(self, root: Path, dataset: str):
+        self.root, self.dataset = root, dataset
+        self.from_runs = dataset in _run_datasets(root)
+        self._read: dict[Path, pd.DataFrame] = {}
+
+    def path(self, variant: str, seed: int) -> Path:
+        if self.from_runs:
+            return run_path(self.root, self.dataset, variant, seed, "test")
+        return _preds_path(self.root, self.dataset, variant, seed)
+
+    def where(self) -> str:
+        if self.from_runs:
+            return f"per-run tables ({RUNS_SUBDIR}/{self.dataset}/)"
+        return "preds/ (dialogue: the utterance id before '#')"
+
+    def read(self, path: Path) -> pd.DataFrame:
+        if path not in self._read:
+            self._read[path] = _read_preds(path)
+        return self._read[path]
+
+    @staticmethod
+    def _aligned(f: pd.DataFrame, first: pd.DataFrame, path: Path, first_path: Path) -> pd.DataFrame:
+        """f's rows in first's utterance order (runs of one test split share it: no reindex then)."""
+        if not f.index.equals(first.index):
+            if len(f) != len(first) or not f.index.sort_values().equals(first.index.sort_values()):
+                raise ValueError(
+                    f"{path} and {first_path} predict different utterances: they cannot be paired"
+                )
+            f = f.loc[first.index]
+        if not np.array_equal(f["label_id"].to_numpy(), first["label_id"].to_numpy()):
+            raise ValueError(f"{path} and {first_path} label the same utterances differently")
+        return f
+
+    def paired(self, reference: str, variant: str, seeds: list[int]):
+        """(labels, reference predictions per seed, variant predictions per seed, dialogues) on the same
+        utterances, or None when a file is missing (then only the per-seed scores are compared)."""
+        paths = [(self.path(reference, s), self.path(variant, s)) for s in seeds]
+        if not seeds or not all(a.is_file() and b.is_file() for a, b in paths):
+            return None
+        first = self.read(paths[0][0])
+        preds_ref, preds_var = [], []
+        for a, b in paths:
+            fa, fb = (
+                self._aligned(f, first, p, paths[0][0]) for f, p in ((self.read(a), a), (self.read(b), b))
+            )
+            preds_ref.append(fa["prediction_id"].to_numpy())
+            preds_var.append(fb["prediction_id"].to_numpy())
+        return first["label_id"].to_numpy(), preds_ref, preds_var, first["dialogue"].to_numpy()
 
 
 def _verdict(p_values: list[float]) -> str:
@@ -261,12 +457,18 @@ def _verdict(p_values: list[float]) -> str:
     return BEYOND if passed == len(tested) else SUGGESTIVE if passed else INSIDE
 
 
-def _compare(root, dataset, reference, variant, diffs, seeds, n_boot, level) -> dict:
-    """One row of `paired_differences`: the t-test over the per-seed differences, replaced by
-    `paired_seed_comparison`'s numbers when every predictions file of these seeds is there."""
-    from .metrics import paired_t_test
+def _compare(variant, diffs, seeds, predictions, reference, n_boot, level) -> dict:
+    """One row of `paired_differences` before the correction for several comparisons: the t-test over
+    the per-seed differences, with the interval and a second p from `dialogue_seed_bootstrap` when
+    every prediction file of these seeds is there."""
+    from .metrics import detectable_difference, dialogue_seed_bootstrap, paired_t_test
 
+    paired = predictions.paired(reference, variant, seeds)
+    if paired is not None:
+        c = dialogue_seed_bootstrap(*paired, n_boot=n_boot, level=level)
+        diffs = 100 * np.asarray(c["per_seed"])  # the same seeds' scores, now from the predictions
     t_p, t_low, t_high = paired_t_test(diffs, level)
+    sd = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan
     row = {
         "variant": variant,
         "n_seeds": len(diffs),
@@ -276,25 +478,57 @@ def _compare(root, dataset, reference, variant, diffs, seeds, n_boot, level) -> 
         "wins": int((diffs > 0).sum()),
         "t_p_value": t_p,
         "bootstrap_p_value": math.nan,
-        "method": f"paired t-test over {len(diffs)} seeds; {level:.0%} t-interval (no predictions in preds/)",
+        "sd_diff": sd,
+        "detectable_80": detectable_difference(sd, len(diffs), POWER, POWER_ALPHA),
+        "method": f"paired t-test over {len(diffs)} seeds; {level:.0%} t-interval "
+        f"(no predictions in {predictions.where()}: no bootstrap)",
     }
-    paired = _paired_predictions(root, dataset, reference, variant, seeds)
     if paired is not None:
-        from .metrics import paired_seed_comparison
-
-        c = paired_seed_comparison(*paired, n_boot=n_boot, level=level)
         row.update(
-            difference=100 * c["difference"],
             low=100 * c["low"],
             high=100 * c["high"],
-            wins=c["wins"],
-            t_p_value=math.nan if c["t_p_value"] is None else c["t_p_value"],
             bootstrap_p_value=c["p_bootstrap"],
-            method=f"aofl.metrics.paired_seed_comparison: paired t-test over {len(seeds)} seeds; "
-            f"{level:.0%} interval and p from a paired bootstrap over test utterances ({n_boot} resamples)",
+            method=f"bootstrap over test dialogues and seeds ({n_boot} resamples of {c['n_dialogues']} "
+            f"dialogues and {c['n_seeds']} seeds; {level:.0%} percentile interval; predictions from "
+            f"{predictions.where()}); paired t-test over {c['n_seeds']} seeds",
         )
-    row["verdict"] = _verdict([row["t_p_value"], row["bootstrap_p_value"]])
     return row
+
+
+def _correct(rows: list[dict]) -> None:
+    """Holm over the comparisons of one dataset, for each test; p_holm (the verdict's) is the larger
+    corrected p of the two tests, since a claim beyond noise needs both."""
+    from .metrics import holm
+
+    for key in ("t_p_value", "bootstrap_p_value"):
+        adjusted = holm([r[key] for r in rows])
+        for r, p in zip(rows, adjusted):
+            r[key.replace("_value", "_holm")] = float(p)
+    m = sum(not (math.isnan(r["t_p_value"]) and math.isnan(r["bootstrap_p_value"])) for r in rows)
+    for r in rows:
+        corrected = [p for p in (r["t_p_holm"], r["bootstrap_p_holm"]) if not math.isnan(p)]
+        r["p_holm"] = max(corrected) if corrected else math.nan
+        r["verdict"] = _verdict([r["t_p_holm"], r["bootstrap_p_holm"]])
+        r["method"] += f"; Holm over {m} comparison{'s' if m != 1 else ''}"
+
+
+PAIRED_COLUMNS = [
+    "variant",
+    "n_seeds",
+    "difference",
+    "low",
+    "high",
+    "wins",
+    "t_p_value",
+    "bootstrap_p_value",
+    "p_holm",
+    "t_p_holm",
+    "bootstrap_p_holm",
+    "sd_diff",
+    "detectable_80",
+    "method",
+    "verdict",
+]
 
 
 def paired_differences(
@@ -305,12 +539,16 @@ def paired_differences(
     level: float = 0.95,
 ) -> pd.DataFrame:
     """reference - variant for every other variant, paired by seed: difference (points, mean over
-    seeds), its interval (low, high), seeds the reference wins, the p-values, the method used and
-    the verdict (`NOISE_RULE`). With every predictions file present the interval and bootstrap p are
-    `aofl.metrics.paired_seed_comparison`'s (seed 0: RESULTS.md's numbers); else a t-interval."""
+    seeds), its interval (low, high), seeds the reference wins, the p-values of the paired t-test over
+    seeds and of the bootstrap over test dialogues and seeds (`aofl.metrics.dialogue_seed_bootstrap`,
+    seed 0), each corrected by Holm over this dataset's comparisons (t_p_holm, bootstrap_p_holm; p_holm
+    the larger), the per-seed sd of the difference and the difference detectable at 80% power
+    (`detectable_80`, points), the method and the verdict (`NOISE_RULE`, from the corrected p-values).
+    Without every predictions file of a comparison: a t-interval and the t-test alone."""
     root = resolve_results_dir(results_dir)
     variants = _reference_variants(dataset, reference, root)
     diffs = seed_differences(dataset, reference, root)
+    predictions = _Predictions(root, dataset)
     rows = []
     for name in variants:
         if name == reference:
@@ -318,26 +556,29 @@ def paired_differences(
         part = diffs[diffs["variant"] == name]
         rows.append(
             _compare(
-                root,
-                dataset,
-                reference,
                 name,
                 part["difference"].to_numpy(),
                 part["seed"].tolist(),
+                predictions,
+                reference,
                 n_boot,
                 level,
             )
         )
-    columns = ["variant", "n_seeds", "difference", "low", "high", "wins", "t_p_value", "bootstrap_p_value"]
-    return pd.DataFrame(rows, columns=[*columns, "method", "verdict"])
+    _correct(rows)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _p(p: float) -> str:
+    # a bootstrap p of 0 means below the resolution of its resamples, not impossible
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _p_text(row) -> str:
     named = (("t-test", row["t_p_value"]), ("bootstrap", row["bootstrap_p_value"]))
-    # a bootstrap p of 0 means below the resolution of its resamples, not impossible
-    return ", ".join(
-        f"{name} p {'< 0.001' if p < 0.001 else f'{p:.3f}'}" for name, p in named if not math.isnan(p)
-    )
+    text = ", ".join(f"{name} p {_p(p)}" for name, p in named if not math.isnan(p))
+    holm = row.get("p_holm", math.nan)
+    return text if pd.isna(holm) else f"{text}; Holm-corrected p {_p(holm)}"
 
 
 def _one(row) -> str:
@@ -353,8 +594,8 @@ def verdict_lines(paired: pd.DataFrame, reference: str = "full") -> list[str]:
     groups = (
         (BEYOND, True, f"`{reference}` wins beyond noise against:"),
         (BEYOND, False, f"`{reference}` loses beyond noise against:"),
-        (SUGGESTIVE, True, f"Suggestive only (one of the two tests), `{reference}` ahead of:"),
-        (SUGGESTIVE, False, f"Suggestive only (one of the two tests), `{reference}` behind:"),
+        (SUGGESTIVE, True, f"Suggestive only (one of the two corrected tests), `{reference}` ahead of:"),
+        (SUGGESTIVE, False, f"Suggestive only (one of the two corrected tests), `{reference}` behind:"),
     )
     for verdict, ahead, text in groups:
         part = paired[(paired["verdict"] == verdict) & ((paired["difference"] > 0) == ahead)]
@@ -372,6 +613,30 @@ def verdict_lines(paired: pd.DataFrame, reference: str = "full") -> list[str]:
     few = paired[paired["verdict"] == TOO_FEW]
     if len(few):
         lines.append("Too few paired seeds to test: " + ", ".join(f"`{v}`" for v in few["variant"]) + ".")
+    return lines
+
+
+def power_lines(paired: pd.DataFrame) -> list[str]:
+    """What these seeds can see, one sentence per seed count: with n seeds and the per-seed sd of the
+    difference (the median over the comparisons with n seeds), the smallest difference a two-sided
+    paired t-test detects at 80% power and alpha 0.05 (`aofl.metrics.detectable_difference`)."""
+    from .metrics import detectable_difference
+
+    lines = []
+    tested = paired.dropna(subset=["sd_diff"]) if "sd_diff" in paired else paired.iloc[:0]
+    for n, part in tested.groupby("n_seeds"):
+        sd = float(part["sd_diff"].median())
+        where = (
+            f"median over {len(part)} comparisons, {part['sd_diff'].min():.1f}–{part['sd_diff'].max():.1f}"
+            if len(part) > 1
+            else f"`{part['variant'].iloc[0]}`"
+        )
+        x = detectable_difference(sd, int(n), POWER, POWER_ALPHA)
+        lines.append(
+            f"With {int(n)} seeds and a per-seed sd of the difference of {sd:.1f} points ({where}), a "
+            f"difference of {x:.1f} points is detectable at {POWER:.0%} power (two-sided paired t-test, "
+            f"α {POWER_ALPHA}, before Holm's correction; each comparison's own: `detectable_80`)."
+        )
     return lines
 
 
@@ -492,3 +757,179 @@ def study_best(name: str, results_dir: str | os.PathLike | None = None) -> dict 
         "params": dict(best.get("params") or {}),
         "train_args": list(best.get("train_args") or []),
     }
+
+
+# --------------------------------------------------------------------------------------- geometry
+
+# per run: wf1 (%) a number; the others {modality: value}: θ and φ (degrees, mean over the split's
+# utterances), the share (0-1) of utterances with θ > φ, α at the start and end of training and its
+# change (end - start, degrees; empty without L_AAC's target)
+GEOMETRY_QUANTITIES = (
+    "wf1",
+    "theta_mean",
+    "phi_mean",
+    "theta_gt_phi_share",
+    "alpha_start",
+    "alpha_end",
+    "alpha_change",
+)
+
+
+def _run_geometry(table: pd.DataFrame, meta: dict) -> dict:
+    """One run's geometry (GEOMETRY_QUANTITIES) from its table and metadata."""
+    listed = list(meta.get("modalities") or [])
+    found = [c[len("theta_") :] for c in table.columns if c.startswith("theta_")]
+    modalities = [m for m in listed + found if m in found and f"phi_{m}" in table]
+    modalities = list(dict.fromkeys(modalities))
+    wf1 = meta.get("wf1")
+    if not _is_number(wf1):
+        from .metrics import weighted_f1
+
+        wf1 = 100 * weighted_f1(table["label_id"], table["prediction_id"])
+    start, end = (_in_order(meta.get(key) or {}, listed) for key in ("alpha_start", "alpha_end"))
+    theta = {m: table[f"theta_{m}"].to_numpy(dtype=float) for m in modalities}
+    phi = {m: table[f"phi_{m}"].to_numpy(dtype=float) for m in modalities}
+    return {
+        "wf1": float(wf1),
+        "theta_mean": {m: float(np.nanmean(theta[m])) for m in modalities},
+        "phi_mean": {m: float(np.nanmean(phi[m])) for m in modalities},
+        "theta_gt_phi_share": {m: float(np.mean(theta[m] > phi[m])) for m in modalities},
+        "alpha_start": start,
+        "alpha_end": end,
+        "alpha_change": {m: end[m] - start[m] for m in start if m in end},
+    }
+
+
+def _in_order(values: dict, modalities: list[str]) -> dict:
+    """{modality: float} in the run's modality order (the metadata's JSON has its keys sorted)."""
+    keys = [m for m in modalities if m in values] + sorted(m for m in values if m not in modalities)
+    return {m: float(values[m]) for m in keys if _is_number(values[m])}
+
+
+def _mean_and_ci(values: list[float], level: float) -> tuple[float, list[float]]:
+    """Mean over seeds and its t-interval [low, high] (NaN for fewer than 2 seeds)."""
+    from .metrics import paired_t_test
+
+    if not values:
+        return math.nan, [math.nan, math.nan]
+    _, low, high = paired_t_test(values, level)
+    return float(np.mean(values)), [low, high]
+
+
+def _summarise(per_seed: list, level: float):
+    """(mean, ci) of a quantity over seeds: numbers for a number, {modality: ...} for dicts."""
+    if all(isinstance(v, dict) for v in per_seed):
+        modalities = list(dict.fromkeys(m for v in per_seed for m in v))
+        pairs = {m: _mean_and_ci([v[m] for v in per_seed if m in v], level) for m in modalities}
+        return {m: p[0] for m, p in pairs.items()}, {m: p[1] for m, p in pairs.items()}
+    return _mean_and_ci(list(per_seed), level)
+
+
+def _differences(ref: list, other: list):
+    """reference - arm per shared seed: a list of numbers, or {modality: list} for dicts."""
+    if ref and isinstance(ref[0], dict):
+        modalities = list(dict.fromkeys(m for r in ref for m in r))
+        return {
+            m: [r[m] - o[m] for r, o in zip(ref, other) if m in r and m in o]
+            for m in modalities
+            if any(m in o for o in other)
+        }
+    return [r - o for r, o in zip(ref, other)]
+
+
+def _summarise_differences(diffs, level: float):
+    if isinstance(diffs, dict):
+        pairs = {m: _mean_and_ci(d, level) for m, d in diffs.items() if d}
+        return {m: p[0] for m, p in pairs.items()}, {m: p[1] for m, p in pairs.items()}
+    return _mean_and_ci(diffs, level)
+
+
+def _no_run_tables(dataset: str, root: Path) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"no per-run tables of {dataset} in {root / RUNS_SUBDIR / dataset}: the geometry table reads each "
+        f"final run's test table ({RUNS_SUBDIR}/<dataset>/<arm>/s<seed>_test.parquet, aofl.runs); "
+        f"`{FINALS_COMMAND.format(dataset=dataset)}` writes them"
+    )
+
+
+def geometry_table(
+    dataset: str,
+    results_dir: str | os.PathLike | None = None,
+    reference: str = "full",
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """The geometry of every arm's final runs on the test split, from the per-run tables: one row per
+    arm with `variant` (the arm), `n_seeds`, `seeds`, `setting`, and for each of GEOMETRY_QUANTITIES
+    its mean over seeds and `<q>_ci`, the t-interval [low, high] over seeds (per-modality ones as
+    {modality: value} and {modality: [low, high]}); then `n_paired` (seeds shared with the reference)
+    and `<q>_diff` / `<q>_diff_ci`: reference - arm paired by seed, with the t-interval of the paired
+    differences (None on the reference's own row, or without the reference).
+
+    wf1 in %, angles in degrees, theta_gt_phi_share a share (0-1) of the split's utterances per run,
+    averaged over seeds. A FileNotFoundError, saying how to make them, without per-run tables."""
+    root = resolve_results_dir(results_dir)
+    runs = _run_tables(root, dataset)
+    if runs.empty:
+        raise _no_run_tables(dataset, root)
+    geometry: dict[str, dict[int, dict]] = {}
+    settings: dict[str, Any] = {}
+    for _, run in runs.iterrows():
+        table, meta = read_run_table(run["path"])
+        geometry.setdefault(run["arm"], {})[int(run["seed"])] = _run_geometry(table, meta)
+        settings.setdefault(run["arm"], meta.get("setting"))
+    ref = geometry.get(reference)
+    rows = []
+    for arm in _arm_order(geometry):
+        seeds = sorted(geometry[arm])
+        shared = [s for s in seeds if ref is not None and s in ref]
+        paired = arm != reference and ref is not None
+        row: dict[str, Any] = {
+            "variant": arm,
+            "n_seeds": len(seeds),
+            "seeds": seeds,
+            "setting": settings[arm],
+            "n_paired": len(shared) if paired else None,
+        }
+        for q in GEOMETRY_QUANTITIES:
+            row[q], row[f"{q}_ci"] = _summarise([geometry[arm][s][q] for s in seeds], level)
+        for q in GEOMETRY_QUANTITIES:
+            if paired and shared:
+                diffs = _differences([ref[s][q] for s in shared], [geometry[arm][s][q] for s in shared])
+                row[f"{q}_diff"], row[f"{q}_diff_ci"] = _summarise_differences(diffs, level)
+            else:
+                row[f"{q}_diff"] = row[f"{q}_diff_ci"] = None
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["n_paired"] = pd.Series([r["n_paired"] for r in rows], dtype=object)  # counts, not 2.0
+    return frame
+
+
+def geometry_long(table: pd.DataFrame) -> pd.DataFrame:
+    """`geometry_table` with one row per arm, quantity and modality ("" for wf1): variant, quantity,
+    modality, n_seeds, mean, low, high, n_paired, diff, diff_low, diff_high. For tables to read and sort."""
+    rows = []
+    for _, r in table.iterrows():
+        for q in GEOMETRY_QUANTITIES:
+            value, ci, diff, diff_ci = r[q], r[f"{q}_ci"], r[f"{q}_diff"], r[f"{q}_diff_ci"]
+            by_modality = isinstance(value, dict)
+            for m in value if by_modality else [""]:
+                d = (diff or {}).get(m) if by_modality else diff
+                d_ci = ((diff_ci or {}).get(m) if by_modality else diff_ci) or [math.nan, math.nan]
+                lo, hi = ci[m] if by_modality else ci
+                rows.append(
+                    {
+                        "variant": r["variant"],
+                        "quantity": q,
+                        "modality": m,
+                        "n_seeds": r["n_seeds"],
+                        "mean": value[m] if by_modality else value,
+                        "low": lo,
+                        "high": hi,
+                        "n_paired": r["n_paired"],
+                        "diff": math.nan if d is None else d,
+                        "diff_low": d_ci[0],
+                        "diff_high": d_ci[1],
+                    }
+                )
+    columns = ["variant", "quantity", "modality", "n_seeds", "mean", "low", "high", "n_paired"]
+    return pd.DataFrame(rows, columns=[*columns, "diff", "diff_low", "diff_high"])

@@ -1,7 +1,10 @@
-"""Classification metrics, bootstrap confidence intervals and paired tests.
+"""Classification metrics, bootstrap confidence intervals, paired tests and their power.
 
-Weighted F1 is the MERC convention (IEMOCAP, MELD). Bootstraps resample utterances with a
-fixed seed, so the same predictions always give the same interval.
+Weighted F1 is the MERC convention (IEMOCAP, MELD). `bootstrap_ci`, `paired_bootstrap` and
+`paired_seed_comparison` resample utterances; `dialogue_seed_bootstrap` resamples test dialogues and
+seeds (utterances of one dialogue are not independent). Every bootstrap draws from a fixed seed, so
+the same predictions always give the same interval. `holm` corrects a family of p-values;
+`detectable_difference` is the smallest difference a paired t-test over seeds finds at a given power.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ __all__ = [
     "paired_bootstrap",
     "paired_seed_comparison",
     "paired_t_test",
+    "dialogue_seed_bootstrap",
+    "holm",
+    "t_test_power",
+    "detectable_difference",
 ]
 
 
@@ -65,13 +72,19 @@ def _batched(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> np.ndarray:
     c = int(max(y_true.max(), y_pred.max())) + 1
     idx = (y_true * c + y_pred) + (np.arange(b) * c * c)[:, None]
     cm = np.bincount(idx.ravel(), minlength=b * c * c).reshape(b, c, c)
-    tp = np.diagonal(cm, axis1=1, axis2=2)
     if metric == "accuracy":
-        return tp.sum(1) / n
-    support, predicted = cm.sum(2), cm.sum(1)
+        return np.diagonal(cm, axis1=1, axis2=2).sum(1) / n
+    return _weighted_f1_of_confusion(cm)
+
+
+def _weighted_f1_of_confusion(cm: np.ndarray) -> np.ndarray:
+    """Weighted F1 (sklearn's, zero_division=0) of confusion counts [..., true, predicted]. Counts may
+    be weights: an utterance drawn k times counts k times, as in the resampled list itself."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    support, predicted = cm.sum(-1), cm.sum(-2)
     denom = support + predicted
     f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=float), where=denom > 0)
-    return (f1 * support).sum(1) / support.sum(1)
+    return (f1 * support).sum(-1) / support.sum(-1)
 
 
 def bootstrap_ci(
@@ -169,3 +182,118 @@ def paired_seed_comparison(
         "p_bootstrap": p,
         "t_p_value": t_p,
     }
+
+
+def dialogue_seed_bootstrap(
+    y_true,
+    preds_a: list,
+    preds_b: list,
+    dialogues,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Weighted F1 of a minus b, averaged over paired seeds, with a bootstrap over test dialogues and seeds.
+
+    preds_a[s] and preds_b[s] are seed s of each model on the same utterances; dialogues[i] names the
+    dialogue of utterance i. Each resample draws the seeds with replacement, then the dialogues with
+    replacement (in that order from `np.random.default_rng(seed)`: seeds [n_boot, n_seeds], then
+    dialogues [n_boot, n_dialogues]), scores every drawn seed's difference on the drawn dialogues'
+    utterances and averages. Utterances of one dialogue share a speaker pair and a topic, so they move
+    together: resampling them one by one would understate the test-sampling noise.
+
+    difference, per_seed, wins, n_seeds, n_dialogues, low/high (percentile interval) and p_bootstrap
+    (two-sided: the share of resamples on the other side of zero, doubled). Fractions, not points.
+    """
+    y = np.asarray(y_true)
+    a, b = np.asarray(preds_a), np.asarray(preds_b)
+    if a.ndim != 2 or a.shape != b.shape or a.shape[0] == 0 or a.shape[1] != len(y):
+        raise ValueError(
+            "dialogue_seed_bootstrap needs the same number (>= 1) of seeds on both sides, each predicting "
+            f"every one of the {len(y)} utterances"
+        )
+    if len(dialogues) != len(y):
+        raise ValueError(f"{len(dialogues)} dialogue names for {len(y)} utterances")
+    n_seeds = a.shape[0]
+    _, dialogue = np.unique(np.asarray(dialogues), return_inverse=True)
+    n_dialogues = int(dialogue.max()) + 1
+    c = int(max(y.max(), a.max(), b.max())) + 1
+    # confusion counts per model-seed and dialogue: [2 * seeds, dialogues, c * c]; a resample's
+    # confusion is then its dialogue draw counts times these, one matrix product for every resample
+    both = np.concatenate([a, b])
+    cell = (np.arange(2 * n_seeds)[:, None] * n_dialogues + dialogue[None, :]) * c * c + y[None, :] * c + both
+    per_dialogue = np.bincount(cell.ravel(), minlength=2 * n_seeds * n_dialogues * c * c).astype(float)
+    per_dialogue = per_dialogue.reshape(2 * n_seeds, n_dialogues, c * c)
+
+    full = _weighted_f1_of_confusion(per_dialogue.sum(1).reshape(2 * n_seeds, c, c))
+    per_seed = full[:n_seeds] - full[n_seeds:]
+
+    rng = np.random.default_rng(seed)
+    seed_draw = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    dialogue_draw = rng.integers(0, n_dialogues, size=(n_boot, n_dialogues))
+    times = np.bincount(
+        (dialogue_draw + np.arange(n_boot)[:, None] * n_dialogues).ravel(), minlength=n_boot * n_dialogues
+    ).reshape(n_boot, n_dialogues)  # how often each dialogue was drawn: [n_boot, dialogues]
+    cm = times @ per_dialogue.transpose(1, 0, 2).reshape(n_dialogues, -1)  # [n_boot, 2 * seeds * c * c]
+    wf1 = _weighted_f1_of_confusion(cm.reshape(n_boot, 2 * n_seeds, c, c))
+    diff = wf1[:, :n_seeds] - wf1[:, n_seeds:]  # [n_boot, seeds]
+    stats = np.take_along_axis(diff, seed_draw, axis=1).mean(1)
+    lo, hi, p = _interval_and_p(stats, level)
+    return {
+        "difference": float(per_seed.mean()),
+        "per_seed": [float(x) for x in per_seed],
+        "wins": int((per_seed > 0).sum()),
+        "n_seeds": n_seeds,
+        "n_dialogues": n_dialogues,
+        "low": lo,
+        "high": hi,
+        "p_bootstrap": p,
+    }
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values, in the input's order: the i-th smallest of m p-values times
+    (m - i + 1), made non-decreasing in that order and capped at 1. Rejecting where the adjusted value
+    is below alpha keeps the chance of any false claim in the family at most alpha. NaN (no test)
+    stays NaN and does not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    tested = ~np.isnan(p)
+    q = p[tested]
+    order = np.argsort(q, kind="stable")
+    m = len(q)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * q[order]))
+    result = np.empty(m)
+    result[order] = adjusted
+    out[tested] = result
+    return out
+
+
+def t_test_power(effect: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided one-sample (paired) t-test at `alpha` with n samples when the true mean
+    is `effect` standard deviations from zero (exact, via the noncentral t distribution)."""
+    from scipy import stats
+
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    shift = effect * math.sqrt(n)
+    # the lower tail as sf(crit) at -shift: scipy's nct.cdf returns NaN far out in the tail
+    lower = float(np.nan_to_num(stats.nct.sf(crit, df, -shift)))
+    return float(stats.nct.sf(crit, df, shift)) + lower
+
+
+def detectable_difference(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean difference that the two-sided paired t-test over n seeds detects with
+    probability `power` at `alpha`, when the per-seed differences have standard deviation sd (same
+    unit as sd). NaN for fewer than 2 seeds or an unknown sd; 0 when the differences have no spread."""
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    if sd == 0:
+        return 0.0
+    from scipy.optimize import brentq
+
+    high = 1.0
+    while t_test_power(high, n, alpha) < power:  # power grows with the effect: bracket, then solve
+        high *= 2
+    effect = brentq(lambda e: t_test_power(e, n, alpha) - power, 0.0, high, xtol=1e-10)
+    return float(effect * sd)

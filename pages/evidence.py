@@ -1,7 +1,8 @@
-"""Evidence: five seeds per variant, full - variant paired by seed, and the CV studies behind the settings.
+"""Evidence: the seeds of every variant, full - variant paired by seed, each arm's geometry and the CV studies.
 
 The other pages show one checkpoint (seed 0); this one reads the results directory (`aofl.evidence`,
-default `$AOFL_RESULTS_DIR` or the repository's results/), so a claim is shown with its spread.
+default `$AOFL_RESULTS_DIR` or the repository's results/), so a claim is shown with its spread. The
+numbers are `python -m aofl results`'s: the same functions with the same defaults.
 """
 
 import pandas as pd
@@ -11,6 +12,14 @@ from aofl import evidence
 from aofl.app import context, figures, widgets
 
 REFERENCE = "full"
+
+
+@st.cache_data(show_spinner=False)
+def geometry(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+    """`evidence.geometry_long` of the per-run tables; `stamp` (evidence.results_stamp) makes a new or
+    rewritten table another key."""
+    return evidence.geometry_long(evidence.geometry_table(dataset, results_dir, reference))
+
 
 ctx = context.context()
 st.title("Evidence")
@@ -36,7 +45,7 @@ with context.user_errors("Cannot read the results"):
     summary = figures.evidence_summary(dataset, results_dir=results_dir)
     variants = list(summary["variant"])
     if REFERENCE not in variants:
-        raise ValueError(f"{dataset} has no `{REFERENCE}` runs in {results_dir}/real_summary.json")
+        raise ValueError(f"{dataset} has no `{REFERENCE}` runs in {results_dir}")
     # any variant can be the one the others are measured against (e.g. full with another setting)
     context.select_valid("ev_reference", [REFERENCE] + [v for v in variants if v != REFERENCE])
     reference = st.selectbox("Compare every variant with", variants, key="ev_reference")
@@ -82,23 +91,63 @@ widgets.show_figure(
     f"evidence_{dataset}_seed_differences",
     key="ev_paired_fig",
 )
+P_COLUMNS = ("t_p_value", "bootstrap_p_value", "p_holm", "t_p_holm", "bootstrap_p_holm")
 st.dataframe(
     paired.drop(columns=["method"]),
     hide_index=True,
     key="ev_paired",
     column_config={
         **{c: st.column_config.NumberColumn(format="%+.2f") for c in ("difference", "low", "high")},
-        **{c: st.column_config.NumberColumn(format="%.3f") for c in ("t_p_value", "bootstrap_p_value")},
+        **{c: st.column_config.NumberColumn(format="%.3f") for c in P_COLUMNS},
+        **{c: st.column_config.NumberColumn(format="%.2f") for c in ("sd_diff", "detectable_80")},
     },
 )
 widgets.download_csv(
     paired, f"evidence_{dataset}_paired", key="dl_ev_paired", label="Download CSV (comparison)"
 )
 st.caption(
-    f"Points of test weighted F1; right of zero, `{reference}` is ahead; hollow dots: single seeds. Method: "
+    f"Points of test weighted F1; right of zero, `{reference}` is ahead; hollow dots: single seeds. `p_holm`: "
+    "the larger of the two Holm-corrected p-values (the verdict's); `sd_diff`: the per-seed sd of the "
+    "difference; `detectable_80`: the difference these seeds detect at 80% power. Method: "
     + "; ".join(dict.fromkeys(paired["method"]))
     + "."
 )
+for line in evidence.power_lines(paired):
+    st.markdown(f"- {line}")
+
+st.subheader("Geometry per arm: θ, φ and α over seeds")
+try:
+    geo = geometry(dataset, reference, results_dir, evidence.results_stamp(results_dir))
+except FileNotFoundError as e:  # no per-run tables yet: say what writes them
+    st.info(str(e))
+    geo = None
+except context.USER_ERRORS as e:
+    st.error(f"Cannot read the per-run tables: {e}")
+    geo = None
+if geo is not None:
+    quantities = list(dict.fromkeys(geo["quantity"]))
+    context.select_valid("ev_geo_quantity", quantities)
+    quantity = st.segmented_control("Quantity", quantities, key="ev_geo_quantity", required=True)
+    shown = geo[geo["quantity"] == quantity].drop(columns=["quantity"])
+    st.dataframe(
+        shown,
+        hide_index=True,
+        key="ev_geometry",
+        column_config={
+            c: st.column_config.NumberColumn(format="%+.2f" if c.startswith("diff") else "%.2f")
+            for c in ("mean", "low", "high", "diff", "diff_low", "diff_high")
+        },
+    )
+    widgets.download_csv(
+        geo, f"evidence_{dataset}_geometry", key="dl_ev_geometry", label="Download CSV (geometry)"
+    )
+    st.caption(
+        f"Test split of each arm's final runs (per-run tables). `mean`: over seeds, with its 95% t-interval "
+        f"(`low`, `high`); `diff`: `{reference}` − arm paired by seed over `n_paired` seeds, with its "
+        "t-interval. wf1 in %, angles in degrees, theta_gt_phi_share the share of utterances with θ > φ; "
+        "alpha_change = alpha_end − alpha_start. CLI: "
+        f"`python -m aofl results --data {dataset} --geometry`."
+    )
 
 st.subheader("Cross-validated hyper-parameter studies")
 with context.user_errors("Cannot read the studies"):

@@ -67,7 +67,11 @@ def test_seed_scores_are_the_json_per_seed_scores():
 
 @needs_results
 def test_paired_differences_are_the_reports_comparison(iemocap_paired):
-    """With the predictions on disk: aofl.metrics.paired_seed_comparison, the numbers summary.json keeps."""
+    """With the predictions on disk: the difference, wins and t-test summary.json keeps; the interval
+    and bootstrap p now from aofl.metrics.dialogue_seed_bootstrap on the same files (summary.json's
+    resampled utterances)."""
+    from aofl.metrics import dialogue_seed_bootstrap
+
     summary = _json(RESULTS / "summary.json")["iemocap"]
     per_seed = evidence.seed_differences("iemocap", "full", RESULTS)
     for row in iemocap_paired.itertuples(index=False):
@@ -75,20 +79,39 @@ def test_paired_differences_are_the_reports_comparison(iemocap_paired):
         if stored is None:
             continue
         assert row.difference == pytest.approx(100 * stored["difference"])
-        assert (row.low, row.high) == pytest.approx((100 * stored["low"], 100 * stored["high"]))
-        assert row.bootstrap_p_value == pytest.approx(stored["p_bootstrap"])
         assert row.t_p_value == pytest.approx(stored["t_p_value"])
         assert (row.wins, row.n_seeds) == (stored["wins"], stored["n_seeds"])
-        assert "paired_seed_comparison" in row.method
+        assert "test dialogues and seeds" in row.method and "Holm over 6 comparisons" in row.method
         # the per-seed differences of the scores are the comparison's per-seed differences
         mine = per_seed[per_seed["variant"] == row.variant]["difference"]
         assert np.allclose(mine, 100 * np.array(stored["per_seed"]), atol=1e-6)
+    row = iemocap_paired.set_index("variant").loc["baseline"]
+    files = {
+        v: [pd.read_csv(RESULTS / "preds" / f"iemocap_{v}_s{s}.csv") for s in range(5)]
+        for v in ("full", "baseline")
+    }
+    first = files["full"][0]
+    dialogues = first["utterance_id"].str.split("#").str[0]
+    assert dialogues.nunique() == 31  # IEMOCAP Session 5
+    c = dialogue_seed_bootstrap(
+        first["label_id"],
+        [f["prediction_id"] for f in files["full"]],
+        [f["prediction_id"] for f in files["baseline"]],
+        dialogues,
+    )
+    assert (row["low"], row["high"]) == pytest.approx((100 * c["low"], 100 * c["high"]))
+    assert row["bootstrap_p_value"] == pytest.approx(c["p_bootstrap"])
 
 
 @needs_results
 def test_verdicts_follow_the_rule_and_name_every_variant(iemocap_paired):
+    from aofl.metrics import holm
+
+    assert np.allclose(iemocap_paired["t_p_holm"], holm(iemocap_paired["t_p_value"]))
+    assert np.allclose(iemocap_paired["bootstrap_p_holm"], holm(iemocap_paired["bootstrap_p_value"]))
     for row in iemocap_paired.itertuples(index=False):
-        passed = [p < evidence.ALPHA for p in (row.t_p_value, row.bootstrap_p_value)]
+        passed = [p < evidence.ALPHA for p in (row.t_p_holm, row.bootstrap_p_holm)]
+        assert row.p_holm == max(row.t_p_holm, row.bootstrap_p_holm)
         expected = "beyond noise" if all(passed) else "suggestive" if any(passed) else "inside noise"
         assert row.verdict == expected, row.variant
     text = "\n".join(evidence.verdict_lines(iemocap_paired))
@@ -236,21 +259,24 @@ def test_without_predictions_a_paired_t_test(tmp_path):
         math.isnan(row["bootstrap_p_value"])
         and "t-test" in row["method"]
         and "no predictions" in row["method"]
+        and "Holm over 1 comparison" in row["method"]
     )
+    # one comparison: nothing to correct
+    assert row["p_holm"] == row["t_p_holm"] == pytest.approx(row["t_p_value"])
     assert row["low"] < row["difference"] < row["high"] and row["wins"] == 3
     assert row["verdict"] in ("beyond noise", "inside noise")  # one test: never "suggestive"
 
 
 def _write_preds(root: Path, name: str, labels, preds, ids=None) -> None:
     (root / "preds").mkdir(exist_ok=True)
-    ids = ids or [f"u{i}" for i in range(len(labels))]
+    ids = ids or [f"d{i // 6}#{i % 6}" for i in range(len(labels))]  # <dialogue>#<turn>, 6 turns each
     pd.DataFrame({"utterance_id": ids, "label_id": labels, "prediction_id": preds}).to_csv(
         root / "preds" / f"{name}.csv", index=False
     )
 
 
 def test_with_predictions_a_paired_bootstrap(tmp_path):
-    from aofl.metrics import paired_seed_comparison
+    from aofl.metrics import dialogue_seed_bootstrap
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 60)
@@ -265,11 +291,13 @@ def test_with_predictions_a_paired_bootstrap(tmp_path):
         tmp_path, {"full": [weighted_f1(y, p) for p in good], "baseline": [weighted_f1(y, p) for p in bad]}
     )
     row = evidence.paired_differences("toy", results_dir=tmp_path, n_boot=200).iloc[0]
-    ref = paired_seed_comparison(y, good, bad, n_boot=200)
+    ref = dialogue_seed_bootstrap(y, good, bad, [f"d{i // 6}" for i in range(60)], n_boot=200)
     assert row["difference"] == pytest.approx(100 * ref["difference"])
-    assert row["bootstrap_p_value"] == pytest.approx(ref["p_bootstrap"]) and "bootstrap" in row["method"]
+    assert (row["low"], row["high"]) == pytest.approx((100 * ref["low"], 100 * ref["high"]))
+    assert row["bootstrap_p_value"] == pytest.approx(ref["p_bootstrap"])
+    assert "test dialogues and seeds" in row["method"] and "10 dialogues" in row["method"]
     # predictions of other utterances cannot be paired: an error naming the file
-    _write_preds(tmp_path, "toy_baseline_s1", y, bad[1], ids=[f"v{i}" for i in range(60)])
+    _write_preds(tmp_path, "toy_baseline_s1", y, bad[1], ids=[f"v{i // 6}#{i % 6}" for i in range(60)])
     with pytest.raises(ValueError, match=r"toy_baseline_s1\.csv .* different utterances"):
         evidence.paired_differences("toy", results_dir=tmp_path, n_boot=50)
 
@@ -342,6 +370,9 @@ def test_cli_results(capsys):
     assert {p["variant"] for p in report["paired"]} == set(
         _json(RESULTS / "real_summary.json")["iemocap"]
     ) - {"full"}
+    for p in report["paired"]:
+        assert 0 <= p["p_holm"] <= 1 and "test dialogues and seeds" in p["method"] and "Holm" in p["method"]
+    assert report["power"] and "80% power" in report["power"][0]
     assert report["verdict"] and "iemocap-full" in report["studies"]
     assert main(["results", "--study", "iemocap-full", "--json"]) == 0
     study = json.loads(capsys.readouterr().out)
@@ -375,6 +406,7 @@ def page_env(app_env):
         yield
 
 
+@pytest.mark.app
 @needs_results
 def test_page_shows_the_evidence(page_env):
     at = _evidence_page()
@@ -399,6 +431,7 @@ def test_page_shows_the_evidence(page_env):
         assert at.selectbox(key="ev_study").value.startswith(f"{tuned}-")  # the studies of these views
 
 
+@pytest.mark.app
 def test_page_without_results_is_an_info(page_env, tmp_path, monkeypatch):
     monkeypatch.setenv(evidence.RESULTS_ENV, str(tmp_path))
     at = _evidence_page()
@@ -407,6 +440,7 @@ def test_page_without_results_is_an_info(page_env, tmp_path, monkeypatch):
     assert at.info and "python tools/run_real_experiments.py --report" in at.info[0].value
 
 
+@pytest.mark.app
 def test_page_with_a_corrupt_summary_is_an_error_message(page_env, tmp_path, monkeypatch):
     (tmp_path / "real_summary.json").write_text("{oops")
     monkeypatch.setenv(evidence.RESULTS_ENV, str(tmp_path))

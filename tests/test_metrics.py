@@ -77,3 +77,138 @@ def test_paired_t_test_by_hand():
     assert paired_t_test([0.0, 0.0]) == (1.0, 0.0, 0.0)
     assert paired_t_test([0.5, 0.5, 0.5]) == (0.0, 0.5, 0.5)
     assert all(math.isnan(x) for x in paired_t_test([1.0]))
+
+
+# ------------------------------------------------------------- Holm, the dialogue bootstrap, power
+
+
+@pytest.mark.parametrize(
+    "raw, adjusted",
+    [
+        # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+        ([0.01, 0.04, 0.03, 0.005], [0.03, 0.06, 0.06, 0.02]),
+        ([0.5, 0.6], [1.0, 1.0]),  # 0.5 * 2 = 1.0; 0.6 * 1 is raised to it
+        ([0.3, 0.4, 0.9], [0.9, 0.9, 0.9]),  # 0.9, 0.8 -> 0.9, 0.9
+        ([0.4, 0.5, 0.6], [1.0, 1.0, 1.0]),  # 1.2 capped at 1
+        ([0.01, 0.01], [0.02, 0.02]),  # ties
+        ([0.02], [0.02]),  # one test: nothing to correct
+        ([0.01, float("nan"), 0.02], [0.02, float("nan"), 0.02]),  # no test: NaN, not counted in m
+        ([], []),
+    ],
+)
+def test_holm_hand_cases(raw, adjusted):
+    from aofl.metrics import holm
+
+    assert np.allclose(holm(raw), adjusted, equal_nan=True)
+
+
+def test_holm_is_monotone_and_capped():
+    from aofl.metrics import holm
+
+    p = np.random.default_rng(0).random(12) ** 3
+    q = holm(p)
+    order = np.argsort(p)
+    assert (np.diff(q[order]) >= 0).all() and (q >= p).all() and (q <= 1).all()
+
+
+def _clustered(n_dialogues=12, per=8, n_seeds=3, seed=0):
+    """Labels, two models' predictions per seed and dialogue names; one dialogue per block of `per`."""
+    rng = np.random.default_rng(seed)
+    n = n_dialogues * per
+    y = rng.integers(0, 4, n)
+    a = [np.where(rng.random(n) < 0.85, y, rng.integers(0, 4, n)) for _ in range(n_seeds)]
+    b = [np.where(rng.random(n) < 0.45, y, rng.integers(0, 4, n)) for _ in range(n_seeds)]
+    dialogues = np.repeat([f"d{i}" for i in range(n_dialogues)], per)
+    return y, a, b, dialogues
+
+
+def test_dialogue_seed_bootstrap_is_the_loop_it_vectorises():
+    """Each resample: seeds drawn with replacement, then dialogues; every drawn seed's WF1 difference
+    on the drawn dialogues' utterances (sklearn), averaged. Same draws, same numbers."""
+    from aofl.metrics import dialogue_seed_bootstrap, weighted_f1
+
+    y, a, b, dialogues = _clustered()
+    r = dialogue_seed_bootstrap(y, a, b, dialogues, n_boot=40, seed=3)
+    rng = np.random.default_rng(3)
+    seed_draw = rng.integers(0, 3, size=(40, 3))
+    dialogue_draw = rng.integers(0, 12, size=(40, 12))
+    names = np.unique(dialogues)
+    stats = []
+    for seeds, drawn in zip(seed_draw, dialogue_draw):
+        idx = np.concatenate([np.flatnonzero(dialogues == names[d]) for d in drawn])
+        stats.append(
+            np.mean([weighted_f1(y[idx], a[s][idx]) - weighted_f1(y[idx], b[s][idx]) for s in seeds])
+        )
+    assert (r["low"], r["high"]) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])), abs=1e-12)
+    expect = [weighted_f1(y, pa) - weighted_f1(y, pb) for pa, pb in zip(a, b)]
+    assert r["per_seed"] == pytest.approx(expect) and r["difference"] == pytest.approx(np.mean(expect))
+    assert (r["n_seeds"], r["n_dialogues"], r["wins"]) == (3, 12, sum(e > 0 for e in expect))
+    assert 0 < r["low"] < r["difference"] < r["high"] and r["p_bootstrap"] < 0.05
+
+
+def test_identical_predictions_give_a_zero_width_interval():
+    from aofl.metrics import dialogue_seed_bootstrap
+
+    y, a, _, dialogues = _clustered()
+    r = dialogue_seed_bootstrap(y, a, a, dialogues, n_boot=200)
+    assert r["difference"] == r["low"] == r["high"] == 0.0 and r["p_bootstrap"] == 1.0 and r["wins"] == 0
+
+
+def test_the_dialogue_is_the_unit_not_the_utterance():
+    """A test split of one dialogue: drawing whole dialogues always draws that dialogue, so with one
+    seed every resample is the full split and the interval has no width. Resampling utterances (the
+    older paired_seed_comparison) would give a wide one."""
+    from aofl.metrics import dialogue_seed_bootstrap, paired_seed_comparison
+
+    y, a, b, _ = _clustered(n_seeds=1)
+    one = np.full(len(y), "only")
+    r = dialogue_seed_bootstrap(y, a, b, one, n_boot=300)
+    assert r["difference"] > 0.05 and r["n_dialogues"] == 1
+    assert r["low"] == pytest.approx(r["difference"]) and r["high"] == pytest.approx(r["difference"])
+    by_utterance = paired_seed_comparison(y, a, b, n_boot=300)
+    assert by_utterance["high"] - by_utterance["low"] > 0.05
+
+
+def test_seeds_are_resampled_too():
+    """One dialogue (its draw changes nothing) and two seeds whose differences are d1 < d2: a resample's
+    mean is d1, (d1 + d2) / 2 or d2 with chances 1/4, 1/2, 1/4, so the 95% interval is [d1, d2]."""
+    from aofl.metrics import dialogue_seed_bootstrap
+
+    y, a, b, _ = _clustered(n_seeds=2)
+    one = np.full(len(y), "only")
+    r = dialogue_seed_bootstrap(y, a, b, one, n_boot=1000)
+    d1, d2 = sorted(r["per_seed"])
+    assert d1 < d2 and (r["low"], r["high"]) == pytest.approx((d1, d2))
+
+
+def test_dialogue_seed_bootstrap_rejects_what_cannot_be_paired():
+    from aofl.metrics import dialogue_seed_bootstrap
+
+    y, a, b, dialogues = _clustered()
+    with pytest.raises(ValueError, match="same number"):
+        dialogue_seed_bootstrap(y, a, b[:2], dialogues)
+    with pytest.raises(ValueError, match="dialogue names"):
+        dialogue_seed_bootstrap(y, a, b, dialogues[:-1])
+
+
+def test_detectable_difference_has_the_power_it_claims():
+    """Simulated paired t-tests at the detectable difference reject 80% of the time; the difference
+    scales with the sd, shrinks with more seeds and meets the normal approximation for many."""
+    from scipy.stats import norm
+    from scipy.stats import t as student
+
+    from aofl.metrics import detectable_difference, t_test_power
+
+    n, sd = 10, 1.3
+    x = detectable_difference(sd, n)
+    assert t_test_power(x / sd, n) == pytest.approx(0.8, abs=1e-8)
+    rng = np.random.default_rng(0)
+    d = rng.normal(x, sd, size=(200_000, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / np.sqrt(n))
+    assert (np.abs(t) > student.ppf(0.975, n - 1)).mean() == pytest.approx(0.8, abs=0.005)
+    assert detectable_difference(2 * sd, n) == pytest.approx(2 * x)
+    assert detectable_difference(sd, 5) > x > detectable_difference(sd, 20)
+    z = (norm.ppf(0.975) + norm.ppf(0.8)) / np.sqrt(400)
+    assert detectable_difference(1.0, 400) == pytest.approx(z, rel=0.01)
+    assert np.isnan(detectable_difference(1.0, 1)) and detectable_difference(0.0, 5) == 0.0
+    assert detectable_difference(1.0, 2) > 5  # one degree of freedom: only huge differences

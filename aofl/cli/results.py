@@ -1,11 +1,16 @@
-"""`python -m aofl results --data DATASET [--study NAME] [--json]`: the evidence in the results files.
+"""`python -m aofl results --data DATASET [--study NAME] [--geometry] [--json]`: the evidence in the results files.
 
 Without `--study`: each variant's test weighted F1 per seed and mean +- std, then reference - variant
-paired by seed (`aofl.evidence.paired_differences`) with a verdict per variant, and the dataset's
-exported studies. With `--study`: that study's trials (CV score, best so far) and its chosen setting.
+paired by seed (`aofl.evidence.paired_differences`: a bootstrap over test dialogues and seeds, the
+paired t-test over seeds, Holm over the dataset's comparisons) with a verdict per variant, what these
+seeds can detect at 80% power, and the dataset's exported studies. With `--study`: that study's trials
+(CV score, best so far) and its chosen setting. With `--geometry`: each arm's θ, φ, share of θ > φ and
+α per modality over seeds, and reference - arm (`aofl.evidence.geometry_table`, from per-run tables).
 Scores are in % and differences in points. `--json` prints {"dataset", "reference", "results_dir",
-"variants": [...], "seeds": [...], "paired": [...], "verdict": [...], "noise_rule", "studies": [...]}
-or {"study", "results_dir", "best", "trials": [...]}, NaN as null.
+"variants": [...], "seeds": [...], "paired": [...], "verdict": [...], "noise_rule", "power": [...],
+"studies": [...]}, or {"study", "results_dir", "best", "trials": [...]}, or with `--geometry` a list
+of rows (keys variant, n_seeds, theta_mean, phi_mean, theta_gt_phi_share, alpha_start, alpha_end, ...),
+NaN as null.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ def _dataset_report(args, root) -> dict:
         "paired": json_records(paired),
         "verdict": evidence.verdict_lines(paired, args.reference),
         "noise_rule": evidence.NOISE_RULE,
+        "power": evidence.power_lines(paired),
         "studies": list(evidence.list_studies(root, dataset=args.data)["study"]),
     }
 
@@ -47,16 +53,23 @@ def _print_dataset(report: dict) -> None:
             f"  {v['variant']:<12s} {v['test_wf1_mean']:5.1f} ± {std:<4s} (n={v['n']}){cv}  "
             + "  ".join(per_seed.get(v["variant"], []))
         )
-    print(f"\n{ref} − variant, paired by seed (points)")
+    print(
+        f"\n{ref} − variant, paired by seed (points; p raw/Holm-corrected; 80%: the difference detectable "
+        "at 80% power)"
+    )
     for r in report["paired"]:
         ci = "" if r["low"] is None else f" [{r['low']:+.1f}, {r['high']:+.1f}]"
         ps = "  ".join(
-            f"{name} p {r[key]:.3f}"
-            for name, key in (("t", "t_p_value"), ("bootstrap", "bootstrap_p_value"))
+            f"{name} p {r[key]:.3f}/{r[holm]:.3f}"
+            for name, key, holm in (
+                ("t", "t_p_value", "t_p_holm"),
+                ("bootstrap", "bootstrap_p_value", "bootstrap_p_holm"),
+            )
             if r[key] is not None
         )
+        power = "" if r["detectable_80"] is None else f"  80%: {r['detectable_80']:.1f}"
         print(
-            f"  {r['variant']:<12s} {r['difference']:+5.1f}{ci}  wins {r['wins']}/{r['n_seeds']}  {ps}  "
+            f"  {r['variant']:<12s} {r['difference']:+5.1f}{ci}  wins {r['wins']}/{r['n_seeds']}  {ps}{power}  "
             f"{r['verdict']}"
         )
     methods = list(dict.fromkeys(r["method"] for r in report["paired"]))
@@ -66,8 +79,36 @@ def _print_dataset(report: dict) -> None:
     for line in report["verdict"]:
         print(f"* {line.replace('`', '')}")
     print(f"  ({report['noise_rule']})")
+    for line in report["power"]:
+        print(f"* {line.replace('`', '')}")
     if report["studies"]:
         print(f"\nstudies: {', '.join(report['studies'])}  (show one: --study NAME)")
+
+
+def _geometry_report(args, root) -> list[dict]:
+    from .. import evidence
+
+    return json_records(evidence.geometry_table(args.data, root, args.reference))
+
+
+def _print_geometry(rows: list[dict]) -> None:
+    import pandas as pd
+
+    from .. import evidence
+
+    long = evidence.geometry_long(pd.DataFrame(rows))
+    print("test split: mean over seeds [95% t-interval over seeds]; Δ: the reference − arm, paired by seed")
+    print("(wf1 in %, angles in degrees, theta_gt_phi_share a share of the utterances)")
+    for variant, part in long.groupby("variant", sort=False):
+        print(f"\n{variant}  ({part['n_seeds'].iloc[0]} seeds)")
+        for r in part.itertuples(index=False):
+            name = r.quantity + (f" {r.modality}" if r.modality else "")
+            ci = "" if pd.isna(r.low) else f" [{r.low:.2f}, {r.high:.2f}]"
+            diff = ""
+            if not pd.isna(r.diff):
+                diff_ci = "" if pd.isna(r.diff_low) else f" [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
+                diff = f"   Δ {r.diff:+.2f}{diff_ci} ({int(r.n_paired)} pairs)"
+            print(f"  {name:<34s} {r.mean:7.2f}{ci}{diff}")
 
 
 def _study_report(args, root) -> dict:
@@ -104,7 +145,12 @@ def run(args) -> int:
     from .. import evidence
 
     root = evidence.resolve_results_dir(args.results_dir)
-    if args.study:
+    if args.geometry:
+        if not args.data:
+            raise ValueError("--geometry needs --data DATASET")
+        report = _geometry_report(args, root)
+        show = _print_geometry
+    elif args.study:
         report = _study_report(args, root)
         show = _print_study
     elif args.data:
@@ -127,6 +173,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", default=None, help="dataset in real_summary.json (iemocap, meld)")
     p.add_argument(
         "--study", default=None, help="show this exported study (results/studies/NAME.json) instead"
+    )
+    p.add_argument(
+        "--geometry",
+        action="store_true",
+        help="each arm's θ, φ, share of θ > φ and α per modality over seeds, and the reference − arm "
+        "(reads the per-run tables results/runs/DATASET/, written by `python -m aofl finals`)",
     )
     p.add_argument("--reference", default="full", help="the variant the others are compared with")
     p.add_argument(
