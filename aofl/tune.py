@@ -50,6 +50,22 @@ __all__ = [
 SEARCH_EPOCHS = 40  # the cap of a fold's run; early stopping (patience 8, after any warm-up) ends most sooner
 PATIENCE = 8
 
+# How a trial is scored. "fold_best" (the studies of issue #13): each fold early-stops and scores its own
+# best epoch; a trial is the mean of those per-fold maxima. That rewards volatile learning curves, and the
+# final runs then train one fixed epoch count that no fold was scored at. "curve" (issue #21): every fold
+# trains the whole epoch cap and keeps its per-epoch held-out WF1; a trial's score is the fold-mean curve
+# at one common epoch (its peak), and that epoch count is what the final runs train for. No pruner: every
+# trial runs every fold to the cap, so two families with the same number of trials get the same number
+# of fold runs (a relative pruner starved `baseline`, whose trials were alike: 15 of 16 pruned).
+RULES = ("curve", "fold_best")
+SCORE_RULES = {
+    "fold_best": "mean over folds of the held-out fold's weighted F1 at its own best epoch (early stopping, "
+    "patience 8); final runs train the median of the folds' best epochs",
+    "curve": "every fold trains the whole epoch cap; the score is the fold-mean held-out weighted F1 curve at "
+    "its peak epoch, one epoch common to all folds, and the final runs train exactly that many epochs; no pruning",
+}
+CURVE_EPOCHS = 60  # the cap of the curve rule's runs (the fold_best studies' best epochs hit 40)
+
 # what every study starts from (enqueued as its first trial): the shipped recipe of `train`
 SHARED_DEFAULTS = {
     "lr": 2e-3,
@@ -73,15 +89,17 @@ SPLIT_DEFAULTS = {
 SPLIT_LEAD = {**SPLIT_DEFAULTS, "lambda_cen": 0.1, "lambda_aac": 0.1, "lambda_csr": 0.1}
 
 
-def suggest_params(trial, variant: str) -> dict:
+def suggest_params(trial, variant: str, rule: str = "fold_best") -> dict:
     """The search space. Shared by every variant: optimiser, regularisation, width, schedule, class
     weights. Split variants add the AO-FL weights, L_CEN's tau, L_CSR's margin, alpha's init, the
-    auxiliary warm-up and the clipping mode."""
+    auxiliary warm-up and the clipping mode. The curve rule's studies widen the bounds the fold_best
+    studies' choices sat on (lr at its 3e-4 floor, width at its 128 ceiling)."""
+    wide = rule == "curve"
     p = {
-        "lr": trial.suggest_float("lr", 3e-4, 5e-3, log=True),
+        "lr": trial.suggest_float("lr", 1e-4 if wide else 3e-4, 5e-3, log=True),
         "weight_decay": trial.suggest_float("weight_decay", 1e-5, 1e-2, log=True),
         "dropout": trial.suggest_float("dropout", 0.1, 0.5),
-        "width": trial.suggest_categorical("width", [64, 128]),
+        "width": trial.suggest_categorical("width", [64, 128, 256] if wide else [64, 128]),
         "lr_schedule": trial.suggest_categorical("lr_schedule", ["constant", "cosine"]),
         "class_weights": trial.suggest_categorical("class_weights", [False, True]),
     }
@@ -205,23 +223,27 @@ def run_fold(
     cache_dir: Path | None = None,
     device: str = "cpu",
     epochs: int = SEARCH_EPOCHS,
+    rule: str = "fold_best",
 ) -> dict:
-    """Train on every fold but i, early-stopped on fold i: {"score", "best_epoch", "epochs_run", "seconds"}.
+    """Train on every fold but i and score fold i: {"score", "best_epoch", "epochs_run", "seconds", "curve"}.
+    fold_best: early-stopped on fold i, scored at its best epoch. curve: trained for all `epochs`, with
+    fold i's weighted F1 after every epoch in "curve" (a diverged run's missing epochs count as 0).
     With cache_dir, a finished fold is read back instead of retrained (keyed by everything it depends on)."""
     from .train import train
 
-    key = _key(
-        {
-            "data": dataset.fingerprint(),
-            "folds": folds,
-            "i": i,
-            "variant": variant,
-            "params": params,
-            "seed": seed,
-            "epochs": epochs,
-            "patience": PATIENCE,
-        }
-    )
+    payload = {
+        "data": dataset.fingerprint(),
+        "folds": folds,
+        "i": i,
+        "variant": variant,
+        "params": params,
+        "seed": seed,
+        "epochs": epochs,
+        "patience": PATIENCE,
+    }
+    if rule != "fold_best":  # the fold_best studies' cache keys stay as they were
+        payload["rule"] = rule
+    key = _key(payload)
     path = None if cache_dir is None else Path(cache_dir) / f"{key}.json"
     if path is not None and path.exists():
         try:
@@ -229,20 +251,37 @@ def run_fold(
         except (OSError, ValueError):
             pass  # a torn file: train again
     fold = fold_dataset(dataset, folds[i])
-    config, tc = configs_for(fold, variant, params, seed=seed, device=device, epochs=epochs)
+    select = "last" if rule == "curve" else "best_valid"
+    config, tc = configs_for(fold, variant, params, seed=seed, device=device, epochs=epochs, select=select)
     result = train(fold, config, tc)
+    curve = [float(h["valid_weighted_f1"]) for h in result.history]
     out = {
         "score": float(result.best_valid["weighted_f1"]),
         "best_epoch": int(result.best_epoch),
         "epochs_run": len(result.history),
         "seconds": round(result.seconds, 2),
+        "curve": curve + [0.0] * (epochs - len(curve)) if rule == "curve" else curve,
     }
+    if rule == "curve":  # the fold's own peak, for the record; the trial is scored at the common epoch
+        out["best_epoch"] = 1 + max(range(len(curve)), key=curve.__getitem__) if curve else 0
+        out["score"] = max(curve) if curve else 0.0
     if path is not None:
         from .io.atomic import atomic_write_text
 
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(out))
     return out
+
+
+def common_epoch(fold_curves: list[list[float]]) -> tuple[int, float, list[float]]:
+    """The curve rule: (epoch, score, per-fold values) at the peak of the fold-mean curve; the earliest
+    epoch among ties. Epochs count from 1."""
+    if not fold_curves or not all(fold_curves):
+        raise ValueError("common_epoch needs one non-empty curve per fold")
+    n = min(len(c) for c in fold_curves)
+    mean = [statistics.fmean(c[e] for c in fold_curves) for e in range(n)]
+    best = max(range(n), key=lambda e: (mean[e], -e))
+    return best + 1, mean[best], [c[best] for c in fold_curves]
 
 
 def final_epochs(best_epochs: list[int], cap: int = SEARCH_EPOCHS) -> int:
@@ -263,10 +302,13 @@ class TuneSpec:
     epochs: int = SEARCH_EPOCHS  # the cap of every fold's run
     start_from: tuple = ()  # extra settings a new study is seeded with (e.g. another dataset's best)
     views: tuple = ()  # iemocap/meld text views; () = the dataset's default views
+    rule: str = "fold_best"  # how a trial is scored (RULES); the CLI's default is "curve"
 
     def __post_init__(self):
         from .data.real import DEFAULT_VIEWS
 
+        if self.rule not in RULES:
+            raise ValueError(f"unknown score rule {self.rule!r}; choose from {', '.join(RULES)}")
         self.views = tuple(self.views)
         if self.views == DEFAULT_VIEWS:  # spelled out or not, the default views are one study
             self.views = ()
@@ -280,7 +322,8 @@ class TuneSpec:
 
     @property
     def study_name(self) -> str:
-        return f"{self.data_tag}-{self.variant}"
+        """`<data>-<variant>`; a curve-rule study is another study of the same pair: `...-curve`."""
+        return f"{self.data_tag}-{self.variant}" + ("-curve" if self.rule == "curve" else "")
 
     @property
     def storage_url(self) -> str:
@@ -345,7 +388,11 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         multivariate=True,
         constant_liar=True,
     )
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    pruner = (
+        optuna.pruners.NopPruner()  # equal effort: every trial runs every fold (see RULES)
+        if spec.rule == "curve"
+        else optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0)
+    )
     study = optuna.load_study(study_name=spec.study_name, storage=storage, sampler=sampler, pruner=pruner)
     if not study.user_attrs.get("seeded"):
         study.set_user_attr("seeded", True)
@@ -354,6 +401,7 @@ def open_study(spec: TuneSpec, grace_period: int = 180):
         study.set_user_attr("folds", spec.folds)
         study.set_user_attr("epochs", spec.epochs)
         study.set_user_attr("views", list(spec.views))
+        study.set_user_attr("score_rule", spec.rule)
         for p in default_params(spec.variant) + list(spec.start_from):
             study.enqueue_trial(p, skip_if_exists=True)
     return study
@@ -418,6 +466,11 @@ def optimize(
             f"study {spec.study_name} in {spec.storage_url} uses {study.user_attrs.get('folds')} folds, "
             f"not {spec.folds}"
         )
+    if study.user_attrs.get("score_rule", "fold_best") != spec.rule:
+        raise ValueError(
+            f"study {spec.study_name} scores trials by the {study.user_attrs.get('score_rule', 'fold_best')} "
+            f"rule, not {spec.rule}"
+        )
     if study.user_attrs.get("epochs", SEARCH_EPOCHS) != spec.epochs:
         raise ValueError(
             f"study {spec.study_name} caps its runs at {study.user_attrs.get('epochs', SEARCH_EPOCHS)} "
@@ -432,8 +485,8 @@ def optimize(
     cache = Path(spec.out) / "folds"
 
     def objective(trial) -> float:
-        params = suggest_params(trial, spec.variant)
-        scores, epochs = [], []
+        params = suggest_params(trial, spec.variant, spec.rule)
+        scores, epochs, curves = [], [], []
         t0 = time.perf_counter()
         for i in range(len(folds)):
             r = run_fold(
@@ -446,11 +499,14 @@ def optimize(
                 cache_dir=cache,
                 device=device,
                 epochs=spec.epochs,
+                rule=spec.rule,
             )
             scores.append(r["score"])
             epochs.append(r["best_epoch"])
+            curves.append([round(v, 6) for v in r["curve"]])
             trial.set_user_attr("fold_scores", scores)
             trial.set_user_attr("best_epochs", epochs)
+            trial.set_user_attr("fold_curves", curves)
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
             if progress:
                 print(
@@ -462,6 +518,11 @@ def optimize(
             trial.report(statistics.fmean(scores), i)
             if i < len(folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned()
+        if spec.rule == "curve":
+            epoch, score, at_epoch = common_epoch(curves)
+            trial.set_user_attr("common_epoch", epoch)
+            trial.set_user_attr("fold_scores", at_epoch)  # each fold at the common epoch
+            return score
         return statistics.fmean(scores)
 
     if _finished(study) >= spec.trials:
@@ -493,6 +554,8 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
                 "value": t.value,
                 "fold_scores": t.user_attrs.get("fold_scores", []),
                 "best_epochs": t.user_attrs.get("best_epochs", []),
+                "fold_curves": t.user_attrs.get("fold_curves", []),
+                "common_epoch": t.user_attrs.get("common_epoch"),
                 "seconds": t.user_attrs.get("seconds"),
             }
         )
@@ -509,7 +572,12 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
         "variant": spec.variant,
         "views": list(spec.views),
         "folds": spec.folds,
-        "metric": "mean over folds of the held-out fold's weighted F1 at its best epoch",
+        "metric": "mean over folds of the held-out fold's weighted F1 at its best epoch"
+        if spec.rule == "fold_best"
+        else "fold-mean held-out weighted F1 at the common peak epoch",
+        "score_rule": SCORE_RULES[spec.rule],
+        "rule": spec.rule,
+        "fold_runs": sum(len(t["fold_curves"]) or len(t["fold_scores"]) for t in trials),
         "search_epochs": spec.epochs,
         "patience": PATIENCE,
         "n_trials": len(trials),
@@ -529,6 +597,10 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
     if complete:
         b = max(complete, key=lambda t: t["value"])
         scores = b["fold_scores"]
+        if spec.rule == "curve":
+            epochs = b["common_epoch"] or common_epoch(b["fold_curves"])[0]
+        else:
+            epochs = final_epochs(b["best_epochs"], spec.epochs)
         report["best"] = {
             "number": b["number"],
             "params": b["params"],
@@ -536,9 +608,8 @@ def study_report(spec: TuneSpec, dataset: ConversationSet | None = None) -> dict
             "cv_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
             "fold_scores": scores,
             "best_epochs": b["best_epochs"],
-            "final_epochs": final_epochs(b["best_epochs"], spec.epochs),
-            "train_args": train_args(b["params"], final_epochs(b["best_epochs"], spec.epochs))
-            + (["--views", *spec.views] if spec.views else []),
+            "final_epochs": epochs,
+            "train_args": train_args(b["params"], epochs) + (["--views", *spec.views] if spec.views else []),
         }
     return report
 

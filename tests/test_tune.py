@@ -436,3 +436,68 @@ def test_a_views_name_as_data_is_the_same_study(tmp_path, tiny_tune, capsys):
     # the other spelling resumes it (no views mismatch)
     assert main([*argv, "--data", "iemocap", "--views", "sentence", "tuned"]) == 0
     assert json.loads(capsys.readouterr().out)["n_trials"] == 1
+
+
+def test_common_epoch_is_the_peak_of_the_fold_mean_curve():
+    from aofl.tune import common_epoch
+
+    # fold 1 peaks at epoch 3, fold 2 at epoch 1; their mean (0.5, 0.55, 0.6, 0.45) peaks at epoch 3
+    epoch, score, at = common_epoch([[0.4, 0.5, 0.8, 0.5], [0.6, 0.6, 0.4, 0.4]])
+    assert (epoch, at) == (3, [0.8, 0.4]) and score == pytest.approx(0.6)
+    assert common_epoch([[0.5, 0.5], [0.5, 0.5]])[0] == 1  # ties: the earliest epoch
+    with pytest.raises(ValueError):
+        common_epoch([[0.5], []])
+
+
+def test_the_curve_rule_scores_the_recipe_the_final_runs_use(tmp_path, tiny_tune, capsys):
+    """Every fold trains the cap, the export keeps each fold's curve, the score is the fold-mean curve at
+    one common epoch, and the final runs train exactly that many epochs. No trial is pruned."""
+    from aofl.cli import main
+    from aofl.tune import common_epoch
+
+    out, export = tmp_path / "study", tmp_path / "export.json"
+    argv = ["tune", "--data", "synthetic", "--variant", "baseline", "--trials", "3", "--folds", "2"]
+    argv += ["--out", str(out), "--epochs", "3", "--no-progress", "--export", str(export), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["study"] == "synthetic-baseline-curve" and report["rule"] == "curve"
+    assert report["states"] == {"COMPLETE": 3} and report["fold_runs"] == 6
+    exported = json.loads(export.read_text())
+    assert "one epoch common to all folds" in exported["score_rule"]
+    for t in exported["trials"]:
+        assert [len(c) for c in t["fold_curves"]] == [3, 3]
+        epoch, score, at = common_epoch(t["fold_curves"])
+        assert t["common_epoch"] == epoch and t["value"] == pytest.approx(score, abs=1e-5)
+        assert t["fold_scores"] == pytest.approx(at, abs=1e-5)
+    best = report["best"]
+    assert best["final_epochs"] == exported["trials"][best["number"]]["common_epoch"]
+    assert best["train_args"][:4] == ["--epochs", str(best["final_epochs"]), "--select", "last"]
+
+
+def test_the_curve_rule_widens_the_bounds_that_bound():
+    import optuna
+
+    from aofl.tune import suggest_params
+
+    class Spy:
+        def __init__(self):
+            self.space = {}
+
+        def suggest_float(self, name, lo, hi, log=False):
+            self.space[name] = (lo, hi)
+            return lo
+
+        def suggest_categorical(self, name, choices):
+            self.space[name] = tuple(choices)
+            return choices[0]
+
+        def suggest_int(self, name, lo, hi):
+            self.space[name] = (lo, hi)
+            return lo
+
+    wide, old = Spy(), Spy()
+    suggest_params(wide, "full", "curve")
+    suggest_params(old, "full")
+    assert wide.space["lr"][0] == 1e-4 and 256 in wide.space["width"]
+    assert old.space["lr"][0] == 3e-4 and 256 not in old.space["width"]  # the old studies replay as they were
+    assert optuna  # the search's own package is importable where the spy stands in for its trial

@@ -40,7 +40,16 @@ def add_parser(subparsers) -> None:
         "--epochs",
         type=int,
         default=None,
-        help="the cap of every fold's run (default 40; early stopping with patience 8 ends most runs sooner)",
+        help="the cap of every fold's run (default: curve rule 60, every fold trains all of them; "
+        "fold_best rule 40, early stopping with patience 8 ends most runs sooner)",
+    )
+    p.add_argument(
+        "--rule",
+        default="curve",
+        choices=["curve", "fold_best"],
+        help="how a trial is scored: curve (default) = the fold-mean held-out WF1 curve at one common epoch, "
+        "which the final runs then train for, no pruning; fold_best = each fold's own best epoch, median "
+        "pruning (the studies of issue #13, named without the -curve suffix)",
     )
     p.add_argument("--workers", type=int, default=1, help="processes on this study (one torch thread each)")
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
@@ -82,7 +91,16 @@ def _load(args):  # a seam the tests replace with a tiny corpus
 def run(args) -> int:
     from ..cv import default_folds
     from ..device import configure_runtime, resolve_device
-    from ..tune import SEARCH_EPOCHS, TuneSpec, export_path, optimize, start_params, study_report, worker_env
+    from ..tune import (
+        CURVE_EPOCHS,
+        SEARCH_EPOCHS,
+        TuneSpec,
+        export_path,
+        optimize,
+        start_params,
+        study_report,
+        worker_env,
+    )
 
     configure_runtime(1)  # one torch thread per worker
     device = str(resolve_device(args.device))
@@ -109,9 +127,10 @@ def run(args) -> int:
         storage=args.storage,
         seed=args.seed,
         worker=args.worker_index,
-        epochs=args.epochs or SEARCH_EPOCHS,
+        epochs=args.epochs or (CURVE_EPOCHS if args.rule == "curve" else SEARCH_EPOCHS),
         start_from=tuple(start),
         views=tuple(args.views or named_views or ()),
+        rule=args.rule,
     )
     if not args.report_only:
         procs = []
@@ -148,6 +167,8 @@ def run(args) -> int:
                 args.device,
                 "--epochs",
                 str(spec.epochs),
+                "--rule",
+                args.rule,
             ]
             if args.views:
                 base += ["--views", *args.views]
@@ -182,6 +203,7 @@ def run(args) -> int:
         return 0
     b = report["best"]
     print(f"study {report['study']}: {report['n_trials']} trials {report['states']}, {folds} folds")
+    print(f"score rule: {report['score_rule']}")
     if b is None:
         print("no complete trial yet")
     else:
