@@ -220,13 +220,30 @@ def _source(dataset: str, root: Path) -> str:
 
 
 def _variants(dataset: str, root: Path) -> dict:
-    """{variant: {seeds, test_weighted_f1, cv_weighted_f1, params_from, ...}} of one dataset, checked:
-    from its per-run tables when it has any, else from real_summary.json."""
-    if dataset in _run_datasets(root):
-        runs = list_runs(root, dataset)  # one read of the tables' metadata for both splits
-        return _variants_of_runs(
-            _run_tables(root, dataset, runs=runs), _run_tables(root, dataset, "valid", runs), root
-        )
+    """{variant: {seeds, test_weighted_f1, cv_weighted_f1, params_from, source, ...}} of one dataset,
+    checked. Per-run tables replace an arm's older files (real_summary.json) once they cover every seed
+    those files have: the final runs reproduce the older runs of the same setting seed for seed, so a
+    campaign of final runs that is still under way shows each arm whole, from one source or the other."""
+    old = _old_variants(dataset, root) if (root / _REAL_SUMMARY).is_file() else {}
+    if dataset not in _run_datasets(root):
+        if not old:
+            _old_variants(dataset, root)  # raises, naming what is missing
+        return old
+    runs = list_runs(root, dataset)  # one read of the tables' metadata for both splits
+    new = _variants_of_runs(
+        _run_tables(root, dataset, runs=runs), _run_tables(root, dataset, "valid", runs), root
+    )
+    merged = {}
+    for name in _arm_order([*old, *new]):
+        if name in new and (name not in old or set(old[name]["seeds"]) <= set(new[name]["seeds"])):
+            merged[name] = new[name]
+        else:
+            merged[name] = old[name]
+    return merged
+
+
+def _old_variants(dataset: str, root: Path) -> dict:
+    """real_summary.json's variants of one dataset, checked."""
     path = root / _REAL_SUMMARY
     data = _real_summary(root)
     if dataset not in data:
@@ -399,20 +416,26 @@ class _Predictions:
     """Test predictions of a dataset's runs, read once per call of `paired_differences` (the
     reference's files are paired with every variant's)."""
 
-    def __init__(self, root: Path, dataset: str):
+    def __init__(self, root: Path, dataset: str, variants: dict | None = None):
         self.root, self.dataset = root, dataset
-        self.from_runs = dataset in _run_datasets(root)
+        variants = _variants(dataset, root) if variants is None else variants
+        # each arm's files come from where its seeds came from (`_variants`)
+        self.runs_of = {name for name, v in variants.items() if v.get("source") == _RUNS_SOURCE}
         self._read: dict[Path, pd.DataFrame] = {}
 
     def path(self, variant: str, seed: int) -> Path:
-        if self.from_runs:
+        if variant in self.runs_of:
             return run_path(self.root, self.dataset, variant, seed, "test")
         return _preds_path(self.root, self.dataset, variant, seed)
 
     def where(self) -> str:
-        if self.from_runs:
-            return f"per-run tables ({RUNS_SUBDIR}/{self.dataset}/)"
-        return "preds/ (dialogue: the utterance id before '#')"
+        runs = f"per-run tables ({RUNS_SUBDIR}/{self.dataset}/)"
+        preds = "preds/ (dialogue: the utterance id before '#')"
+        if not self.runs_of:
+            return preds
+        if self.runs_of >= set(_variants(self.dataset, self.root)):
+            return runs
+        return f"{runs} for {', '.join(sorted(self.runs_of))}; {preds} for the others"
 
     def read(self, path: Path) -> pd.DataFrame:
         if path not in self._read:
@@ -548,7 +571,7 @@ def paired_differences(
     root = resolve_results_dir(results_dir)
     variants = _reference_variants(dataset, reference, root)
     diffs = seed_differences(dataset, reference, root)
-    predictions = _Predictions(root, dataset)
+    predictions = _Predictions(root, dataset, _variants(dataset, root))
     rows = []
     for name in variants:
         if name == reference:

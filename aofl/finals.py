@@ -131,7 +131,21 @@ class FinalsSpec:
         return [(a, s) for s in self.seeds for a in self.arms]
 
     def done(self, arm: str, seed: int) -> bool:
-        return all(run_path(self.results, self.data, arm, seed, sp).exists() for sp in SPLITS)
+        """Both tables exist. A table from another study's campaign is an error, never "done": one
+        dataset's per-run tables are one campaign (aofl.evidence pairs them by seed)."""
+        paths = [run_path(self.results, self.data, arm, seed, sp) for sp in SPLITS]
+        if not all(p.exists() for p in paths):
+            return False
+        from .runs import read_run_meta
+
+        want = self.study if arm_of(arm).family == "full" else self.baseline_study
+        found = read_run_meta(paths[0]).get("study")
+        if found not in (None, want):
+            raise ValueError(
+                f"{paths[0]} was trained from study {found}, not {want}: move {self.results / 'runs' / self.data} "
+                f"away (or use another --results) before a campaign of final runs from another study"
+            )
+        return True
 
 
 def _export(spec: FinalsSpec, family: str) -> dict:

@@ -254,6 +254,38 @@ def test_paired_differences_from_run_tables(tmp_path, capsys):
         evidence.paired_differences("toy", results_dir=tmp_path, n_boot=10)
 
 
+def test_run_tables_replace_an_arms_older_files_once_they_cover_its_seeds(tmp_path):
+    """Final runs under way: an arm whose per-run tables lack some of the older files' seeds still comes
+    whole from the older files; a new arm (no older files) and a covered arm come from the tables; the
+    paired comparison reads each arm's predictions from its own source."""
+    old = {"seeds": [0, 1], "test_weighted_f1": [0.1, 0.2], "cv_weighted_f1": None}
+    (tmp_path / "real_summary.json").write_text(json.dumps({"toy": {"full": old, "baseline": old}}))
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 30)
+    dialogues = np.repeat([f"d{i}" for i in range(6)], 5)
+    ids = [f"{d}#{i % 5}" for i, d in enumerate(dialogues)]
+    (tmp_path / "preds").mkdir()
+    for seed in (0, 1):
+        for arm in ("full", "baseline"):
+            preds = rng.integers(0, 3, 30)
+            frame = pd.DataFrame({"utterance_id": ids, "label_id": labels, "prediction_id": preds})
+            frame.to_csv(tmp_path / "preds" / f"toy_{arm}_s{seed}.csv", index=False)
+    _write_run(tmp_path, "full", 0, labels, labels, dialogues, ids=ids)  # full: seed 1 still running
+    for seed in (0, 1):
+        _write_run(tmp_path, "fixed_alpha", seed, labels, labels, dialogues, ids=ids)
+    variants = evidence._variants("toy", tmp_path)
+    assert variants["full"]["seeds"] == [0, 1] and variants["full"].get("source") != "runs/"
+    assert variants["fixed_alpha"]["source"] == "runs/" and variants["baseline"]["seeds"] == [0, 1]
+    paired = evidence.paired_differences("toy", results_dir=tmp_path, n_boot=50).set_index("variant")
+    assert set(paired.index) == {"baseline", "fixed_alpha"}
+    assert (
+        "per-run tables" in paired.loc["fixed_alpha", "method"]
+        and "preds/" in paired.loc["fixed_alpha", "method"]
+    )
+    _write_run(tmp_path, "full", 1, labels, labels, dialogues, ids=ids)  # full's seeds now covered
+    assert evidence._variants("toy", tmp_path)["full"]["source"] == "runs/"
+
+
 def test_run_tables_replace_the_older_files_of_their_dataset(tmp_path):
     """A dataset with per-run tables is read from them alone; the others still from real_summary.json."""
     old = {"seeds": [0], "test_weighted_f1": [0.1], "cv_weighted_f1": None}

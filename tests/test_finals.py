@@ -158,3 +158,19 @@ def test_every_arm_names_a_known_variant():
     from aofl.model import VARIANTS
 
     assert all(a.variant in VARIANTS and a.family in ("full", "baseline") for a in ARMS.values())
+
+
+def test_tables_of_another_studys_campaign_are_refused(tmp_path):
+    spec = _spec(tmp_path, ["full"], [0])
+    work(spec, log=lambda m: None)
+    other = FinalsSpec(
+        data="synthetic",
+        study="synthetic-full-curve",
+        arms=["full"],
+        seeds=[0],
+        results=spec.results,
+        studies=tmp_path / "studies",
+        work=tmp_path / "work",
+    )
+    with pytest.raises(ValueError, match="trained from study synthetic-full, not synthetic-full-curve"):
+        pending_jobs(other)
