@@ -23,6 +23,8 @@ from aofl.inference import run_inference
 from aofl.io.checkpoint import load_checkpoint
 from aofl.table import theta_gt_phi_share
 
+pytestmark = pytest.mark.app  # AppTest drives the app: the full tier only
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
 

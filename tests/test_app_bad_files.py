@@ -20,6 +20,8 @@ from test_app import _navigation_like_the_server  # noqa: F401 (the same autouse
 
 from aofl.io.checkpoint import save_checkpoint
 
+pytestmark = pytest.mark.app  # AppTest drives the app: the full tier only
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
 PATH_KEY = "user_ckpt_path"  # aofl.app.files.PATH_KEY

@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.app  # every test runs python -m aofl in a subprocess
+
 
 def run(*args, check=True):
     p = subprocess.run([sys.executable, "-m", "aofl", *args], capture_output=True, text=True, timeout=600)

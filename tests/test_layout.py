@@ -1,5 +1,6 @@
 """The package's layering (#15): Streamlit only inside aofl.app; importing aofl.plots changes nothing in plotly."""
 
+import argparse
 import pkgutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ def _modules() -> list[str]:
     )
 
 
+@pytest.mark.app  # a subprocess importing every module
 def test_nothing_outside_aofl_app_imports_streamlit():
     modules = _modules()
     assert "aofl.plots" in modules and "aofl.embed" in modules and "aofl.io.inference_store" in modules
@@ -55,6 +57,7 @@ def _imports_after(code: str) -> set[str]:
     return set(p.stdout.split())
 
 
+@pytest.mark.app  # subprocesses
 def test_loading_data_imports_no_model_and_tables_need_no_torch():
     loaded = _imports_after("import aofl.data; aofl.data.load_dataset('synthetic')")
     assert "aofl.model" not in loaded and "aofl.io.checkpoint" not in loaded
@@ -63,6 +66,7 @@ def test_loading_data_imports_no_model_and_tables_need_no_torch():
     assert "torch" not in loaded
 
 
+@pytest.mark.app  # a subprocess
 def test_the_evidence_tables_need_neither_torch_nor_streamlit():
     if not (ROOT / "results" / "real_summary.json").is_file():
         pytest.skip("no results/ in this checkout")
@@ -86,3 +90,32 @@ def test_default_directories_are_the_repositorys(monkeypatch):
     assert (registry.checkpoint_dir() / "MANIFEST.json").is_file()
     assert registry.list_checkpoints("synthetic")
     assert evidence.resolve_results_dir() == ROOT / "results"
+
+
+@pytest.mark.app  # a subprocess
+def test_the_cli_help_imports_no_torch():
+    """`python -m aofl --help` lists the commands without importing any of them (nor torch)."""
+    loaded = _imports_after(
+        "import contextlib, io, runpy, sys\n"
+        "sys.argv = ['aofl', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as help_text:\n"
+        "    try:\n"
+        "        runpy.run_module('aofl', run_name='__main__')\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "assert 'train a variant' in help_text.getvalue()"
+    )
+    assert "aofl.cli" in loaded and "torch" not in loaded
+    assert not {m for m in loaded if m.startswith("aofl.cli.")}
+
+
+def test_the_cli_lists_each_command_with_its_modules_help_line():
+    from aofl import cli
+
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(commands.choices) == list(cli.COMMANDS)
+    for name, sub in commands.choices.items():
+        sub.format_help()  # builds the command's options from its module
+        assert sub.module_help == cli.COMMANDS[name], name
+        assert sub.get_default("func") is not None, name

@@ -137,6 +137,7 @@ def test_cached_frames_are_shallow_copies_of_one_value(selections):
     pd.testing.assert_frame_equal(figures.angles_long(selections(split="valid")), _long(1))
 
 
+@pytest.mark.app  # AppTest
 @pytest.mark.parametrize(
     "page, builders",
     [

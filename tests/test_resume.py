@@ -206,6 +206,7 @@ def _kill_mid_write(proc: subprocess.Popen, out: Path, timeout: float = 40.0) ->
     return []
 
 
+@pytest.mark.app  # kills and restarts a training subprocess
 def test_sigkill_during_a_checkpoint_write_then_resume(tmp_path):
     from aofl.io.registry import read_manifest
 

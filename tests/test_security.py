@@ -387,6 +387,7 @@ def test_cli_flag_sets_the_opt_in(monkeypatch, tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.app  # a subprocess
 def test_cli_prints_one_line_for_a_hostile_checkpoint(tmp_path):
     (tmp_path / "evil.safetensors").write_bytes(_safetensors({}, length=2**62))
     p = subprocess.run(

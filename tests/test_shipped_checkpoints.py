@@ -66,6 +66,7 @@ def _evaluate(e, env=None):
     return json.loads(out.stdout)
 
 
+@pytest.mark.app  # evaluate in a subprocess
 @pytest.mark.parametrize("variant", ["full", "baseline"])
 def test_synthetic_evaluate_reproduces_manifest(variant):
     e = next(x for x in entries() if x["dataset"] == "synthetic" and x["variant"] == variant)
