@@ -20,7 +20,7 @@ from aofl.app import internals
 from aofl.data import load_dataset
 from aofl.evaluate import evaluate
 from aofl.inference import run_inference
-from aofl.io.checkpoint import load_checkpoint
+from aofl.store.checkpoint import load_checkpoint
 from aofl.table import theta_gt_phi_share
 
 pytestmark = pytest.mark.app  # AppTest drives the app: the full tier only
@@ -262,8 +262,8 @@ def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
     """A manifest entry that says synthetic but was trained on other features: st.error, no traceback."""
     import _tiny
 
-    from aofl.io.checkpoint import save_checkpoint
     from aofl.io.hashing import file_sha256
+    from aofl.store.checkpoint import save_checkpoint
 
     model = _tiny.tiny_model(_tiny.tiny_dataset())
     path = save_checkpoint(tmp_path / "odd", model, {"variant": "full", "seed": 0})

@@ -58,8 +58,8 @@ def test_gpu_check_exits_cleanly_without_cuda(capsys):
 def test_embed_cli_writes_coordinates(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
     from aofl.data import load_dataset
-    from aofl.io.checkpoint import save_checkpoint
     from aofl.model import AOFL
+    from aofl.store.checkpoint import save_checkpoint
     from aofl.train import model_config_for
 
     ds = load_dataset("synthetic", seed=0)

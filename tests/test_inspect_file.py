@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from aofl.cli import main
-from aofl.io.checkpoint import save_checkpoint
+from aofl.store.checkpoint import save_checkpoint
 
 
 class _Payload:

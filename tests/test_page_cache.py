@@ -14,7 +14,7 @@ from test_app import _navigation_like_the_server, assert_clean, goto, n_charts, 
 
 from aofl import analysis, plots
 from aofl.app import caches, figures
-from aofl.io.registry import CheckpointEntry
+from aofl.store.registry import CheckpointEntry
 
 
 def spec(fig) -> dict:

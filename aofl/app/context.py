@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from ..errors import AOFLError
-from ..io.registry import CheckpointEntry
+from ..store.registry import CheckpointEntry
 from .internals import leave_legacy_pages
 
 __all__ = [

@@ -52,7 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     q.add_argument("--no-progress", action="store_true")
 
-    from ..io.download import SOURCES
+    from ..store.download import SOURCES
 
     q = sub.add_parser("download", help="download pinned public files and verify their hashes")
     q.add_argument("name", choices=sorted(SOURCES))
@@ -243,7 +243,7 @@ def run(args) -> int:
             print(f"done in {time.time() - t0:.1f}s")
             return 0
         if cmd == "download":
-            from ..io.download import download
+            from ..store.download import download
 
             paths = download(
                 args.name,
