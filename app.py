@@ -13,7 +13,7 @@ from aofl.app import caches, context
 from aofl.app import files as app_files
 from aofl.app import link as app_link
 from aofl.data import available_datasets
-from aofl.io import registry
+from aofl.store import registry
 
 # the first Streamlit command of every run (importing aofl.app draws nothing)
 st.set_page_config(page_title="AO-FL Explorer", page_icon=":material/architecture:", layout="wide")

@@ -7,7 +7,7 @@ existing `except` clauses still catch them.
 
 from __future__ import annotations
 
-__all__ = ["AOFLError", "CorruptFileError"]
+__all__ = ["AOFLError", "CorruptFileError", "CheckpointError"]
 
 
 class AOFLError(Exception):
@@ -16,3 +16,8 @@ class AOFLError(Exception):
 
 class CorruptFileError(AOFLError, ValueError):
     """A file that is empty, truncated or malformed (declared sizes beyond its end, garbage bytes)."""
+
+
+class CheckpointError(AOFLError, ValueError):
+    """A checkpoint that is missing, corrupt, foreign or unsafe (here, not in aofl.store.checkpoint:
+    the config-vs-data check, aofl.compatibility, raises it below the store)."""

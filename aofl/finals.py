@@ -175,7 +175,7 @@ def run_job(spec: FinalsSpec, arm_name: str, seed: int, quiet: bool = True) -> d
     """Train one arm at one seed and write its per-run tables; returns the test table's metadata."""
     from .cli import main as cli_main
     from .inference import run_inference
-    from .io.checkpoint import load_checkpoint
+    from .store.checkpoint import load_checkpoint
     from .metrics import accuracy, weighted_f1
 
     out = spec.work_dir / "runs" / arm_name / f"s{seed}"

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from . import angles
+from .compatibility import check_compatible
 from .data.conversation import ConversationSet, collate
 from .model import AOFL
 from .table import theta_gt_phi_column, theta_gt_phi_flags
@@ -47,8 +48,7 @@ class InferenceResult:
 
 
 def _check_compatible(model: AOFL, dataset: ConversationSet) -> None:
-    from .io.compatibility import check_compatible  # the one checkpoint-vs-data check (CLI, app, here)
-
+    # the one checkpoint-vs-data check (CLI, app, here)
     check_compatible({"config": model.config.to_dict()}, dataset, source="the model")
 
 

@@ -2,7 +2,7 @@
 
 All inputs are already flattened to the valid (unpadded) utterances: [N, d] features,
 [N] labels. Angles come from `aofl.angles`. Where the paper is silent the formula is our
-reconstruction (DESIGN.md section 2), stated in each docstring.
+reconstruction (docs/method.md, section 4), stated in each docstring.
 """
 
 from __future__ import annotations

@@ -745,7 +745,7 @@ class ReadyFigure(go.Figure):
 
 
 # st.plotly_chart encodes its figure with plotly.io.to_json(spec, validate=False) on every rerun,
-# a third of a warm page run (bench/bench_pages.py). A ReadyFigure's spec never changes, so its
+# a third of a warm page run (aofl/bench/pages.py). A ReadyFigure's spec never changes, so its
 # JSON can be made once: `install_json_reuse()` gives plotly.io.to_json a fast path for the spec
 # dicts of ReadyFigures (the same dict objects on every rerun, as the app caches them) and calls
 # plotly's own for anything else. Opt-in: importing this module changes nothing in plotly; the app

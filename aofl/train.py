@@ -25,6 +25,7 @@ from .data.conversation import ConversationSet, Dialogue, collate
 from .device import resolve_device
 from .metrics import accuracy, weighted_f1
 from .model import AOFL, AOFLConfig
+from .store.resume import load_state, rng_snapshot, run_identity, save_state
 
 __all__ = [
     "TrainConfig",
@@ -223,8 +224,6 @@ def train(
     first_epoch, stopped, resumed_at = 1, False, []
     identity = None
     if state_path is not None:
-        from .io.resume import load_state, run_identity
-
         identity = run_identity(
             config.to_dict(), asdict(tc), dataset.name, dataset.fingerprint(), dinfo.world_size
         )
@@ -362,8 +361,6 @@ def train(
                 on_best(snapshot())
             if identity is not None:
                 # after the best checkpoint: a kill between the two redoes this epoch, identically
-                from .io.resume import rng_snapshot, save_state
-
                 # every rank's own RNG states (a collective: all ranks call it), written by rank 0
                 rngs = distributed.gather(rng_snapshot(device)) if dinfo.enabled else None
                 if dinfo.is_main:

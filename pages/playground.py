@@ -18,7 +18,7 @@ st.caption(
     "Nothing is saved; the checkpoints in the sidebar are not used."
 )
 
-with st.expander("The method in five formulas (our reconstruction of AO-FL, see DESIGN.md)", expanded=False):
+with st.expander("The method in five formulas (our reconstruction: docs/method.md)", expanded=False):
     st.markdown(
         "Each modality $m$'s context-encoded utterance feature $x_{m,i}$ is split into a **shared** part "
         "$g_{m,i}=G_m(x_{m,i})$ and a **specific** part $h_{m,i}=H_m(x_{m,i})$. Their angle is"

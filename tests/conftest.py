@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_tiny.py and f
 
 
 def _repo_entries():
-    from aofl.io import registry
+    from aofl.store import registry
 
     try:
         return [
@@ -27,8 +27,8 @@ def _repo_entries():
 def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None:
     """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
     from aofl.cli import main
-    from aofl.io.checkpoint import read_metadata
     from aofl.io.hashing import file_sha256
+    from aofl.store.checkpoint import read_metadata
 
     entries = []
     for v in variants:
@@ -90,7 +90,7 @@ def app_env(tmp_path_factory):
         _train_quick(ckdir)
     os.environ["AOFL_CHECKPOINT_DIR"] = str(ckdir)
     os.environ["AOFL_NO_WARMUP"] = "1"
-    from aofl.io import registry
+    from aofl.store import registry
 
     entries = registry.list_checkpoints("synthetic", ckdir)
     entries.sort(key=lambda e: (e.variant != "full", e.name))  # the app's order

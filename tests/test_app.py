@@ -13,15 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from aofl import analysis
+from aofl.app import internals
 from aofl.data import load_dataset
 from aofl.evaluate import evaluate
 from aofl.inference import run_inference
-from aofl.io.checkpoint import load_checkpoint
+from aofl.store.checkpoint import load_checkpoint
 from aofl.table import theta_gt_phi_share
+
+pytestmark = pytest.mark.app  # AppTest drives the app: the full tier only
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
@@ -31,15 +33,8 @@ TIMEOUT = 240
 def _navigation_like_the_server():
     """AppTest re-detects the legacy pages/ directory before every run and then runs a page file
     without app.py; the real server stops doing so once st.navigation was called. Do the same."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
-    yield
-    PagesManager.__init__ = original
+    with internals.navigation_like_the_server():
+        yield
 
 
 @functools.lru_cache(maxsize=None)
@@ -90,16 +85,8 @@ def frame_with(at: AppTest, column: str):
 
 
 def select_row(at: AppTest, frame, row: int) -> AppTest:
-    """Click a row of a keyed `st.dataframe(on_select=..., selection_mode="single-row")` and rerun.
-
-    AppTest has no interaction for dataframe selections (and writing the key in session state
-    fires no callback), so this sends the selection as the browser would: one more widget state,
-    the JSON of the selection, under the frame's element id (AppTest internals: `_tree`, `_runner`)."""
-    states = at._tree.get_widget_states()
-    state = states.widgets.add()
-    state.id = frame.proto.id
-    state.string_value = json.dumps({"selection": {"rows": [row], "columns": [], "cells": []}})
-    return at._tree._runner._run(states)
+    """Click a row of a keyed `st.dataframe(on_select=..., selection_mode="single-row")` and rerun."""
+    return internals.select_dataframe_row(at, frame.proto.id, row)
 
 
 def select_checkpoint(at: AppTest, name: str) -> None:
@@ -275,8 +262,8 @@ def test_checkpoint_of_other_data_is_an_error(app_env, tmp_path, monkeypatch):
     """A manifest entry that says synthetic but was trained on other features: st.error, no traceback."""
     import _tiny
 
-    from aofl.io.checkpoint import save_checkpoint
     from aofl.io.hashing import file_sha256
+    from aofl.store.checkpoint import save_checkpoint
 
     model = _tiny.tiny_model(_tiny.tiny_dataset())
     path = save_checkpoint(tmp_path / "odd", model, {"variant": "full", "seed": 0})

@@ -18,7 +18,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 from test_app import _navigation_like_the_server  # noqa: F401 (the same autouse fixture as test_app.py)
 
-from aofl.io.checkpoint import save_checkpoint
+from aofl.store.checkpoint import save_checkpoint
+
+pytestmark = pytest.mark.app  # AppTest drives the app: the full tier only
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240

@@ -3,6 +3,7 @@ a stale value gives a message and the default, and what is shown is written back
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 from test_app import (
     APP,
@@ -12,6 +13,8 @@ from test_app import (
 )
 
 from aofl.data import load_dataset
+
+pytestmark = pytest.mark.app  # AppTest drives the app: the full tier only
 
 
 def open_link(page: str | None = None, **query) -> AppTest:

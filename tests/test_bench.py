@@ -9,6 +9,7 @@ import torch
 from aofl.cli import main
 
 
+@pytest.mark.app  # runs the benchmarks (trains and times models)
 def test_bench_cli_quick_json(capsys):
     rc = main(["bench", "--json", "--quick", "--only", "inference,train"])
     assert rc == 0
@@ -37,6 +38,7 @@ def test_model_flops_counts_scale_with_length():
     assert one > 50 * 2 * 24 * cfg.width
 
 
+@pytest.mark.app  # runs the benchmarks (trains and times models)
 def test_scale_and_embed_sections_quick():
     from aofl.bench import scale as bench_scale
 
@@ -56,8 +58,8 @@ def test_gpu_check_exits_cleanly_without_cuda(capsys):
 def test_embed_cli_writes_coordinates(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
     from aofl.data import load_dataset
-    from aofl.io.checkpoint import save_checkpoint
     from aofl.model import AOFL
+    from aofl.store.checkpoint import save_checkpoint
     from aofl.train import model_config_for
 
     ds = load_dataset("synthetic", seed=0)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.app]
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -204,7 +204,7 @@ def choose(page, label: str, option: str, sidebar: bool = True) -> None:
 def _second_dataset(app_env) -> str | None:
     """A real dataset whose files are here and that has checkpoints in the app's manifest."""
     from aofl.data import available_datasets
-    from aofl.io import registry
+    from aofl.store import registry
 
     for name in available_datasets():
         if name != "synthetic":

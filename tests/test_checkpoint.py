@@ -8,7 +8,7 @@ from _tiny import tiny_dataset, tiny_model
 
 from aofl.data import collate
 from aofl.inference import run_inference
-from aofl.io.checkpoint import (
+from aofl.store.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_foreign_state_dict,
@@ -187,7 +187,7 @@ def test_old_layout_resume_state_is_converted(ds, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from aofl.io.resume import load_state, save_state
+    from aofl.store.resume import load_state, save_state
 
     model = tiny_model(ds, "full").train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.app  # every test runs python -m aofl in a subprocess
+
 
 def run(*args, check=True):
     p = subprocess.run([sys.executable, "-m", "aofl", *args], capture_output=True, text=True, timeout=600)
@@ -41,7 +43,7 @@ def test_train_then_evaluate_json(checkpoint):
     for key in ("weighted_f1", "accuracy", "per_class_f1", "confusion", "disentanglement"):
         assert key in res
     assert len(res["confusion"]) == 6 and res["n"] == sum(map(sum, res["confusion"]))
-    from aofl.io.checkpoint import read_metadata
+    from aofl.store.checkpoint import read_metadata
 
     meta = read_metadata(checkpoint)
     assert meta["command"].startswith("python -m aofl train --data synthetic")

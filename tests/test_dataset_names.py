@@ -249,7 +249,7 @@ def test_a_tagged_name_loads_what_views_load(monkeypatch):
         pytest.skip(f"iemocap views {missing} not prepared (python -m aofl data prepare iemocap --views ...)")
     tagged = load_dataset(TUNED_NAME, progress=False)
     plain = load_dataset("iemocap", views=TUNED_VIEWS, progress=False)
-    assert tagged.name == "iemocap"  # what checkpoints record and io.compatibility compares
+    assert tagged.name == "iemocap"  # what checkpoints record and aofl.compatibility compares
     assert tagged.modalities == list(TUNED_VIEWS)
     assert tagged.fingerprint() == plain.fingerprint()
     for split in plain.splits:
@@ -263,7 +263,7 @@ def test_a_tagged_name_loads_what_views_load(monkeypatch):
 
 def test_a_scanned_checkpoint_is_listed_under_its_views_name():
     """Without a manifest, the registry names a checkpoint's dataset as the app does."""
-    from aofl.io.registry import checkpoint_dataset
+    from aofl.store.registry import checkpoint_dataset
 
     tuned = {"data": {"name": "iemocap", "views": ["sentence", "lexicon", "tfidf", "tuned"]}}
     assert checkpoint_dataset(tuned) == "iemocap+sentence+lexicon+tfidf+tuned"

@@ -45,6 +45,7 @@ def test_runtime_policy_reports_threads_and_allocator(monkeypatch):
     assert info == {"threads": 1, "allocator": "off"}
 
 
+@pytest.mark.app  # two Python subprocesses
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 def test_tuned_allocator_reuses_memory_between_inferences():
     mode, tuned = _faults("1")

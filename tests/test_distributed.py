@@ -133,6 +133,7 @@ def two_process_runs(spawned):
     }
 
 
+@pytest.mark.app  # spawns training processes
 def test_resumed_run_equals_an_uninterrupted_one(spawned):
     for r in range(WORLD):
         run = torch.load(spawned / f"resume_rank{r}.pt", weights_only=True)
@@ -164,6 +165,7 @@ def test_single_process_is_unchanged(monkeypatch):
     assert not distributed.setup().enabled
 
 
+@pytest.mark.app  # spawns training processes
 def test_runs_through_ddp_with_an_empty_share(two_process_runs):
     from _tiny import tiny_dataset
 
@@ -186,6 +188,7 @@ def _without_key_bias(state: dict) -> dict:
     return out
 
 
+@pytest.mark.app  # spawns training processes
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_two_processes_match_one(two_process_runs, variant):
     from aofl.model import AOFL

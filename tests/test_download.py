@@ -16,7 +16,7 @@ from _real_data import real_data_dir
 
 from aofl.cli.data import add_parser as add_data_parser
 from aofl.cli.data import run as run_data_command
-from aofl.io import download as dl
+from aofl.store import download as dl
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -182,6 +182,7 @@ def old_checkpoint_dir(tmp_path_factory):
     return directory
 
 
+@pytest.mark.app  # AppTest
 def test_overview_old_checkpoint_shows_the_info(app_env, old_checkpoint_dir, monkeypatch):
     monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(old_checkpoint_dir))
     at = new_app()
@@ -203,6 +204,7 @@ def fresh_checkpoint_dir(tmp_path_factory):
     return directory
 
 
+@pytest.mark.app  # AppTest
 def test_overview_new_checkpoint_shows_the_figure(app_env, fresh_checkpoint_dir, monkeypatch):
     monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(fresh_checkpoint_dir))
     at = new_app()

@@ -33,7 +33,10 @@ def results():
     return full, base
 
 
-@pytest.mark.parametrize("method", ["pca", "tsne", "umap"])
+@pytest.mark.parametrize(
+    "method",
+    ["pca", "tsne", pytest.param("umap", marks=pytest.mark.app)],  # umap: numba compiles for tens of seconds
+)
 def test_embed_shape_and_determinism(method):
     X, labels = _blobs()
     Y1 = E.embed(X, method, seed=3)
@@ -142,6 +145,7 @@ def test_embed_features_layout(results):
         assert key in info
 
 
+@pytest.mark.app  # UMAP: numba compiles for tens of seconds in a new process
 def test_embed_features_subsample_is_reported(results):
     full, _ = results
     df, info = E.embed_features(full, ["shared"], modalities=["audio", "text"], method="umap", max_points=120)
@@ -152,6 +156,7 @@ def test_embed_features_subsample_is_reported(results):
     assert ids["audio"] == ids["text"]
 
 
+@pytest.mark.app  # UMAP: numba compiles for tens of seconds in a new process
 def test_aligned_init_gives_the_same_start(results, monkeypatch):
     full, _ = results
     seen = []
@@ -173,6 +178,7 @@ def test_aligned_init_gives_the_same_start(results, monkeypatch):
     assert seen == [None, None]
 
 
+@pytest.mark.app  # UMAP: numba compiles for tens of seconds in a new process
 def test_cache_hit_does_not_recompute(monkeypatch, tmp_path):
     X, _ = _blobs(n=300)
     Y1 = E.embed_cached(X, "umap", seed=0)
@@ -232,6 +238,7 @@ def test_warm_up_runs_once_and_sets_numba_cache(monkeypatch):
     assert cache.parent.name == "numba" and cache.name.startswith("numba-") and "umap-learn-" in cache.name
 
 
+@pytest.mark.app  # importing umap compiles numba code for ~20 s of CPU
 def test_umap_and_pynndescent_functions_cache_on_disk():
     """Most of umap's numba functions are declared without cache=True: `_import_umap` switches the
     disk cache on for them, so a new process loads them instead of compiling for ~30 s."""
@@ -262,6 +269,7 @@ def test_trustworthiness_wrapper():
         E.trustworthiness(X, X[:10])
 
 
+@pytest.mark.app  # compiles NN-descent with numba: tens of seconds of CPU
 def test_nndescent_knn_matches_exact_on_clusters():
     X, _ = _blobs(n=400, d=20)
     exact_i, exact_d = E.knn(X, 6, include_self=True, method="exact")

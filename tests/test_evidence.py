@@ -406,7 +406,7 @@ def page_env(app_env):
         yield
 
 
-@pytest.mark.app
+@pytest.mark.app  # AppTest
 @needs_results
 def test_page_shows_the_evidence(page_env):
     at = _evidence_page()
@@ -431,7 +431,7 @@ def test_page_shows_the_evidence(page_env):
         assert at.selectbox(key="ev_study").value.startswith(f"{tuned}-")  # the studies of these views
 
 
-@pytest.mark.app
+@pytest.mark.app  # AppTest
 def test_page_without_results_is_an_info(page_env, tmp_path, monkeypatch):
     monkeypatch.setenv(evidence.RESULTS_ENV, str(tmp_path))
     at = _evidence_page()
@@ -440,7 +440,7 @@ def test_page_without_results_is_an_info(page_env, tmp_path, monkeypatch):
     assert at.info and "python tools/run_real_experiments.py --report" in at.info[0].value
 
 
-@pytest.mark.app
+@pytest.mark.app  # AppTest
 def test_page_with_a_corrupt_summary_is_an_error_message(page_env, tmp_path, monkeypatch):
     (tmp_path / "real_summary.json").write_text("{oops")
     monkeypatch.setenv(evidence.RESULTS_ENV, str(tmp_path))

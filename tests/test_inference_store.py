@@ -1,4 +1,4 @@
-"""aofl.io.inference_store: an InferenceResult written and read back whole, no Streamlit."""
+"""aofl.store.inference_store: an InferenceResult written and read back whole, no Streamlit."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from _tiny import tiny_dataset, tiny_model
 
 from aofl.inference import run_inference
-from aofl.io import inference_store
+from aofl.store import inference_store
 
 
 @pytest.fixture(scope="module")

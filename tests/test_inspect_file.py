@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from aofl.cli import main
-from aofl.io.checkpoint import save_checkpoint
+from aofl.store.checkpoint import save_checkpoint
 
 
 class _Payload:
@@ -243,6 +243,7 @@ def test_bad_files_in_process(tmp_path, checkpoint, capsys, monkeypatch, opt_in)
     assert not marker.exists()
 
 
+@pytest.mark.app  # a subprocess per file
 def test_bad_files_subprocess(tmp_path, checkpoint):
     """What a user sees in a shell: exit 2 and one line on stderr, no traceback (run side by side)."""
     paths, marker = _bad_files(tmp_path, checkpoint)

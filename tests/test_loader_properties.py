@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from aofl.compatibility import check_compatible
 from aofl.data.conversation import ConversationSet, Dialogue
 from aofl.data.multiemo import check_speakers_tuple, load_dialoguernn
 from aofl.data.validation import validate_dataset
 from aofl.errors import AOFLError
-from aofl.io.checkpoint import load_checkpoint, load_foreign_state_dict, read_metadata, save_checkpoint
-from aofl.io.compatibility import check_compatible
 from aofl.io.file_checks import load_npz
 from aofl.io.safe_pickle import safe_loads
+from aofl.store.checkpoint import load_checkpoint, load_foreign_state_dict, read_metadata, save_checkpoint
 
 _EXAMPLES: list[int] = []
 

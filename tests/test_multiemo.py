@@ -196,3 +196,31 @@ def test_malicious_and_malformed_pickles(tmp_path):
         load_multiemo("meld", tmp_path / "nothing", data_dir=False)
     with pytest.raises(DataError, match="unknown MultiEMO dataset"):
         load_multiemo("cmu-mosei", out)
+
+
+def test_data_list_shows_multiemo_features_without_the_transcripts(tmp_path, capsys):
+    """Only MultiEMO's pickles in the data directory: `--data iemocap-multiemo` trains, so `data list`
+    names it (with its counts), while `iemocap` itself stays "not available"."""
+    import json
+
+    from aofl.cli import main
+
+    rng = np.random.default_rng(0)
+    vids = [f"Ses01F_d{i}" for i in range(6)]
+    labels = {v: [int(x) for x in rng.integers(0, 6, 4)] for v in vids}
+    speakers = {v: ["M", "F", "M", "F"] for v in vids}
+    out = multiemo_dir("iemocap", tmp_path)
+    _dump((vids, speakers, labels, None, None, None, None, set(vids[:5]), {vids[5]}), out / "Speakers.pkl")
+    for m, fname in FILES.items():
+        _dump({v: rng.standard_normal((4, DIMS[m])).astype(np.float32) for v in vids}, out / fname)
+
+    assert main(["data", "list", "--data-dir", str(tmp_path), "--json"]) == 0
+    infos = {i["name"]: i for i in json.loads(capsys.readouterr().out)}
+    assert list(infos) == ["synthetic", "iemocap", "meld", "iemocap-multiemo"]
+    assert not infos["iemocap"]["available"]
+    listed = infos["iemocap-multiemo"]
+    assert listed["available"] and listed["modalities"] == DIMS
+    assert sum(s["dialogues"] for s in listed["splits"].values()) == 6
+    assert listed["splits"]["test"] == {"dialogues": 1, "utterances": 4}
+    assert main(["data", "list", "--data-dir", str(tmp_path)]) == 0
+    assert "iemocap-multiemo: available" in capsys.readouterr().out

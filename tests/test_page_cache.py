@@ -14,7 +14,7 @@ from test_app import _navigation_like_the_server, assert_clean, goto, n_charts, 
 
 from aofl import analysis, plots
 from aofl.app import caches, figures
-from aofl.io.registry import CheckpointEntry
+from aofl.store.registry import CheckpointEntry
 
 
 def spec(fig) -> dict:
@@ -137,6 +137,7 @@ def test_cached_frames_are_shallow_copies_of_one_value(selections):
     pd.testing.assert_frame_equal(figures.angles_long(selections(split="valid")), _long(1))
 
 
+@pytest.mark.app  # AppTest
 @pytest.mark.parametrize(
     "page, builders",
     [

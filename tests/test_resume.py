@@ -17,8 +17,8 @@ from _tiny import TINY_DIMS
 
 from aofl.cli import main
 from aofl.data import make_synthetic
-from aofl.io.checkpoint import load_checkpoint, read_metadata
-from aofl.io.resume import RESUME_FILENAME, ResumeError
+from aofl.store.checkpoint import load_checkpoint, read_metadata
+from aofl.store.resume import RESUME_FILENAME, ResumeError
 from aofl.train import TrainConfig, model_config_for, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,8 +104,8 @@ def test_each_rank_gets_its_own_rng_states_back(ds, cfg, tmp_path):
     resume itself is in test_distributed); a state without them falls back to rank 0's, with a warning."""
     import numpy as np
 
-    from aofl.io.resume import load_state, rng_snapshot, save_state
     from aofl.model import AOFL
+    from aofl.store.resume import load_state, rng_snapshot, save_state
 
     model = AOFL(cfg)
     opt = torch.optim.AdamW(model.parameters())
@@ -206,8 +206,9 @@ def _kill_mid_write(proc: subprocess.Popen, out: Path, timeout: float = 40.0) ->
     return []
 
 
+@pytest.mark.app  # kills and restarts a training subprocess
 def test_sigkill_during_a_checkpoint_write_then_resume(tmp_path):
-    from aofl.io.registry import read_manifest
+    from aofl.store.registry import read_manifest
 
     out = tmp_path / "runs" / "baseline"
     env = {**os.environ, "AOFL_THREADS": "1", "PYTHONPATH": str(ROOT)}

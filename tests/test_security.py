@@ -25,21 +25,12 @@ import torch
 from _tiny import tiny_dataset, tiny_model
 from safetensors.torch import save_file
 
+from aofl.compatibility import IncompatibleCheckpointError, check_compatible
 from aofl.data import DataError, load_dataset, real
 from aofl.data.conversation import ConversationSet, Dialogue
 from aofl.data.multiemo import check_speakers_tuple, load_dialoguernn, load_multiemo
 from aofl.data.validation import validate_dataset
 from aofl.errors import AOFLError, CorruptFileError
-from aofl.io.checkpoint import (
-    CheckpointError,
-    CorruptCheckpointError,
-    UnsafeCheckpointError,
-    load_checkpoint,
-    load_foreign_state_dict,
-    read_metadata,
-    save_checkpoint,
-)
-from aofl.io.compatibility import IncompatibleCheckpointError, check_compatible
 from aofl.io.file_checks import load_npz
 from aofl.io.safe_pickle import (
     ALLOW_UNSAFE_ENV,
@@ -51,6 +42,15 @@ from aofl.io.safe_pickle import (
     unsafe_load_allowed,
 )
 from aofl.model import AOFLConfig, ConfigError
+from aofl.store.checkpoint import (
+    CheckpointError,
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+    load_foreign_state_dict,
+    read_metadata,
+    save_checkpoint,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -387,6 +387,7 @@ def test_cli_flag_sets_the_opt_in(monkeypatch, tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.app  # a subprocess
 def test_cli_prints_one_line_for_a_hostile_checkpoint(tmp_path):
     (tmp_path / "evil.safetensors").write_bytes(_safetensors({}, length=2**62))
     p = subprocess.run(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from _real_data import require_real
 
-from aofl.io.checkpoint import read_metadata
 from aofl.io.hashing import file_sha256
-from aofl.io.registry import checkpoint_dataset
+from aofl.store.checkpoint import read_metadata
+from aofl.store.registry import checkpoint_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "checkpoints" / "MANIFEST.json"
@@ -66,6 +66,7 @@ def _evaluate(e, env=None):
     return json.loads(out.stdout)
 
 
+@pytest.mark.app  # evaluate in a subprocess
 @pytest.mark.parametrize("variant", ["full", "baseline"])
 def test_synthetic_evaluate_reproduces_manifest(variant):
     e = next(x for x in entries() if x["dataset"] == "synthetic" and x["variant"] == variant)

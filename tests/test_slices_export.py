@@ -217,6 +217,7 @@ def tiny_checkpoint(tmp_path_factory):
     return out
 
 
+@pytest.mark.app  # a subprocess
 def test_cli_slices_json(tiny_checkpoint):
     p = subprocess.run(
         [
@@ -331,6 +332,7 @@ def _spec(at, i: int) -> dict:
     return json.loads(at.get("plotly_chart")[i].proto.spec)
 
 
+@pytest.mark.app  # AppTest
 def test_overview_slices_section(app_env):
     at = new_app()
     before = n_charts(at)
@@ -356,6 +358,7 @@ def test_overview_slices_section(app_env):
     assert "Download CSV (all slices)" in labels
 
 
+@pytest.mark.app  # AppTest
 def test_ablations_slices_side_by_side(app_env):
     entries = app_env["entries"][:2]
     at = goto(new_app(), "ablations")
@@ -374,6 +377,7 @@ def test_ablations_slices_side_by_side(app_env):
     assert [t["name"] for t in spec["data"]] == [e.name for e in entries]
 
 
+@pytest.mark.app  # AppTest
 def test_embeddings_page_offers_projector_and_parquet(app_env):
     entry = next(e for e in app_env["entries"] if e.variant != "baseline")
     at = goto(new_app(), "embeddings")

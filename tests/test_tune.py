@@ -115,6 +115,7 @@ def tiny_tune(monkeypatch):
     monkeypatch.setattr(tune_cli, "_load", lambda args: tiny_dataset(n_dialogues=16))
 
 
+@pytest.mark.app  # a whole study: trains a model per trial and fold
 def test_tune_command_end_to_end(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
 
@@ -158,6 +159,7 @@ def test_tune_command_end_to_end(tmp_path, tiny_tune, capsys):
     assert main(argv[:8] + ["3"] + argv[9:]) == 2
 
 
+@pytest.mark.app  # a whole study: trains a model per trial and fold
 def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
 
@@ -189,6 +191,7 @@ def test_baseline_searches_only_shared_parameters(tmp_path, tiny_tune, capsys):
     assert "lambda_cen" not in params and {"lr", "dropout", "width", "weight_decay"} <= set(params)
 
 
+@pytest.mark.app  # a whole study: trains a model per trial and fold
 def test_a_study_on_other_views_is_its_own_study(tmp_path, tiny_tune, capsys):
     """--views names the study and its export and reaches the final runs' flags."""
     from aofl.cli import main
@@ -231,6 +234,7 @@ def test_default_views_keep_the_old_study_name():
     )
 
 
+@pytest.mark.app  # whole studies: trains a model per trial and fold
 def test_a_study_starts_from_another_studys_best(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
     from aofl.tune import default_params, start_params
@@ -322,6 +326,7 @@ def _trial_states(db: Path) -> list[tuple[int, str]]:
         return []
 
 
+@pytest.mark.app  # kills and restarts a study subprocess
 def test_a_killed_study_resumes(tmp_path):
     import optuna
     from optuna.trial import TrialState
@@ -425,6 +430,7 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed(tmp_path):
     assert len(failed) == 1
 
 
+@pytest.mark.app  # a whole study: trains a model per trial and fold
 def test_a_views_name_as_data_is_the_same_study(tmp_path, tiny_tune, capsys):
     from aofl.cli import main
 

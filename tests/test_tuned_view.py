@@ -166,6 +166,7 @@ def test_tuned_view_provenance_resume_and_determinism(tmp_path, monkeypatch):
     np.testing.assert_allclose(x, x3, atol=1e-6)
 
 
+@pytest.mark.app  # fine-tunes 10 fold models
 def test_a_changed_recipe_does_not_reuse_work_files(tmp_path, monkeypatch):
     t = toy_transcripts(n_train=4)
     tuned_view(t, RECIPE, tiny_encoder(), toy_tokenize, work_dir=tmp_path, progress=False)

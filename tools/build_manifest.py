@@ -18,9 +18,9 @@ sys.path.insert(0, str(ROOT))
 
 from aofl.data import load_dataset  # noqa: E402
 from aofl.evaluate import evaluate  # noqa: E402
-from aofl.io.checkpoint import load_checkpoint  # noqa: E402
 from aofl.io.hashing import file_sha256  # noqa: E402
-from aofl.io.registry import checkpoint_dataset  # noqa: E402
+from aofl.store.checkpoint import load_checkpoint  # noqa: E402
+from aofl.store.registry import checkpoint_dataset  # noqa: E402
 
 
 def main() -> int:

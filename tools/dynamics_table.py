@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aofl.dynamics_frame import dynamics_summary  # noqa: E402
-from aofl.io.checkpoint import read_metadata  # noqa: E402
+from aofl.store.checkpoint import read_metadata  # noqa: E402
 
 
 def fmt(v, pattern="{:.2f}"):

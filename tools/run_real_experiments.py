@@ -176,7 +176,7 @@ def run_one(job, env, settings_from, log):
     entry["wall_seconds_train"] = round(time.perf_counter() - t0, 1)
     # metadata of the stored file (command, best epoch, valid metrics) when training was skipped
     sys.path.insert(0, str(ROOT))
-    from aofl.io.checkpoint import read_metadata
+    from aofl.store.checkpoint import read_metadata
 
     meta = read_metadata(ckpt)
     entry["command"] = meta.get("command")

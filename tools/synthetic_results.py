@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 from aofl.data import load_dataset  # noqa: E402
 from aofl.evaluate import evaluate  # noqa: E402
 from aofl.inference import run_inference  # noqa: E402
-from aofl.io.checkpoint import load_checkpoint  # noqa: E402
 from aofl.metrics import paired_bootstrap  # noqa: E402
+from aofl.store.checkpoint import load_checkpoint  # noqa: E402
 
 ORDER = ["full", "no_aao", "no_cen", "no_are", "no_opr", "orthogonal", "baseline"]
 

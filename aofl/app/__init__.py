@@ -7,4 +7,5 @@ widgets   show_figure (the one way pages draw a figure), CSV downloads, the moda
 files     the sidebar's "Load a checkpoint file"
 link      the app's links (read, publish, share box); url_state: their rules, no Streamlit
 apptest   the app under streamlit.testing's AppTest as a server runs it (for aofl.bench.pages)
+internals every use of Streamlit's private internals (legacy pages mode, AppTest), guarded
 """

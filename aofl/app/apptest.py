@@ -1,11 +1,11 @@
 """The app run headless under `streamlit.testing.v1.AppTest` as a server runs it (for aofl.bench.pages).
 
 Two things AppTest does per run that a real server does once per process are undone here:
-* it re-detects the legacy pages/ directory (as in tests/test_app.py); the server stops once
-  st.navigation was called;
+* it re-detects the legacy pages/ directory; the server stops once st.navigation was called;
 * it compiles app.py and the page from source (a new ScriptCache per run); the server keeps
   one ScriptCache, so a rerun reuses the bytecode. Here all runs share one, emptied with the
   other caches by `clear_caches`.
+Both reach into Streamlit's internals, which only aofl.app.internals does.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 from pathlib import Path
+
+from . import internals
 
 __all__ = ["like_the_server", "clear_caches", "new_app"]
 
@@ -23,25 +25,12 @@ _SCRIPT_CACHE = None  # the one ScriptCache of a server process (set inside like
 def like_the_server():
     """AppTest runs as the server runs them (see above), inside the block."""
     global _SCRIPT_CACHE
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
-    from streamlit.testing.v1 import app_test, local_script_runner
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    _SCRIPT_CACHE = ScriptCache()
-    PagesManager.__init__ = init
-    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: _SCRIPT_CACHE
-    try:
-        yield
-    finally:
-        PagesManager.__init__ = original
-        app_test.ScriptCache = local_script_runner.ScriptCache = ScriptCache
-        _SCRIPT_CACHE = None
+    with internals.navigation_like_the_server(), internals.one_script_cache() as shared:
+        _SCRIPT_CACHE = shared
+        try:
+            yield
+        finally:
+            _SCRIPT_CACHE = None
 
 
 def clear_caches(cache: Path) -> None:

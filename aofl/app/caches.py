@@ -4,7 +4,7 @@ Caching follows Streamlit's own demos: `st.cache_resource` for datasets, models 
 results (one shared object per process; pages never mutate them), `st.cache_data` for metrics.
 A model is keyed by its checkpoint file's sha256 and the device; an inference result by a
 `Selection` (checkpoint sha256, dataset fingerprint, split, dropped modalities), backed by the disk
-store `aofl.io.inference_store` under `aofl.data.cache_dir()/inference/`.
+store `aofl.store.inference_store` under `aofl.data.cache_dir()/inference/`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import streamlit as st
 from .. import embed as embedding
 from ..data import DataError, available_datasets, cache_dir, load_dataset
 from ..inference import InferenceResult, run_inference
-from ..io import inference_store
-from ..io.checkpoint import CheckpointError, load_checkpoint
 from ..io.hashing import file_sha256_cached
-from ..io.registry import CheckpointEntry
+from ..store import inference_store
+from ..store.checkpoint import CheckpointError, load_checkpoint
+from ..store.registry import CheckpointEntry
 from .context import Context, require_checkpoint, user_errors
 
 __all__ = [
@@ -139,7 +139,7 @@ def get_model(entry: CheckpointEntry, device: str = "cpu"):
 @_keyword_call
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _metadata(sha256: str, path: str) -> dict:
-    from ..io.checkpoint import read_metadata
+    from ..store.checkpoint import read_metadata
 
     return read_metadata(path)
 
@@ -267,8 +267,8 @@ def get_evaluation(entry: CheckpointEntry, dataset: str, split: str, device: str
 
 def checkpoint_data_warning(meta: dict, dataset: str) -> tuple[str, str] | None:
     """("error" | "warning", message) when the checkpoint was trained on other data than selected
-    (`aofl.io.compatibility.check_compatible`: dataset, labels, modality dims; a data version is a warning)."""
-    from ..io.compatibility import IncompatibleCheckpointError, check_compatible
+    (`aofl.compatibility.check_compatible`: dataset, labels, modality dims; a data version is a warning)."""
+    from ..compatibility import IncompatibleCheckpointError, check_compatible
 
     name = Path(meta.get("path", "?")).parent.name or "?"
     try:

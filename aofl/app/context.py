@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from ..errors import AOFLError
-from ..io.registry import CheckpointEntry
+from ..store.registry import CheckpointEntry
+from .internals import leave_legacy_pages
 
 __all__ = [
     "Context",
@@ -66,26 +67,13 @@ def current() -> Context | None:
     return st.session_state.get(_CTX_KEY)
 
 
-def _leave_legacy_pages() -> bool:
-    """A deep link as a fresh server's first request (`/angles?...`) runs pages/angles.py alone:
-    Streamlit treats a `pages/` folder as a legacy multipage app until some session has called
-    st.navigation. Turn that mode off (what st.navigation itself does) so a rerun goes through
-    app.py, with its sidebar, to the same page. True when the mode was on."""
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # pragma: no cover - a Streamlit without it has no legacy mode to leave
-        return False
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        return True
-    return False
-
-
 def context() -> Context:
     """The selection; a page opened without app.py reruns through it, or stops with a message."""
     ctx = current()
-    if ctx is None and _leave_legacy_pages():
-        st.rerun()  # the same page and query, now through app.py's st.navigation
+    # a deep link as a fresh server's first request ran this page alone: leave the legacy pages/
+    # mode and rerun the same page and query through app.py's st.navigation
+    if ctx is None and leave_legacy_pages():
+        st.rerun()
     if ctx is None:
         st.info(
             "Open the app through `streamlit run app.py`: the sidebar there selects dataset, split and checkpoint."

@@ -24,7 +24,7 @@ import streamlit as st
 
 from .. import analysis, evidence, plots, table
 from ..embed import EmbedSpec
-from ..io.registry import CheckpointEntry
+from ..store.registry import CheckpointEntry
 from . import caches
 from .caches import Selection, _keyword_call
 

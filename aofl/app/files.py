@@ -1,7 +1,7 @@
 """The sidebar's "Load a checkpoint file": the user's own checkpoint, checked like a shipped one.
 
 A typed path (read on the machine that runs the app) or an upload (saved to a temp file) is first
-described with `aofl.io.describe` (safe loaders only: a hostile file is refused, never run), then
+described with `aofl.store.inspect` (safe loaders only: a hostile file is refused, never run), then
 loaded and matched against the selected dataset; only then does it become a selectable
 `FileEntry`. Any problem is one `st.error` in the sidebar, and the shipped checkpoints stay usable.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..io.checkpoint import CHECKPOINT_FILENAME, CheckpointError
-from ..io.compatibility import check_compatible
-from ..io.describe import describe_file
-from ..io.registry import CheckpointEntry
+from ..compatibility import check_compatible
+from ..store.checkpoint import CHECKPOINT_FILENAME, CheckpointError
+from ..store.inspect import describe_file
+from ..store.registry import CheckpointEntry
 from . import caches, context
 
 __all__ = ["FileEntry", "user_checkpoint", "sidebar_loader", "PATH_KEY", "UPLOAD_KEY", "TRUST_KEY"]

@@ -49,7 +49,7 @@ def _app_env(tmp: Path):
 def _checkpoint_dir(tmp: Path) -> Path:
     """The repository's checkpoints/ when its manifest lists a synthetic checkpoint, else one
     untrained synthetic checkpoint in tmp (the pages' cost does not depend on the weights)."""
-    from aofl.io import registry
+    from aofl.store import registry
 
     try:
         if any(e.variant == "full" for e in registry.list_checkpoints("synthetic", ROOT / "checkpoints")):
@@ -59,9 +59,9 @@ def _checkpoint_dir(tmp: Path) -> Path:
     import torch
 
     from aofl.data import load_dataset
-    from aofl.io.checkpoint import save_checkpoint
     from aofl.io.hashing import file_sha256
     from aofl.model import AOFL
+    from aofl.store.checkpoint import save_checkpoint
     from aofl.train import model_config_for
 
     ds = load_dataset("synthetic", seed=0)

@@ -100,7 +100,7 @@ def setup_device(args):
 
 
 def load_model(args, dataset):
-    from ..io.checkpoint import load_checkpoint
+    from ..store.checkpoint import load_checkpoint
 
     model, meta = load_checkpoint(args.checkpoint, device=setup_device(args))
     check_trained_on(meta, args.checkpoint, dataset)
@@ -109,7 +109,7 @@ def load_model(args, dataset):
 
 def check_trained_on(meta: dict, path, dataset) -> None:
     """A checkpoint used on other data than it was trained on is a user error, not a crash."""
-    from ..io.compatibility import check_compatible
+    from ..compatibility import check_compatible
 
     for warning in check_compatible(meta, dataset, source=str(path)):
         print(f"warning: {warning}", file=sys.stderr)

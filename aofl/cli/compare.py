@@ -38,7 +38,7 @@ def run(args) -> int:
     from ..analysis import ablation_metrics, prediction_flips
     from ..evaluate import disentanglement_scores
     from ..inference import run_inference
-    from ..io.checkpoint import load_checkpoint
+    from ..store.checkpoint import load_checkpoint
 
     if len(args.checkpoints) < 2:
         raise UserError("compare needs at least two checkpoints")

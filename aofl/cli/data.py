@@ -52,7 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     q.add_argument("--no-progress", action="store_true")
 
-    from ..io.download import SOURCES
+    from ..store.download import SOURCES
 
     q = sub.add_parser("download", help="download pinned public files and verify their hashes")
     q.add_argument("name", choices=sorted(SOURCES))
@@ -85,6 +85,9 @@ def _dataset_info(name: str, data_dir) -> dict:
             "modalities": s["modalities"],
             "description": s["description"],
         }
+    base, dash, features = name.partition("-")
+    if dash and features == "multiemo" and base in ("iemocap", "meld"):
+        return _multiemo_info(base, data_dir)
     from ..data import split_dataset_name
 
     # `iemocap+sentence+tuned`: iemocap's info, and whether those views are prepared
@@ -131,12 +134,50 @@ def _dataset_info(name: str, data_dir) -> dict:
     return info
 
 
+def _multiemo_info(base: str, data_dir) -> dict:
+    """`<base>-multiemo`: MultiEMO's audio/text/visual features, which load without the transcripts."""
+    from ..data import loaders, real
+    from ..data.multiemo import multiemo_available, multiemo_dir
+
+    root = real._root(data_dir)
+    info = {"name": f"{base}-multiemo", "data_dir": str(multiemo_dir(base, root))}
+    if not multiemo_available(base, root):
+        info.update(
+            available=False,
+            hint=f"MultiEMO features not found in {info['data_dir']}; get them with "
+            f"`python -m aofl data download multiemo-{base}`",
+        )
+        return info
+    s = loaders.load(base, features="multiemo", data_dir=root).summary()
+    info.update(
+        available=True,
+        classes=s["classes"],
+        splits=s["splits"],
+        modalities=s["modalities"],
+        description=s["description"],
+    )
+    return info
+
+
+def _listed_names(data_dir) -> list[str]:
+    """What `data list` shows: synthetic, iemocap, meld, and `<name>-multiemo` where its features are here."""
+    from ..data import real
+    from ..data.multiemo import multiemo_available
+
+    root = real._root(data_dir)
+    names = ["synthetic", "iemocap", "meld"]
+    return names + [f"{n}-multiemo" for n in ("iemocap", "meld") if multiemo_available(n, root)]
+
+
 def _print_info(info: dict) -> None:
     print(f"{info['name']}: {'available' if info['available'] else 'not available'}")
     if "hint" in info:
         print(f"  {info['hint']}")
         return
-    if "data_dir" in info:
+    if "modalities" in info and info["name"].endswith("-multiemo"):
+        dims = ", ".join(f"{m} {d}-d" for m, d in info["modalities"].items())
+        print(f"  MultiEMO features ({dims}) in {info['data_dir']}; train with `--data {info['name']}`")
+    elif "data_dir" in info:
         print(f"  data dir: {info['data_dir']}")
     print(f"  classes: {', '.join(info['classes'])}")
     for s, c in info["splits"].items():
@@ -167,7 +208,7 @@ def run(args) -> int:
     cmd = getattr(args, "data_command", None)
     try:
         if cmd == "list":
-            infos = [_dataset_info(n, args.data_dir) for n in ("synthetic", "iemocap", "meld")]
+            infos = [_dataset_info(n, args.data_dir) for n in _listed_names(args.data_dir)]
             if args.json:
                 print(json.dumps(infos, indent=2))
             else:
@@ -202,7 +243,7 @@ def run(args) -> int:
             print(f"done in {time.time() - t0:.1f}s")
             return 0
         if cmd == "download":
-            from ..io.download import download
+            from ..store.download import download
 
             paths = download(
                 args.name,

@@ -90,7 +90,7 @@ def run(args) -> int:
 
 def _describe_file(args) -> int:
     from ..device import configure_runtime
-    from ..io.describe import describe_file, format_description
+    from ..store.inspect import describe_file, format_description
 
     configure_runtime(args.threads)
     info = describe_file(args.checkpoint)  # DescribeError (one line) for a missing, broken or hostile file

@@ -104,8 +104,8 @@ def run(args) -> int:
     from ..distributed import is_main_process
     from ..evaluate import evaluate
     from ..io.atomic import fsync_dir, remove_stale_temps
-    from ..io.checkpoint import CHECKPOINT_FILENAME, save_checkpoint
-    from ..io.resume import RESUME_FILENAME
+    from ..store.checkpoint import CHECKPOINT_FILENAME, save_checkpoint
+    from ..store.resume import RESUME_FILENAME
     from ..train import TrainConfig, class_weights, model_config_for, train
 
     device = setup_device(args)

@@ -114,7 +114,7 @@ def _synthetic_cached(seed: int) -> ConversationSet:
 
 def _load_with_views(name: str, kwargs: dict) -> ConversationSet:
     """A `<real>+<view>...` name: the real dataset with exactly those views (named as the real one,
-    which is what checkpoints record and `io.compatibility` compares)."""
+    which is what checkpoints record and `aofl.compatibility` compares)."""
     base, views = split_dataset_name(name)
     given = kwargs.pop("views", None)
     if given is not None and tuple(given) != views:

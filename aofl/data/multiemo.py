@@ -1,4 +1,4 @@
-"""MultiEMO and DialogueRNN feature pickles (DESIGN.md section 3.3).
+"""MultiEMO and DialogueRNN feature pickles (README.md, "Data").
 
 Layouts (shared/data/MANIFEST.md, and MultiEMO's own loaders):
 

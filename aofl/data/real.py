@@ -1,4 +1,4 @@
-"""IEMOCAP and MELD: real transcripts, speakers, labels and splits (DESIGN.md section 3.2).
+"""IEMOCAP and MELD: real transcripts, speakers, labels and splits (README.md, "Data").
 
 Files are read from the data directory (`aofl.data.data_dir()`, i.e. $AOFL_DATA_DIR or
 ~/.cache/aofl/data), laid out as::

@@ -1,4 +1,4 @@
-"""Synthetic conversations with planted shared and specific factors (DESIGN.md section 3.1).
+"""Synthetic conversations with planted shared and specific factors (README.md, "Data").
 
 Per utterance i of a dialogue:
 - a label y_i from a Markov chain that tends to stay on the same emotion (emotion carries

@@ -1,4 +1,4 @@
-"""Text-derived views of IEMOCAP / MELD utterances (DESIGN.md section 3.2).
+"""Text-derived views of IEMOCAP / MELD utterances (README.md, "Data").
 
 Three views per utterance, all computed from the transcript alone (they are views of the text,
 never audio or video):

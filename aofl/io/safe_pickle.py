@@ -8,7 +8,7 @@ fails fast as `CorruptPickleError` instead of allocating gigabytes.
 
 Unrestricted loading is possible only on an explicit opt-in (`unsafe_load_allowed`): the keyword
 `allow_unsafe=True`, or `AOFL_ALLOW_UNSAFE_LOAD=1` (what `--allow-unsafe-load` sets). It always
-warns, naming the file. The torch path (`aofl.io.checkpoint.load_foreign_state_dict`) uses the same
+warns, naming the file. The torch path (`aofl.store.checkpoint.load_foreign_state_dict`) uses the same
 switch.
 """
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..inference import InferenceResult
-from .atomic import atomic_dir
+from ..io.atomic import atomic_dir
+from ..io.file_checks import load_npz
 
 __all__ = ["ARRAY_GROUPS", "key", "save", "load", "read_only"]
 
@@ -66,8 +67,6 @@ def save(directory: Path, result: InferenceResult) -> bool:
 
 def load(directory: Path) -> InferenceResult | None:
     """The result stored in `directory`, or None when it is missing, unreadable or corrupt."""
-    from .file_checks import load_npz
-
     directory = Path(directory)
     try:
         table = pd.read_parquet(directory / "table.parquet")

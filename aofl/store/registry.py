@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import AOFLError
+from ..data import DataError, dataset_name
+from ..errors import AOFLError, CheckpointError
+from .checkpoint import read_metadata
 
 __all__ = [
     "CheckpointEntry",
@@ -89,8 +91,6 @@ def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
 def checkpoint_dataset(meta: dict) -> str:
     """The dataset name a checkpoint runs on: its data's name, with its text views when they are not
     the default ones (`iemocap+sentence+lexicon+tfidf+tuned`), as the manifest and the app name it."""
-    from ..data import DataError, dataset_name
-
     data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
     name, views = str(data.get("name", "?")), data.get("views")
     if not isinstance(views, list) or not views:
@@ -103,8 +103,6 @@ def checkpoint_dataset(meta: dict) -> str:
 
 def _scan(directory: Path) -> list[CheckpointEntry]:
     """Entries from the metadata of every .safetensors file (no manifest)."""
-    from .checkpoint import CheckpointError, read_metadata
-
     out = []
     for p in sorted(directory.rglob("*.safetensors")):
         try:

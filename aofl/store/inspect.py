@@ -17,7 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import real
+from ..data.multiemo import MULTIEMO_FILES
+from ..data.real import IEMOCAP_LABELS, MELD_LABELS
+from ..data.textviews import VIEW_VERSIONS
 from ..errors import AOFLError
+from ..io.file_checks import load_npz
+from ..io.safe_pickle import UnsafePickleError, safe_load
+from ..table import table_modalities
+from .checkpoint import (
+    CHECKPOINT_FILENAME,
+    UnsafeCheckpointError,
+    _clean_key,
+    load_checkpoint,
+    load_foreign_state_dict,
+)
+from .registry import read_manifest
 
 __all__ = ["DescribeError", "describe_file", "format_description", "KINDS"]
 
@@ -68,9 +83,6 @@ def describe_file(path) -> dict:
         raise DescribeError(f"{p} is not a regular file or directory")
     if p.is_file() and p.stat().st_size == 0:
         raise DescribeError(f"{p} is empty (0 bytes): an interrupted download or copy?")
-    from .checkpoint import UnsafeCheckpointError
-    from .safe_pickle import UnsafePickleError
-
     try:
         info = _describe_dir(p) if p.is_dir() else _describe(p)
     except (
@@ -158,8 +170,6 @@ def _head(p: Path, n: int = 16) -> bytes:
 def _safetensors(p: Path) -> dict:
     from safetensors import safe_open
 
-    from .checkpoint import load_foreign_state_dict
-
     if _head(p).startswith(b"\x80"):  # say what it is rather than "header too large"
         raise DescribeError(
             f"{p} is named .safetensors but holds a pickle (a renamed or disguised file); refused"
@@ -173,8 +183,6 @@ def _safetensors(p: Path) -> dict:
 
 
 def _aofl_checkpoint(p: Path) -> dict:
-    from .checkpoint import load_checkpoint
-
     model, meta = load_checkpoint(p)  # the full check: metadata, config, every tensor's name and shape
     cfg = meta.get("config") or {}
     data = meta.get("data") or {}
@@ -204,8 +212,6 @@ def _aofl_checkpoint(p: Path) -> dict:
 
 
 def _state_dict(p: Path) -> dict:
-    from .checkpoint import load_foreign_state_dict
-
     if not _head(p).startswith(
         (b"PK\x03\x04", b"\x80")
     ):  # torch.save writes a zip (or, before 1.6, a pickle)
@@ -213,8 +219,6 @@ def _state_dict(p: Path) -> dict:
             f"{p} is not a PyTorch checkpoint: neither a zip archive nor a pickle "
             f"(corrupt, or another format with a .pt name?)"
         )
-    from .checkpoint import _clean_key
-
     state = load_foreign_state_dict(p, allow_unsafe=False)
     # names as loading sees them: DataParallel/DDP's `module.` and torch.compile's `_orig_mod.` stripped
     clean = {_clean_key(k): v for k, v in state.items()}
@@ -229,8 +233,6 @@ def _state_dict(p: Path) -> dict:
 
 
 def _pickle(p: Path) -> dict:
-    from .safe_pickle import safe_load
-
     obj = safe_load(p, allow_numpy=True, encoding="latin1", allow_unsafe=False)
     try:
         return _pickle_layout(obj, p)
@@ -261,8 +263,6 @@ def _split_counts(labels: dict, ids) -> dict:
 
 
 def _pickle_layout(obj, p: Path) -> dict:
-    from ..data.real import IEMOCAP_LABELS, MELD_LABELS
-
     if _is_features(obj):
         modality = {"TextFeatures.pkl": "text", "AudioFeatures.pkl": "audio", "VisualFeatures.pkl": "visual"}
         return {
@@ -345,8 +345,6 @@ def _arrays(p: Path) -> dict:
 
 
 def _textview_cache(a: dict) -> dict:
-    from ..data.textviews import VIEW_VERSIONS
-
     version = str(a["version"])
     view = next((v for v, ver in VIEW_VERSIONS.items() if ver.split("/")[0] == version.split("/")[0]), None)
     return {
@@ -387,8 +385,6 @@ def _csv(p: Path) -> dict:
 
 
 def _table(df, p: Path) -> dict:
-    from ..data.real import MELD_LABELS
-
     cols = set(df.columns)
     base = {"rows": int(len(df)), "columns": [str(c) for c in df.columns][:40]}
     if {"Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"} <= cols:
@@ -405,8 +401,6 @@ def _table(df, p: Path) -> dict:
             "speakers": int(df["Speaker"].nunique()),
         }
     if {"utterance_id", "dialogue", "prediction"} <= cols:
-        from ..table import table_modalities
-
         out = {
             "kind": "inference-table",
             "utterances": int(len(df)),
@@ -456,8 +450,6 @@ def _json(p: Path) -> dict:
 
 
 def _manifest(directory: Path) -> dict:
-    from .registry import read_manifest
-
     entries = read_manifest(directory)  # raises RegistryError for bad JSON, missing fields, duplicates
     return {
         "kind": "manifest",
@@ -469,8 +461,6 @@ def _manifest(directory: Path) -> dict:
 
 
 def _describe_dir(p: Path) -> dict:
-    from .checkpoint import CHECKPOINT_FILENAME
-
     if (p / CHECKPOINT_FILENAME).is_file():  # a training output directory
         return {**_describe(p / CHECKPOINT_FILENAME), "file": CHECKPOINT_FILENAME}
     if all((p / f).is_file() for f in ("table.parquet", "arrays.npz", "meta.json")):
@@ -482,15 +472,11 @@ def _describe_dir(p: Path) -> dict:
     if (p / "MANIFEST.json").is_file():
         return _manifest(p)
     if (p / "Speakers.pkl").is_file():
-        from ..data.multiemo import MULTIEMO_FILES
-
         return {
             **_pickle(p / "Speakers.pkl"),
             "kind": "multiemo-directory",
             "files_present": {m: (p / f).is_file() for m, f in MULTIEMO_FILES.items()},
         }
-    from ..data import real
-
     found = {name: real.is_available(name, p) for name in ("iemocap", "meld")}
     if not any(found.values()):
         raise DescribeError(
@@ -515,8 +501,6 @@ def _describe_dir(p: Path) -> dict:
 
 
 def _inference_arrays_of(path: Path) -> dict:
-    from .file_checks import load_npz
-
     return _inference_arrays(load_npz(path, DescribeError))
 
 

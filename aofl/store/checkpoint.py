@@ -28,18 +28,19 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch.overrides import TorchFunctionMode
 
-from ..errors import AOFLError, CorruptFileError
-from ..model import AOFL, AOFLConfig, convert_state_dict
-from .atomic import atomic_write_bytes
-from .file_checks import check_zip_sizes, require_nonempty, safetensors_header
-from .hashing import file_sha256
-from .safe_pickle import (
+from .. import __version__
+from ..errors import CheckpointError, CorruptFileError
+from ..io.atomic import atomic_write_bytes
+from ..io.file_checks import check_zip_sizes, require_nonempty, safetensors_header
+from ..io.hashing import file_sha256
+from ..io.safe_pickle import (
     ALLOW_UNSAFE_ENV,
     CorruptPickleError,
     pickle_globals,
     unsafe_load_allowed,
     warn_unsafe_load,
 )
+from ..model import AOFL, AOFLConfig, convert_state_dict
 
 __all__ = [
     "CheckpointError",
@@ -56,10 +57,6 @@ __all__ = [
 
 FORMAT = "aofl-checkpoint/1"
 CHECKPOINT_FILENAME = "model.safetensors"
-
-
-class CheckpointError(AOFLError, ValueError):
-    """A checkpoint that is missing, corrupt, foreign or unsafe."""
 
 
 class CorruptCheckpointError(CheckpointError, CorruptFileError):
@@ -95,12 +92,7 @@ def save_checkpoint(path, model: AOFL, metadata: dict | None = None, half: bool 
         tensors[k] = v.contiguous()
     meta = dict(metadata or {})
     meta.update(format=FORMAT, config=model.config.to_dict(), dtype="float16" if half else "float32")
-    try:
-        from .. import __version__
-
-        meta.setdefault("package_version", __version__)
-    except ImportError:
-        pass
+    meta.setdefault("package_version", __version__)
     meta.setdefault("torch_version", torch.__version__)
     # serialised in memory, then temp file + fsync + rename (aofl/atomic.py): readers, and a run after
     # a crash, see the old or the new file, never half (save_file would leave its own .tmpXXXXXX)

@@ -33,8 +33,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from .atomic import atomic_write_bytes
-from .checkpoint import CheckpointError
+from ..errors import CheckpointError
+from ..io.atomic import atomic_write_bytes
+from ..io.file_checks import safetensors_header
+from ..model import AOFLConfig, convert_state_dict
 
 __all__ = [
     "ResumeError",
@@ -197,8 +199,6 @@ def _differences(saved, now, prefix: str = "") -> list[str]:
 
 def _convert_layout(groups: dict, model_config: dict) -> None:
     """Weights and AdamW state of the former per-modality layout, in place, in the stacked one."""
-    from ..model import AOFLConfig, convert_state_dict
-
     config = AOFLConfig.from_dict(model_config)
     for g in ("model", "best"):
         groups[g] = convert_state_dict(groups[g], config)
@@ -231,8 +231,6 @@ def load_state(path, identity: dict) -> TrainState:
             + "; train without --resume to start"
         )
     try:
-        from .file_checks import safetensors_header
-
         safetensors_header(p, ResumeError)  # sizes and offsets checked before any tensor is read
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get(_META_KEY)

@@ -26,9 +26,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import data_dir
 from ..data.conversation import DataError
-from .atomic import atomic_write
-from .hashing import file_sha256
+from ..io.atomic import atomic_write
+from ..io.hashing import file_sha256
 
 __all__ = [
     "RemoteFile",
@@ -259,8 +260,6 @@ def download(
     if name not in SOURCES:
         raise DownloadError(f"unknown download {name!r}; choose one of {', '.join(SOURCES)}")
     if dest is None:
-        from ..data import data_dir
-
         dest = data_dir()
     dest = Path(dest).expanduser()
     base = base_url or os.environ.get("AOFL_DOWNLOAD_BASE") or None

@@ -7,8 +7,8 @@ different data version (fingerprint) is only a warning, returned.
 
 from __future__ import annotations
 
-from ..data.conversation import ConversationSet, DataError
-from .checkpoint import CheckpointError
+from .data.conversation import ConversationSet, DataError
+from .errors import CheckpointError
 
 __all__ = ["IncompatibleCheckpointError", "check_compatible"]
 
