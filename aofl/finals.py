@@ -171,18 +171,21 @@ def train_argv(spec: FinalsSpec, arm_name: str, seed: int, out: Path) -> tuple[l
     return argv, export
 
 
-def run_job(spec: FinalsSpec, arm_name: str, seed: int, quiet: bool = True) -> dict:
-    """Train one arm at one seed and write its per-run tables; returns the test table's metadata."""
-    from .cli import main as cli_main
+def run_job(spec: FinalsSpec, arm_name: str, seed: int, train_command, quiet: bool = True) -> dict:
+    """Train one arm at one seed and write its per-run tables; returns the test table's metadata.
+
+    `train_command(argv) -> exit code` runs `python -m aofl <argv>` (the CLI passes its own `main`):
+    the run is exactly the `train` command a user would type, and this layer, below the command
+    line, does not import it."""
     from .inference import run_inference
-    from .store.checkpoint import load_checkpoint
     from .metrics import accuracy, weighted_f1
+    from .store.checkpoint import load_checkpoint
 
     out = spec.work_dir / "runs" / arm_name / f"s{seed}"
     argv, export = train_argv(spec, arm_name, seed, out)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-        code = cli_main(argv)
+        code = train_command(argv)
     if code != 0:
         raise RuntimeError(f"python -m aofl {' '.join(argv)} exited {code}")
     model, meta = load_checkpoint(out, device=spec.device)
@@ -335,13 +338,15 @@ def _beat(storage, trial_id: int, stop: threading.Event, interval: float) -> Non
 
 def work(
     spec: FinalsSpec,
+    train_command,
     max_jobs: int | None = None,
     stop_after_s: float | None = None,
     grace_period: int = 180,
     log=print,
 ) -> list[dict]:
     """Run queued jobs until none is left (or `max_jobs` ran, or `stop_after_s` passed: no new job
-    starts after it). Returns the test metadata of the runs this worker finished."""
+    starts after it), each trained by `train_command` (see `run_job`). Returns the test metadata of the
+    runs this worker finished."""
     from optuna.trial import TrialState
 
     study, storage = _queue(spec, grace_period)
@@ -364,7 +369,7 @@ def work(
         beat.start()
         t0 = time.monotonic()
         try:
-            meta = run_job(spec, arm, seed)
+            meta = run_job(spec, arm, seed, train_command)
         except BaseException:
             stop.set()
             with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from aofl.cli import main
 from aofl.finals import ARMS, FinalsSpec, job_name, pending_jobs, train_argv, work
 from aofl.runs import list_runs, read_run_table, run_path
 
@@ -62,11 +63,11 @@ def test_arms_take_their_familys_setting_and_their_own_flags(tmp_path):
 
 def test_finals_end_to_end_then_resumed(tmp_path):
     spec = _spec(tmp_path, ["full", "fixed_alpha", "baseline"], [0, 1])
-    first = work(spec, max_jobs=2, log=lambda m: None)
+    first = work(spec, main, max_jobs=2, log=lambda m: None)
     assert [(m["arm"], m["seed"]) for m in first] == [("full", 0), ("fixed_alpha", 0)]  # seed-major
     stamp = run_path(spec.results, "synthetic", "full", 0, "test").stat().st_mtime_ns
     assert len(pending_jobs(spec)) == 4
-    rest = work(spec, log=lambda m: None)  # resumed: only what is left
+    rest = work(spec, main, log=lambda m: None)  # resumed: only what is left
     assert len(rest) == 4 and not pending_jobs(spec)
     assert run_path(spec.results, "synthetic", "full", 0, "test").stat().st_mtime_ns == stamp
     runs = list_runs(spec.results, "synthetic")
@@ -77,7 +78,7 @@ def test_finals_end_to_end_then_resumed(tmp_path):
     assert {"theta_text", "phi_text", "dialogue", "confidence"} <= set(table.columns)
     _, base = read_run_table(run_path(spec.results, "synthetic", "baseline", 0, "test"))
     assert base["alpha_start"] == {} and base["variant"] == "baseline"
-    assert work(spec, log=lambda m: None) == []  # nothing left: a third call trains nothing
+    assert work(spec, main, log=lambda m: None) == []  # nothing left: a third call trains nothing
 
 
 def test_a_killed_workers_job_is_run_again(tmp_path):
@@ -91,7 +92,7 @@ def test_a_killed_workers_job_is_run_again(tmp_path):
     claimed = _claim(study, storage, spec)  # a worker claims full/s0 and dies before any heartbeat
     assert claimed is not None and claimed[1] == ("full", 0)
     time.sleep(1.5)
-    done = work(spec, grace_period=1, log=lambda m: None)
+    done = work(spec, main, grace_period=1, log=lambda m: None)
     assert sorted((m["arm"], m["seed"]) for m in done) == [("full", 0), ("full", 1)]
     states = [t.state for t in study.get_trials(deepcopy=False) if t.user_attrs.get("job") == "full/s0"]
     assert states.count(TrialState.COMPLETE) == 1 and TrialState.FAIL in states
@@ -142,8 +143,6 @@ def test_two_workers_never_run_the_same_job(tmp_path):
 
 
 def test_finals_status_and_bad_seeds(tmp_path, capsys):
-    from aofl.cli import main
-
     _studies(tmp_path)
     args = ["finals", "--data", "synthetic", "--study", "synthetic-full", "--variants", "full", "baseline"]
     args += ["--results", str(tmp_path / "r"), "--studies", str(tmp_path / "studies"), "--status"]
@@ -162,7 +161,7 @@ def test_every_arm_names_a_known_variant():
 
 def test_tables_of_another_studys_campaign_are_refused(tmp_path):
     spec = _spec(tmp_path, ["full"], [0])
-    work(spec, log=lambda m: None)
+    work(spec, main, log=lambda m: None)
     other = FinalsSpec(
         data="synthetic",
         study="synthetic-full-curve",

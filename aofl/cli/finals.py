@@ -92,8 +92,11 @@ def run(args) -> int:
         }
         print(json.dumps(status, indent=2) if args.json else f"{status['done']}/{status['jobs']} done")
         return 0
+    from . import main as train_command  # `python -m aofl train ...`, run in this process
+
     finished = work(
         spec,
+        train_command,
         max_jobs=args.max_jobs,
         stop_after_s=None if args.stop_after is None else 60 * args.stop_after,
         log=lambda msg: print(msg, file=sys.stderr),
