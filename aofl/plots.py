@@ -259,18 +259,30 @@ def theta_phi_scatter(
 
 
 def alpha_bars(df: pd.DataFrame) -> go.Figure:
-    """df: modality, alpha_deg [, theta_mean_deg]: learned target angle vs the mean angle."""
+    """df: modality, alpha_deg [, alpha_start_deg, theta_mean_deg]: L_AAC's target angle at the end
+    (bars), where it started (marks) and the mean angle. Titled start → end: alpha barely moves in a
+    run (aofl.alpha), so the chart must not call it learned."""
     if df.empty:
-        return empty_figure("no learned alpha: this checkpoint has no adaptive angle")
+        return empty_figure("no alpha: this checkpoint has no adaptive angle")
     fig = go.Figure(
         go.Bar(
             x=df["modality"],
             y=df["alpha_deg"],
-            name="alpha (learned target)",
+            name="alpha at the end",
             marker_color="#636efa",
             text=df["alpha_deg"].map(lambda v: f"{v:.1f} deg"),
         )
     )
+    if "alpha_start_deg" in df:
+        fig.add_trace(
+            go.Scatter(
+                x=df["modality"],
+                y=df["alpha_start_deg"],
+                mode="markers",
+                name="alpha at the start (config)",
+                marker=dict(size=22, symbol="line-ew-open", color="black", line=dict(width=3)),
+            )
+        )
     if "theta_mean_deg" in df:
         fig.add_trace(
             go.Scatter(
@@ -283,7 +295,7 @@ def alpha_bars(df: pd.DataFrame) -> go.Figure:
         )
     fig.add_hline(y=90, line_dash="dot", annotation_text="90 deg (orthogonal)")
     fig.update_yaxes(title="degrees", range=[0, 180])
-    return _style(fig, "Learned alpha per modality", 340)
+    return _style(fig, "alpha per modality: start → end", 340)
 
 
 def whatif_confidence(deltas: pd.DataFrame, dropped: str = "") -> go.Figure:

@@ -72,3 +72,14 @@ def test_overview_says_where_the_checkpoint_ranks(app_env, seed_results):
     line = next(c.value for c in at.caption if entry.name in c.value)
     if entry.variant == "full":
         assert f"seed {entry.seed}, 3rd of 3 seeds of this variant by test WF1" in line
+
+
+def test_angles_shows_alpha_start_to_end_and_the_opr_note(app_env):
+    at = goto(new_app(), "angles")
+    titles = [h.value for h in at.subheader]
+    if "alpha: start → end" not in titles:
+        pytest.skip("the selected checkpoint has no shared/specific split")
+    assert not any("Learned alpha" in t for t in titles)
+    caption = next(c.value for c in at.caption if "alpha start → end" in c.value)
+    assert "within 2°" in caption or "learned" in caption
+    assert any("whatever θ is" in c.value for c in at.caption)  # the OPR note
