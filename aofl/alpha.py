@@ -12,7 +12,14 @@ import math
 
 import pandas as pd
 
-__all__ = ["ALPHA_LEARNED_TOL_DEG", "alpha_learned", "alpha_start_deg", "alpha_table", "alpha_caption"]
+__all__ = [
+    "ALPHA_LEARNED_TOL_DEG",
+    "alpha_learned",
+    "alpha_start_deg",
+    "alpha_table",
+    "alpha_caption",
+    "with_alpha_start",
+]
 
 ALPHA_LEARNED_TOL_DEG = 2.0  # alpha "learned" only where |end - start| exceeds this many degrees
 
@@ -77,3 +84,15 @@ def alpha_caption(table: pd.DataFrame, tol: float = ALPHA_LEARNED_TOL_DEG) -> st
             f"hyper-parameter), not a learned angle"
         )
     return f"alpha start → end: {moves}. {verdict}."
+
+
+def with_alpha_start(frame: pd.DataFrame, config: dict, tol: float = ALPHA_LEARNED_TOL_DEG) -> pd.DataFrame:
+    """`frame` (modality, alpha_deg, ...: alpha at the end) with alpha_start_deg and learned added from a
+    checkpoint's config; unchanged when the variant has no L_AAC target."""
+    if frame.empty or "alpha_deg" not in frame:
+        return frame
+    start = alpha_start_deg(config, list(frame["modality"]))
+    if not start:
+        return frame
+    moved = alpha_table(start, dict(zip(frame["modality"], frame["alpha_deg"])), tol)
+    return frame.merge(moved[["modality", "alpha_start_deg", "learned"]], on="modality", how="left")

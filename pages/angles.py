@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from aofl import plots
 from aofl.alpha import ALPHA_LEARNED_TOL_DEG, alpha_caption, alpha_start_deg, alpha_table
 from aofl.app import caches, context, figures, seeds_view, widgets
 from aofl.io import registry
@@ -106,11 +105,9 @@ else:
     start = alpha_start_deg(meta.get("config") or {}, list(result.alpha_deg))
     moved = alpha_table(start, result.alpha_deg)
     alpha = figures.alpha_frame(sel)
-    if not moved.empty and not alpha.empty:
-        alpha = alpha.merge(moved[["modality", "alpha_start_deg", "learned"]], on="modality", how="left")
     left, right = st.columns([2, 3])
     with left:
-        widgets.show_figure(plots.alpha_bars(alpha), alpha, "alpha")
+        widgets.show_figure(figures.alpha_bars(sel), alpha, "alpha")
     with right:
         st.dataframe(
             summary,

@@ -139,3 +139,12 @@ def test_without_run_tables_the_kept_predictions_give_wf1_only(tmp_path):
     s = c.summary.set_index("arm")
     assert s.loc["full", "wf1_mean"] == pytest.approx(61.0) and s.loc["full", "setting"] == "CV-chosen"
     assert s.loc["full_3view_setting", "setting"] == "test-informed"
+
+
+def test_with_alpha_start_adds_the_configs_start():
+    from aofl.alpha import with_alpha_start
+
+    end = pd.DataFrame({"modality": ["a", "b"], "alpha_deg": [37.0, 50.0]})
+    out = with_alpha_start(end, {"variant": "full", "alpha_init_deg": 36.0})
+    assert list(out["alpha_start_deg"]) == [36.0, 36.0] and list(out["learned"]) == [False, True]
+    assert "alpha_start_deg" not in with_alpha_start(end, {"variant": "no_are"})

@@ -88,6 +88,7 @@ def run(args) -> int:
                     "metrics": json.loads(metrics.to_json(orient="records")),
                     "n_flips": int(len(flips)),
                     "disentanglement": dis or None,
+                    "single_seed": True,  # one checkpoint per variant: `--seeds` compares all seeds
                 },
                 indent=2,
             )
@@ -97,6 +98,7 @@ def run(args) -> int:
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(metrics.round(4).to_string(index=False))
+    print("single-seed comparison: each checkpoint is one seed of its variant (compare --seeds for all)")
     print(
         f"{len(flips)} utterances change prediction between the checkpoints"
         + (f" (written to {args.flips})" if args.flips else "")
