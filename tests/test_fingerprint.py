@@ -89,3 +89,28 @@ def test_shipped_meld_checkpoints_match_the_data_here():
     ds = load_dataset("meld", data_dir=root, progress=False)
     for path in sorted((REPO_ROOT / "checkpoints" / "meld").glob("*/model.safetensors")):
         assert read_metadata(path)["data"]["fingerprint"] == ds.fingerprint(), path
+
+
+@pytest.mark.real_data
+def test_text_views_off_in_the_last_bits_still_match_the_shipped_checkpoint(monkeypatch):
+    """Another machine's text views (the same recipe, floats off by one ulp) are the same data."""
+    from aofl.data import loaders, textviews
+    from aofl.io.checkpoint import read_metadata
+    from aofl.io.compatibility import check_compatible
+
+    root = require_real("meld")
+    pytest.importorskip("sentence_transformers")
+    real_load_views = textviews.load_views
+
+    def noisy(*args, **kwargs):
+        views = real_load_views(*args, **kwargs)
+        return {v: np.nextafter(x, np.float32(np.inf)).astype(np.float32) for v, x in views.items()}
+
+    monkeypatch.setattr(loaders.textviews, "load_views", noisy)
+    ds = loaders.load("meld", data_dir=root, progress=False)
+    meta = read_metadata(REPO_ROOT / "checkpoints" / "meld" / "baseline" / "model.safetensors")
+    assert meta["data"]["fingerprint"] == ds.fingerprint()
+    assert not any("fingerprint" in w for w in check_compatible(meta, ds, source="baseline"))
+    changed = copy.deepcopy(ds)
+    changed.splits["test"][0].labels[0] = (changed.splits["test"][0].labels[0] + 1) % 7
+    assert changed.fingerprint() != ds.fingerprint()
