@@ -116,6 +116,10 @@ def _run_seeds(args) -> int:
         comparison = compare_seeds(args.data, args.variants)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if comparison.runs.empty:
+        raise UserError(
+            f"no seed runs kept for {args.data} (results/runs/{args.data}/ or the kept predictions' summary)"
+        )
     if args.json:
         print(json.dumps(comparison.to_json(), indent=2))
         return 0
