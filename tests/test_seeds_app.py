@@ -83,3 +83,15 @@ def test_angles_shows_alpha_start_to_end_and_the_opr_note(app_env):
     caption = next(c.value for c in at.caption if "alpha start → end" in c.value)
     assert "within 2°" in caption or "learned" in caption
     assert any("whatever θ is" in c.value for c in at.caption)  # the OPR note
+
+
+def test_angles_compares_theta_phi_with_the_variants_without_csr(app_env):
+    at = goto(new_app(), "angles")
+    if "alpha: start → end" not in [h.value for h in at.subheader]:
+        pytest.skip("the selected checkpoint has no shared/specific split")
+    at.session_state["angles_no_csr"] = True  # open the (lazy) expander
+    at.run()
+    assert_clean(at)
+    shares = frame_with(at, "share")
+    assert {"variant", "modality"} <= set(shares.columns) and shares["share"].between(0, 1).all()
+    assert any("not by itself L_CSR's work" in c.value for c in at.caption)
