@@ -9,7 +9,7 @@ Checkpoints come from `$AOFL_CHECKPOINT_DIR/MANIFEST.json` (default: the reposit
 import streamlit as st
 import torch
 
-from aofl.app import caches, context
+from aofl.app import caches, context, seeds_view
 from aofl.app import files as app_files
 from aofl.app import link as app_link
 from aofl.data import available_datasets
@@ -37,6 +37,15 @@ app_link.read_once()  # a link's dataset, split, checkpoint(s), ... (checked as 
 page = st.navigation(PAGES)
 app_link.set_page(page.url_path)
 multi = page.url_path == "ablations"
+
+
+def _provenance(dataset: str, entry: registry.CheckpointEntry) -> None:
+    """Under the checkpoint: its rank among its variant's seeds and how its setting was chosen."""
+    try:
+        meta = caches.checkpoint_metadata(entry)
+    except context.USER_ERRORS:
+        meta = {}
+    st.caption(seeds_view.checkpoint_line(dataset, entry.variant, entry.seed, meta))
 
 
 def _from_link(param: str, key: str, options) -> None:
@@ -107,6 +116,7 @@ with st.sidebar:
             )
             ctx.checkpoint = by_name[name]
             ctx.checkpoints = [ctx.checkpoint]
+            _provenance(ctx.dataset, ctx.checkpoint)
         elif entries:
             chosen = app_link.take_many("ckpts", list(by_name)) or [
                 n for n in st.session_state.get("checkpoints", []) if n in by_name

@@ -24,7 +24,7 @@ def check_compatible(
 
     meta: a checkpoint's metadata (`read_metadata`), or {"config": model.config.to_dict()}.
     source: how to name the checkpoint in messages (default its recorded path).
-    fingerprint: the dataset's fingerprint if already known (it hashes every feature).
+    fingerprint: the dataset's fingerprint if already known (it hashes every id, label and transcript).
     """
     name = source or meta.get("path") or "the checkpoint"
     data = _dict(meta.get("data"))

@@ -166,7 +166,8 @@ def train_argv(spec: FinalsSpec, arm_name: str, seed: int, out: Path) -> tuple[l
     params = export["best"].get("params", {})
     extra = [x.format(lambda_aac=params.get("lambda_aac", 1.0)) for x in arm.extra]
     argv = ["train", "--data", spec.data, "--variant", arm.variant, "--seed", str(seed), "--out", str(out)]
-    argv += list(export["best"]["train_args"]) + extra
+    # --recipe defaults: the study's flags on the built-in defaults, never on a shipped recipe
+    argv += ["--recipe", "defaults", *export["best"]["train_args"], *extra]
     argv += ["--no-progress", "--no-dynamics", "--threads", str(spec.threads), "--device", spec.device]
     return argv, export
 
@@ -223,7 +224,7 @@ def run_job(spec: FinalsSpec, arm_name: str, seed: int, train_command, quiet: bo
             "epochs": len(meta.get("history", [])),
             "setting": spec.setting,
             "study": export["name"],
-            "train_args": argv[argv.index("--out") + 2 :],
+            "train_args": argv[argv.index("--recipe") :],
             "command": "python -m aofl " + " ".join(argv),
             "train_seconds": meta.get("train_seconds"),
         }

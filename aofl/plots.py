@@ -259,18 +259,30 @@ def theta_phi_scatter(
 
 
 def alpha_bars(df: pd.DataFrame) -> go.Figure:
-    """df: modality, alpha_deg [, theta_mean_deg]: learned target angle vs the mean angle."""
+    """df: modality, alpha_deg [, alpha_start_deg, theta_mean_deg]: L_AAC's target angle at the end
+    (bars), where it started (marks) and the mean angle. Titled start → end: alpha barely moves in a
+    run (aofl.alpha), so the chart must not call it learned."""
     if df.empty:
-        return empty_figure("no learned alpha: this checkpoint has no adaptive angle")
+        return empty_figure("no alpha: this checkpoint has no adaptive angle")
     fig = go.Figure(
         go.Bar(
             x=df["modality"],
             y=df["alpha_deg"],
-            name="alpha (learned target)",
+            name="alpha at the end",
             marker_color="#636efa",
             text=df["alpha_deg"].map(lambda v: f"{v:.1f} deg"),
         )
     )
+    if "alpha_start_deg" in df:
+        fig.add_trace(
+            go.Scatter(
+                x=df["modality"],
+                y=df["alpha_start_deg"],
+                mode="markers",
+                name="alpha at the start (config)",
+                marker=dict(size=22, symbol="line-ew-open", color="black", line=dict(width=3)),
+            )
+        )
     if "theta_mean_deg" in df:
         fig.add_trace(
             go.Scatter(
@@ -283,7 +295,7 @@ def alpha_bars(df: pd.DataFrame) -> go.Figure:
         )
     fig.add_hline(y=90, line_dash="dot", annotation_text="90 deg (orthogonal)")
     fig.update_yaxes(title="degrees", range=[0, 180])
-    return _style(fig, "Learned alpha per modality", 340)
+    return _style(fig, "alpha per modality: start → end", 340)
 
 
 def whatif_confidence(deltas: pd.DataFrame, dropped: str = "") -> go.Figure:
@@ -956,3 +968,88 @@ def study_history(trials: pd.DataFrame, title: str | None = None) -> go.Figure:
     fig.update_xaxes(title="trial")
     fig.update_yaxes(title="CV weighted F1 (%)")
     return _style(fig, title or "CV score per trial", 400)
+
+
+# ------------------------------------------------------------------------------------------ seeds
+
+__all__ += ["seed_wf1", "pooled_angles"]
+
+
+def seed_wf1(runs: pd.DataFrame, summary: pd.DataFrame) -> go.Figure:
+    """Test WF1 of every seed (dots) per arm, with the mean over seeds and its interval (bars).
+
+    runs: arm, seed, wf1 (%); summary: arm, wf1_mean, ci_low, ci_high, n_seeds, setting (aofl.seeds)."""
+    if runs.empty:
+        return empty_figure("no seed runs kept for this dataset")
+    fig = go.Figure()
+    arms = list(summary["arm"])
+    fig.add_trace(
+        go.Scatter(
+            x=runs["arm"],
+            y=runs["wf1"],
+            mode="markers",
+            name="one seed",
+            marker=dict(size=9, color="#636efa", opacity=0.7),
+            text=[f"seed {s}" for s in runs["seed"]],
+            hovertemplate="%{x} %{text}: %{y:.2f}<extra></extra>",
+        )
+    )
+    err_hi = (summary["ci_high"] - summary["wf1_mean"]).fillna(0)
+    err_lo = (summary["wf1_mean"] - summary["ci_low"]).fillna(0)
+    fig.add_trace(
+        go.Scatter(
+            x=arms,
+            y=summary["wf1_mean"],
+            mode="markers",
+            name="mean over seeds (95% t-interval)",
+            marker=dict(size=16, symbol="line-ew-open", color="#ef553b", line=dict(width=3)),
+            error_y=dict(type="data", array=err_hi, arrayminus=err_lo, visible=True, color="#ef553b"),
+            text=[f"{n} seeds, {s}" for n, s in zip(summary["n_seeds"], summary["setting"])],
+            hovertemplate="%{x}: mean %{y:.2f} (%{text})<extra></extra>",
+        )
+    )
+    fig.update_xaxes(categoryorder="array", categoryarray=arms)
+    fig.update_yaxes(title="test weighted F1 (%)")
+    return _style(fig, "Test WF1 per seed, mean and 95% interval over seeds", 360)
+
+
+def pooled_angles(pooled: pd.DataFrame, medians: pd.DataFrame, value: str = "theta") -> go.Figure:
+    """θ or φ pooled over seeds per arm and modality (violins), each seed's median marked (dots).
+
+    pooled: arm, seed, modality, theta, phi; medians: arm, seed, modality, theta_median, phi_median."""
+    if pooled.empty:
+        return empty_figure("no per-run angle tables: θ and φ per seed are not kept")
+    fig = go.Figure()
+    for m in dict.fromkeys(pooled["modality"]):
+        part = pooled[pooled["modality"] == m]
+        fig.add_trace(
+            go.Violin(
+                x=part["arm"],
+                y=part[value],
+                name=f"{m} (all seeds)",
+                legendgroup=m,
+                scalegroup=m,
+                offsetgroup=m,
+                points=False,
+                spanmode="hard",
+            )
+        )
+        med = medians[medians["modality"] == m]
+        fig.add_trace(
+            go.Box(
+                x=med["arm"],
+                y=med[f"{value}_median"],
+                name=f"{m}: each seed's median",
+                legendgroup=m,
+                offsetgroup=m,
+                boxpoints="all",
+                pointpos=0,
+                fillcolor="rgba(0,0,0,0)",
+                line=dict(width=0),
+                marker=dict(size=8, symbol="diamond", color="black"),
+                hoverinfo="y",
+            )
+        )
+    fig.update_layout(violinmode="group", boxmode="group")
+    fig.update_yaxes(title=f"{value} (degrees)", range=[0, 180])
+    return _style(fig, f"{value} pooled over seeds, each seed's median marked", 400)

@@ -3,24 +3,47 @@
 import streamlit as st
 
 from aofl import analysis
-from aofl.app import caches, context, figures, widgets
+from aofl.app import caches, context, figures, seeds_view, widgets
 from aofl.embed import EmbedSpec
 from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
 ctx = context.context()
 st.title("Ablations")
+view = st.radio(
+    "Compare",
+    ["Across seeds", "Single checkpoints"],
+    horizontal=True,
+    key="abl_view",
+    help="Across seeds: every variant as all its runs (the default: one seed is not the method). "
+    "Single checkpoints: the selected checkpoints, one seed each, side by side.",
+)
+if view == "Across seeds":
+    st.subheader("Across seeds")
+    if seeds_view.draw(ctx.dataset, key="abl", geometry_slot=True):
+        st.stop()
+    st.caption(
+        f"No seed runs are kept for {ctx.dataset}: below are the selected checkpoints, one seed each "
+        f"(a single-seed comparison)."
+    )
 entries = context.require_checkpoints(ctx, 2)
 names = [e.name for e in entries]
 sels = tuple(caches.selection(ctx, e) for e in entries)  # what every figure below is made from
 
-results = {}
+results, metas = {}, {}
 with context.user_errors("Cannot run the selected checkpoints"):
     for sel in sels:
         _, meta = caches.get_model(sel.entry, ctx.device)
         caches.check_data(meta, ctx.dataset)
         results[sel.entry.name] = caches.inference(sel)
+        metas[sel.entry.name] = meta
     tables = caches.aligned_tables(sels)
-st.caption(" · ".join(f"**{e.name}**: `{e.variant}`" for e in entries) + f" · {ctx.dataset} / {ctx.split}")
+st.caption(
+    f"**Single-seed comparison** ({ctx.dataset} / {ctx.split}): each checkpoint is one seed of its variant. "
+    + " · ".join(
+        f"**{e.name}**: `{e.variant}`, {seeds_view.checkpoint_line(ctx.dataset, e.variant, e.seed, metas[e.name])}"
+        for e in entries
+    )
+)
 
 st.subheader("Metrics")
 n_boot = st.select_slider(

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from aofl.app import caches, context, figures, widgets
+from aofl.app import caches, context, figures, seeds_view, widgets
 from aofl.dynamics_frame import gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
 from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
@@ -19,8 +19,15 @@ with context.user_errors(f"Cannot evaluate {entry.name}"):
 
 st.caption(
     f"**{entry.name}** · variant `{entry.variant}` ({VARIANT_HELP.get(entry.variant, '')}) · "
-    f"seed {entry.seed} · {ctx.dataset} / {ctx.split} · {metrics['n']} utterances"
+    f"{seeds_view.checkpoint_line(ctx.dataset, entry.variant, entry.seed, meta)} · "
+    f"{ctx.dataset} / {ctx.split} · {metrics['n']} utterances"
 )
+seeds_box = st.expander(
+    "Every variant across its seeds (this checkpoint is one of them)", expanded=True, key="ov_seeds"
+)
+with seeds_box:
+    if not seeds_view.draw(ctx.dataset, key="ov"):
+        st.caption(f"No seed runs are kept for {ctx.dataset}: the numbers below are this one seed's.")
 
 cols = st.columns(4)
 cols[0].metric("Weighted F1", f"{metrics['weighted_f1']:.4f}")

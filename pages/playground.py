@@ -5,6 +5,7 @@ import time
 import streamlit as st
 
 from aofl import analysis, embed, plots
+from aofl.alpha import alpha_caption, alpha_start_deg, alpha_table
 from aofl.app import context, widgets
 from aofl.data import make_synthetic
 from aofl.evaluate import evaluate
@@ -36,9 +37,12 @@ with st.expander("The method in five formulas (our reconstruction: docs/method.m
         r"{e^{\cos(g_{s,i}, g_{m,i})/\tau} + \sum_{k,\,j\neq i,\,y_j\neq y_i} e^{\cos(g_{s,i}, g_{k,j})/\tau}}"
     )
     st.markdown(
-        "**L_AAC** pulls $\\theta$ towards a target angle $\\alpha_m$ that is itself learned, so each "
-        "modality finds its own degree of disentanglement (instead of forcing 90°); the mean over all "
-        "$M$ modalities and $N$ utterances of the batch, angles in radians:"
+        "**L_AAC** pulls $\\theta$ towards a target angle $\\alpha_m$ per modality (instead of forcing "
+        "90°). $\\alpha_m$ starts at the *initial alpha* slider; its only gradient is L_AAC's, and in a "
+        "whole run it often moves only a degree or two (the shipped synthetic and IEMOCAP `full`; MELD's "
+        "moved about 10°): then it is a hyper-parameter, not a learned angle. The chart below shows it "
+        "start → end. The mean over all $M$ modalities and $N$ utterances of "
+        "the batch, angles in radians:"
     )
     st.latex(
         r"L_{AAC} = \frac{1}{MN}\sum_{m=1}^{M}\sum_{i=1}^{N} \left(\theta_{m,i} - \alpha_m\right)^2,\qquad "
@@ -55,13 +59,24 @@ with st.expander("The method in five formulas (our reconstruction: docs/method.m
     )
     st.markdown(
         "**OPR** removes from the specific part what the shared part already says, and enriches the "
-        "shared part with the conversation ($C_m$: masked attention over the dialogue):"
+        "shared part with the conversation ($C_m$: masked attention over the dialogue). The projected "
+        "$\\tilde h$ is orthogonal to $g$ **whatever $\\theta$ is**; $\\theta$ only sets its length, "
+        "$\\lVert\\tilde h\\rVert = \\lVert h\\rVert\\sin\\theta$. The angle losses shape the raw $h$; "
+        "the classifier sees $\\tilde h$:"
     )
     st.latex(
         r"\tilde h_{m,i} = h_{m,i} - \frac{\langle h_{m,i}, g_{m,i}\rangle}{\lVert g_{m,i}\rVert^2}\, g_{m,i},"
         r"\qquad \tilde g_{m,i} = g_{m,i} + C_m(g_{m,1..T})_i"
     )
-    st.latex(r"L = L_{CE} + \lambda_{cen} L_{CEN} + \lambda_{aac} L_{AAC} + \lambda_{csr} L_{CSR}")
+    st.markdown(
+        "The total loss: the auxiliary terms are scaled by the warm-up factor $w_e$, which ramps "
+        "linearly from 0 in epoch 1 to 1 after the warm-up's $E_w$ epochs (1 throughout without a warm-up; "
+        "the Playground trains without one):"
+    )
+    st.latex(
+        r"L = L_{CE} + w_e\left(\lambda_{cen} L_{CEN} + \lambda_{aac} L_{AAC} + \lambda_{csr} L_{CSR}\right),"
+        r"\qquad w_e = \min\left(1, \frac{e-1}{E_w}\right)"
+    )
 
 with st.form("playground_form"):
     st.markdown("**Synthetic data**")
@@ -153,6 +168,7 @@ if submitted:
         "modalities": result.modalities,
         "has_split": result.has_split,
         "alpha": result.alpha_deg,
+        "alpha_start": alpha_start_deg(config.to_dict(), list(result.alpha_deg)),
         "history": trained.history,
         "metrics": metrics,
         "embedding": embedding,
@@ -198,9 +214,14 @@ with left:
     )
 with right:
     alpha = analysis.alpha_frame(run["alpha"], long.groupby("modality")["theta"].mean().to_dict())
+    moved = alpha_table(run.get("alpha_start") or {}, run["alpha"])
+    if not moved.empty and not alpha.empty:
+        alpha = alpha.merge(moved[["modality", "alpha_start_deg", "learned"]], on="modality", how="left")
     widgets.show_figure(
         plots.alpha_bars(alpha), alpha, "playground_alpha", key="pg_alpha_fig", download_key="pg_dl_alpha"
     )
+    if not moved.empty:
+        st.caption(alpha_caption(moved))
 widgets.show_figure(plots.theta_phi_scatter(long), None, "playground_scatter", key="pg_scatter")
 
 if run["embedding"] is not None:

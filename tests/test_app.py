@@ -68,6 +68,13 @@ def goto(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def single_checkpoints(at: AppTest) -> AppTest:
+    """Ablations' single-checkpoint view (it opens on the seeds view once seed runs exist)."""
+    at.radio(key="abl_view").set_value("Single checkpoints").run()
+    assert_clean(at)
+    return at
+
+
 def metrics(at: AppTest) -> dict:
     return {m.label: m.value for m in at.metric}
 
@@ -201,7 +208,7 @@ def test_embeddings_compute(app_env):
 
 def test_ablations_metrics_flips(app_env):
     entries = app_env["entries"][:2]
-    at = goto(new_app(), "ablations")
+    at = single_checkpoints(goto(new_app(), "ablations"))
     assert at.sidebar.multiselect(key="checkpoints").value == [e.name for e in entries]
     table = frame_with(at, "wf1_low")
     for entry, row in zip(entries, table.itertuples()):
@@ -221,7 +228,7 @@ def test_ablations_metrics_flips(app_env):
 
 
 def test_ablations_needs_two(app_env):
-    at = goto(new_app(), "ablations")
+    at = single_checkpoints(goto(new_app(), "ablations"))
     at.sidebar.multiselect(key="checkpoints").set_value([app_env["entries"][0].name]).run()
     assert_clean(at)
     assert n_charts(at) == 0
@@ -247,7 +254,7 @@ def test_no_checkpoints_is_a_message(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("AOFL_CHECKPOINT_DIR", str(tmp_path))
     at = new_app()
     assert "No checkpoint" in at.info[0].value and "python -m aofl train" in at.info[0].value
-    goto(at, "ablations")
+    single_checkpoints(goto(at, "ablations"))
     assert "No checkpoint" in at.info[0].value
 
 

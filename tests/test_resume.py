@@ -181,6 +181,8 @@ TRAIN = [
     "--no-progress",
     "--threads",
     "1",
+    "--recipe",
+    "defaults",  # best_valid selection and early stopping, which these tests interrupt
 ]
 
 

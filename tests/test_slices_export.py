@@ -362,6 +362,7 @@ def test_overview_slices_section(app_env):
 def test_ablations_slices_side_by_side(app_env):
     entries = app_env["entries"][:2]
     at = goto(new_app(), "ablations")
+    at.radio(key="abl_view").set_value("Single checkpoints").run()  # not the seeds view
     before = n_charts(at)
     at.session_state["abl_slices"] = True
     at.run()

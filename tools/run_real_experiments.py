@@ -107,7 +107,8 @@ def train_argv(dataset: str, variant: str, seed: int, extra: list[str]) -> list[
     ]
     if seed == 0:
         argv.append("--half")
-    return argv + ["--no-progress"] + extra
+    # --recipe defaults: these runs' flags on top of the built-in defaults, as they always trained
+    return argv + ["--recipe", "defaults", "--no-progress"] + extra
 
 
 def priority(jobs):

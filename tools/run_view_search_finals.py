@@ -114,7 +114,8 @@ def one_run(data: str, views: list[str], arm: Arm, seed: int, runs_dir: Path, lo
     flags, best = chosen_args(arm, views)
     out = runs_dir / tag(data, views) / arm.label / f"s{seed}"
     train = ["-m", "aofl", "train", "--data", data, "--variant", arm.variant, "--seed", str(seed)]
-    train += ["--out", str(out), *flags, "--no-progress", "--json"]
+    # --recipe defaults: the study's flags on top of the built-in defaults, as these runs always trained
+    train += ["--out", str(out), "--recipe", "defaults", *flags, "--no-progress", "--json"]
     env = {**os.environ, "AOFL_THREADS": "1"}
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, *train], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -23,6 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import analysis, evidence, plots, table
+from ..alpha import with_alpha_start
 from ..embed import EmbedSpec
 from ..store.registry import CheckpointEntry
 from . import caches
@@ -144,8 +145,10 @@ def theta_gt_phi_share(sel: Selection) -> dict:
 
 @_frame
 def alpha_frame(sel: Selection) -> pd.DataFrame:
-    """The learned alpha per modality next to the mean theta (`analysis.alpha_vs_theta`)."""
-    return analysis.alpha_vs_theta(angles_long(sel), tuple(sorted(caches.inference(sel).alpha_deg.items())))
+    """alpha per modality at the end, with its start from the config and whether it moved (`aofl.alpha`),
+    next to the mean theta (`analysis.alpha_vs_theta`)."""
+    frame = analysis.alpha_vs_theta(angles_long(sel), tuple(sorted(caches.inference(sel).alpha_deg.items())))
+    return with_alpha_start(frame, caches.checkpoint_metadata(sel.entry).get("config") or {})
 
 
 @_figure

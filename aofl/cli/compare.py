@@ -22,7 +22,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "compare", help="ablation comparison: metrics with bootstrap CIs, paired test, flips"
     )
-    p.add_argument("checkpoints", nargs="+", help="two or more checkpoints; the first is the reference")
+    p.add_argument(
+        "checkpoints",
+        nargs="*",
+        help="two or more checkpoints; the first is the reference (not with --seeds)",
+    )
+    p.add_argument(
+        "--seeds",
+        action="store_true",
+        help="compare variants as all their seed runs (results/runs, else the kept predictions): WF1 per "
+        "seed with mean and CI, θ/φ pooled over seeds, α start → end; what the Ablations page shows",
+    )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        metavar="ARM",
+        help="with --seeds: the variants (experiment arms) to compare, in this order (default: all)",
+    )
     add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--n-boot", type=int, default=1000)
@@ -40,8 +57,10 @@ def run(args) -> int:
     from ..inference import run_inference
     from ..store.checkpoint import load_checkpoint
 
+    if args.seeds:
+        return _run_seeds(args)
     if len(args.checkpoints) < 2:
-        raise UserError("compare needs at least two checkpoints")
+        raise UserError("compare needs at least two checkpoints (or --seeds --variants ...)")
     device = setup_device(args)
     dataset = load_data(args)
     tables, dis = {}, {}
@@ -69,6 +88,7 @@ def run(args) -> int:
                     "metrics": json.loads(metrics.to_json(orient="records")),
                     "n_flips": int(len(flips)),
                     "disentanglement": dis or None,
+                    "single_seed": True,  # one checkpoint per variant: `--seeds` compares all seeds
                 },
                 indent=2,
             )
@@ -78,8 +98,38 @@ def run(args) -> int:
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(metrics.round(4).to_string(index=False))
+    print("single-seed comparison: each checkpoint is one seed of its variant (compare --seeds for all)")
     print(
         f"{len(flips)} utterances change prediction between the checkpoints"
         + (f" (written to {args.flips})" if args.flips else "")
     )
+    return 0
+
+
+def _run_seeds(args) -> int:
+    """`compare --data D --variants A B ... --seeds`: the Ablations page's seeds view."""
+    from ..seeds import compare_seeds
+
+    if args.checkpoints:
+        raise UserError("--seeds compares variants by their seed runs: name them with --variants, not files")
+    try:
+        comparison = compare_seeds(args.data, args.variants)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if comparison.runs.empty:
+        raise UserError(
+            f"no seed runs kept for {args.data} (results/runs/{args.data}/ or the kept predictions' summary)"
+        )
+    if args.json:
+        print(json.dumps(comparison.to_json(), indent=2))
+        return 0
+    import pandas as pd
+
+    print(f"{args.data}: {comparison.source}")
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(comparison.summary.round(2).to_string(index=False))
+        if not comparison.shares.empty:
+            print(comparison.shares.round(3).to_string(index=False))
+    if comparison.single_seed:
+        print("single-seed comparison: one run per variant, no interval over seeds")
     return 0

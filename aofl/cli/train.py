@@ -20,16 +20,16 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad-clip", type=float, default=1.0, help="gradient-norm clipping threshold (0: none)")
     p.add_argument(
         "--clip-mode",
-        default="total",
+        default=None,
         choices=list(CLIP_MODES),
         help="what is clipped: the summed gradient (total), CE's gradient alone (ce), each loss "
-        "term's gradient on its own (per_term), or nothing (off)",
+        "term's gradient on its own (per_term), or nothing (off) (recipe; built-in total)",
     )
     p.add_argument(
         "--warmup-epochs",
         type=int,
-        default=0,
-        help="ramp the auxiliary loss weights linearly from 0 over this many epochs",
+        default=None,
+        help="ramp the auxiliary loss weights linearly from 0 over this many epochs (recipe; built-in 0)",
     )
     p.add_argument(
         "--patience-after-warmup",
@@ -38,16 +38,17 @@ def _add_schedule_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--lr-schedule",
-        default="constant",
+        default=None,
         choices=list(LR_SCHEDULES),
-        help="per-epoch learning-rate schedule (cosine: down to lr/100 at the last epoch)",
+        help="per-epoch learning-rate schedule (cosine: down to lr/100 at the last epoch) (recipe; "
+        "built-in constant)",
     )
     p.add_argument(
         "--select",
-        default="best_valid",
+        default=None,
         choices=list(SELECT_MODES),
         help="keep the epoch with the best valid WF1 (best_valid) or train all --epochs and keep the "
-        "last (last: for an epoch count chosen by cross-validation)",
+        "last (last: for an epoch count chosen by cross-validation) (recipe; built-in best_valid)",
     )
 
 
@@ -59,28 +60,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--variant", default="full", choices=list(VARIANTS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (writes OUT/model.safetensors)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--recipe",
+        default=None,
+        metavar="defaults|FILE",
+        help="the setting the flags below start from: without this option, the recipe chosen by "
+        "cross-validation that ships for this dataset and variant (aofl/recipes/; ablation variants "
+        "take full's), else the built-in defaults; `defaults`: the built-in defaults; FILE: a study "
+        "export (`python -m aofl tune --export`) or a recipe JSON. Flags given explicitly override it",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="(recipe; built-in 30)")
     p.add_argument("--batch-size", type=int, default=16, help="dialogues per step")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=None, help="(recipe; built-in 2e-3)")
+    p.add_argument("--weight-decay", type=float, default=None, help="(recipe; built-in 1e-4)")
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--min-epochs", type=int, default=0, help="never stop early before this epoch")
-    p.add_argument("--width", type=int, default=128)
-    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--width", type=int, default=None, help="(recipe; built-in 128)")
+    p.add_argument("--dropout", type=float, default=None, help="(recipe; built-in 0.3)")
     p.add_argument("--context", default="gru", choices=["gru", "transformer", "none"])
     p.add_argument("--fusion", default="gru", choices=["gru", "attention", "none"])
-    p.add_argument("--alpha-init", type=float, default=45.0, help="initial target angle alpha (degrees)")
+    p.add_argument(
+        "--alpha-init",
+        type=float,
+        default=None,
+        help="initial target angle alpha (degrees) (recipe; built-in 45)",
+    )
     p.add_argument(
         "--alpha-lr",
         type=float,
         default=None,
         help="alpha's own learning rate (default: --lr, at which alpha barely moves; ~1e-2 lets it travel)",
     )
-    for name in ("cen", "aac", "csr", "rec"):
-        p.add_argument(f"--lambda-{name}", type=float, default=1.0)
-    p.add_argument("--tau", type=float, default=0.1, help="L_CEN temperature")
-    p.add_argument("--delta", type=float, default=0.1, help="L_CSR margin on cosines")
-    p.add_argument("--class-weights", action="store_true", help="inverse-frequency class weights")
+    for name in ("cen", "aac", "csr"):
+        p.add_argument(f"--lambda-{name}", type=float, default=None, help="(recipe; built-in 1.0)")
+    p.add_argument("--lambda-rec", type=float, default=1.0, help="orthogonal's reconstruction weight")
+    p.add_argument("--tau", type=float, default=None, help="L_CEN temperature (recipe; built-in 0.1)")
+    p.add_argument("--delta", type=float, default=None, help="L_CSR margin on cosines (recipe; built-in 0.1)")
+    p.add_argument(
+        "--class-weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="inverse-frequency class weights (recipe; built-in off)",
+    )
     _add_schedule_args(p)
     p.add_argument(
         "--no-dynamics",
@@ -100,6 +121,68 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+# train flag (argparse dest) -> recipe key (aofl/recipes: the study parameters, epochs, select)
+RECIPE_FLAGS = {
+    "epochs": "epochs",
+    "select": "select",
+    "lr": "lr",
+    "weight_decay": "weight_decay",
+    "dropout": "dropout",
+    "width": "width",
+    "lr_schedule": "lr_schedule",
+    "class_weights": "class_weights",
+    "lambda_cen": "lambda_cen",
+    "lambda_aac": "lambda_aac",
+    "lambda_csr": "lambda_csr",
+    "tau": "tau",
+    "delta": "delta",
+    "alpha_init": "alpha_init_deg",
+    "warmup_epochs": "warmup_epochs",
+    "clip_mode": "clip_mode",
+}
+
+
+def apply_recipe(args) -> dict:
+    """Fill every recipe flag not given explicitly from the recipe (`aofl.recipes.resolve_recipe`);
+    returns the recipe as the checkpoint records it: name, setting, source, and the flags it set."""
+    from ..data import DataError, dataset_name, split_dataset_name
+    from ..recipes import BUILTIN_DEFAULTS, resolve_recipe
+
+    try:
+        base, named = split_dataset_name(args.data)
+        data = dataset_name(base, named or getattr(args, "views", None)) if base != "synthetic" else base
+    except DataError:
+        data = args.data  # load_data says what is wrong with it
+
+    recipe = resolve_recipe(args.recipe, data, args.variant)
+    values = {**recipe["params"], "epochs": recipe["epochs"], "select": recipe["select"]}
+    applied, overridden = {}, []
+    for dest, key in RECIPE_FLAGS.items():
+        if getattr(args, dest) is None:
+            value = values.get(key, BUILTIN_DEFAULTS[key])
+            setattr(args, dest, value)
+            applied[key] = value
+        else:
+            overridden.append(key)
+    return {
+        "name": recipe["name"],
+        "setting": recipe["setting"],
+        "source": recipe["source"],
+        **({"cv_mean": recipe["cv_mean"]} if recipe.get("cv_mean") is not None else {}),
+        "applied": applied,
+        "overridden_by_flags": overridden,
+    }
+
+
+def describe_recipe(recipe: dict) -> str:
+    """One line saying which recipe the run trains with."""
+    how = {"cv": "chosen by cross-validation", "defaults": "built-in defaults"}.get(recipe["setting"], "")
+    extra = f", CV WF1 {recipe['cv_mean']:.4f}" if "cv_mean" in recipe else ""
+    flags = recipe["overridden_by_flags"]
+    over = f"; overridden by flags: {', '.join(flags)}" if flags else ""
+    return f"recipe: {recipe['name']} ({how}{extra}; {recipe['source']}){over}"
+
+
 def run(args) -> int:
     from ..distributed import is_main_process
     from ..evaluate import evaluate
@@ -108,6 +191,9 @@ def run(args) -> int:
     from ..store.resume import RESUME_FILENAME
     from ..train import TrainConfig, class_weights, model_config_for, train
 
+    recipe = apply_recipe(args)
+    if is_main_process():
+        print(describe_recipe(recipe), file=sys.stderr)
     device = setup_device(args)
     dataset = load_data(args)
     config = model_config_for(
@@ -161,6 +247,7 @@ def run(args) -> int:
         "seed": args.seed,
         "label_names": list(dataset.label_names),
         "modality_dims": dataset.modality_dims,
+        "recipe": recipe,
         "data": {
             "name": dataset.name,
             "fingerprint": dataset.fingerprint(),

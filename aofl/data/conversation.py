@@ -14,7 +14,26 @@ import torch
 
 from ..errors import AOFLError
 
-__all__ = ["Dialogue", "ConversationSet", "Batch", "collate", "DataError"]
+__all__ = [
+    "Dialogue",
+    "ConversationSet",
+    "Batch",
+    "collate",
+    "DataError",
+    "FINGERPRINT_DECIMALS",
+    "rounded_feature_bytes",
+]
+
+
+# Features hashed by value (no recipe) are rounded to this many decimals first: a difference below
+# 1e-4 on standardised features is float noise, not other data. Bump the scheme when the hash changes.
+FINGERPRINT_DECIMALS = 4
+FINGERPRINT_SCHEME = "aofl-data-fingerprint/2"
+
+
+def rounded_feature_bytes(x: np.ndarray) -> bytes:
+    """The bytes of `x` rounded to FINGERPRINT_DECIMALS (-0.0 folded into 0.0)."""
+    return (np.round(np.asarray(x, dtype=np.float64), FINGERPRINT_DECIMALS) + 0.0).tobytes()
 
 
 class DataError(AOFLError, ValueError):
@@ -129,18 +148,36 @@ class ConversationSet:
         return out
 
     def fingerprint(self) -> str:
-        """Content hash of ids, labels and features: ties a checkpoint to the data it saw."""
+        """Content hash of what makes "the same data": ties a checkpoint to the data it saw.
+
+        Hashes the names, dialogue ids, speakers, labels and transcripts, and for each modality its
+        recipe (`meta["view_recipes"][m]`: the text view's version string, the synthetic generator's
+        arguments) rather than its floats, which differ in the last bits between machines (BLAS,
+        sentence-encoder kernels). A modality without a recipe (MultiEMO pickles, hand-built sets)
+        is hashed from its features rounded to `FINGERPRINT_DECIMALS` decimals.
+        """
         h = hashlib.sha256()
-        h.update(self.name.encode())
-        h.update("|".join(self.label_names).encode())
-        h.update("|".join(self.modalities).encode())
+        recipes = self.meta.get("view_recipes") or {}
+
+        def put(text: str) -> None:  # length-prefixed: "ab"+"c" never hashes as "a"+"bc"
+            b = text.encode()
+            h.update(len(b).to_bytes(8, "little") + b)
+
+        put(FINGERPRINT_SCHEME)
+        put(self.name)
+        put("|".join(self.label_names))
+        for m in self.modalities:
+            put(f"{m}={recipes.get(m, '')}")
         for split in sorted(self.splits):
-            h.update(split.encode())
+            put(split)
             for d in self.splits[split]:
-                h.update(d.dialogue_id.encode())
+                put(d.dialogue_id)
                 h.update(d.labels.tobytes())
+                put("\x1f".join(d.speakers))
+                put("\x1f".join(d.text) if d.text is not None else "\x00no text")
                 for m in self.modalities:
-                    h.update(np.ascontiguousarray(d.features[m]).tobytes())
+                    if not recipes.get(m):
+                        h.update(rounded_feature_bytes(d.features[m]))
         return h.hexdigest()[:16]
 
     def summary(self) -> dict:

@@ -63,5 +63,8 @@ def load(
         splits[split] = out
     meta = dict(t.meta)
     meta.update({"source": "text-views", "data_dir": str(root), "views": list(views), "limit": limit})
+    # each view is computed from the transcripts by a versioned recipe: the fingerprint hashes these,
+    # not the floats (which differ in the last bits between machines)
+    meta["view_recipes"] = {v: textviews.VIEW_VERSIONS[v] for v in views}
     cs = ConversationSet(name, list(t.label_names), list(views), splits, DESCRIPTIONS[name], meta)
     return validate_dataset(cs, f"{name} text views in {root}")

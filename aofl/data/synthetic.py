@@ -20,9 +20,13 @@ arguments give bit-identical data.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .conversation import ConversationSet, Dialogue
+
+SYNTHETIC_RECIPE_VERSION = "synthetic/v1"  # bump when the generator's output for given arguments changes
 
 __all__ = ["make_synthetic", "SYNTHETIC_LABELS", "ONLY_IN", "DEFAULT_DIMS"]
 
@@ -48,6 +52,21 @@ def make_synthetic(
     """Generate the dataset. Defaults: 150 dialogues, ~6.7k utterances, 6 emotions, 3 modalities
     (IEMOCAP has 151 dialogues, 7.4k utterances, 6 emotions)."""
     dims = dict(DEFAULT_DIMS if dims is None else dims)
+    # every argument of the generator: the data's recipe, which the fingerprint hashes (not the floats)
+    recipe = json.dumps(
+        {
+            "generator": SYNTHETIC_RECIPE_VERSION,
+            "n_dialogues": n_dialogues,
+            "seed": seed,
+            "dims": dims,
+            "strengths": [shared_strength, specific_strength, noise],
+            "k": [k_shared, k_specific],
+            "turns": list(turns),
+            "stay_prob": stay_prob,
+            "split_fractions": list(split_fractions),
+        },
+        sort_keys=True,
+    )
     if len(dims) < 2:
         raise ValueError("the synthetic source needs at least 2 modalities")
     modalities = list(dims)
@@ -135,5 +154,6 @@ def make_synthetic(
             "shared_strength": shared_strength,
             "specific_strength": specific_strength,
             "noise": noise,
+            "view_recipes": {m: recipe for m in modalities},
         },
     )

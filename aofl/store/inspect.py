@@ -205,6 +205,7 @@ def _aofl_checkpoint(p: Path) -> dict:
         "architecture": {k: cfg.get(k) for k in ("width", "context", "fusion", "dropout")},
         "dtype": meta.get("dtype"),
         "command": meta.get("command"),
+        "recipe": meta.get("recipe"),  # which training recipe (CV-chosen, defaults, a file) and what it set
         "package_version": meta.get("package_version"),
         "sha256": meta.get("sha256"),
         **{k: v for k, v in _tensor_summary(model.state_dict()).items() if k in ("tensors", "parameters")},
