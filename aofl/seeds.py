@@ -28,6 +28,7 @@ from .teaching import setting_label
 __all__ = [
     "CI_LEVEL",
     "PER_RUN",
+    "MIXED",
     "KEPT_PREDICTIONS",
     "SeedComparison",
     "seed_runs",
@@ -45,6 +46,7 @@ __all__ = [
 CI_LEVEL = 0.95
 PER_RUN = "per-run tables"
 KEPT_PREDICTIONS = "kept predictions (WF1 per seed only: θ, φ and α per seed are not kept)"
+MIXED = "per-run tables where an arm's final runs are complete, kept predictions (WF1 only) for the others"
 _RUN_COLUMNS = ["arm", "variant", "seed", "wf1", "accuracy", "setting", "study", "path"]
 
 
@@ -63,22 +65,44 @@ def fallback_setting(dataset: str, arm: str, params_from: str | None) -> str:
 
 def seed_runs(dataset: str, results_dir: str | os.PathLike | None = None, split: str = "test") -> tuple:
     """(runs, source): one row per run (arm, variant, seed, wf1 %, accuracy %, setting, study, path,
-    alpha_start, alpha_end) and which source they came from (PER_RUN or KEPT_PREDICTIONS)."""
+    alpha_start, alpha_end) and which source they came from (PER_RUN, KEPT_PREDICTIONS or MIXED).
+
+    As in `aofl.evidence`, an arm's per-run tables replace its kept predictions once they cover every
+    seed those have: while a campaign of final runs is under way each arm is shown whole."""
     root = evidence.resolve_results_dir(results_dir)
     runs = list_runs(root, dataset)
     runs = runs[runs["split"] == split] if not runs.empty else runs
+    kept = _kept_runs(dataset, root) if split == "test" else pd.DataFrame(columns=_KEPT_COLUMNS)
     if not runs.empty:
         out = runs.copy()
         for c in _RUN_COLUMNS + ["alpha_start", "alpha_end"]:
             if c not in out:
                 out[c] = None
         out["seed"] = out["seed"].astype(int)
-        return out.reset_index(drop=True), PER_RUN
+        if kept.empty:
+            return out.reset_index(drop=True), PER_RUN
+        take_runs = {
+            a
+            for a in set(out["arm"])
+            if set(kept.loc[kept["arm"] == a, "seed"]) <= set(out.loc[out["arm"] == a, "seed"])
+        }
+        parts = [out[out["arm"].isin(take_runs)], kept[~kept["arm"].isin(take_runs)]]
+        merged = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        source = PER_RUN if set(merged["arm"]) <= take_runs else MIXED
+        return merged[[*_RUN_COLUMNS, "alpha_start", "alpha_end"]].reset_index(drop=True), source
+    return kept, KEPT_PREDICTIONS
+
+
+_KEPT_COLUMNS = [*_RUN_COLUMNS, "alpha_start", "alpha_end"]
+
+
+def _kept_runs(dataset: str, root) -> pd.DataFrame:
+    """The kept predictions' runs (WF1 per seed only) in seed_runs' columns; empty without them."""
     try:
         scores = evidence.seed_scores(dataset, root)
         summary = evidence.variant_summary(dataset, root).set_index("variant")
     except (ValueError, OSError):
-        return pd.DataFrame(columns=[*_RUN_COLUMNS, "alpha_start", "alpha_end"]), KEPT_PREDICTIONS
+        return pd.DataFrame(columns=[*_RUN_COLUMNS, "alpha_start", "alpha_end"])
     rows = []
     for r in scores.itertuples(index=False):
         study = summary.loc[r.variant, "params_from"] if r.variant in summary.index else None
@@ -97,7 +121,7 @@ def seed_runs(dataset: str, results_dir: str | os.PathLike | None = None, split:
                 "alpha_end": None,
             }
         )
-    return pd.DataFrame(rows, columns=[*_RUN_COLUMNS, "alpha_start", "alpha_end"]), KEPT_PREDICTIONS
+    return pd.DataFrame(rows, columns=[*_RUN_COLUMNS, "alpha_start", "alpha_end"])
 
 
 def seed_summary(runs: pd.DataFrame, level: float = CI_LEVEL) -> pd.DataFrame:
@@ -290,7 +314,7 @@ def compare_seeds(
             have = ", ".join(dict.fromkeys(runs["arm"])) or "none"
             raise ValueError(f"no seed runs of {', '.join(missing)} for {dataset} ({source}); it has: {have}")
         runs = pd.concat([runs[runs["arm"] == a] for a in arms], ignore_index=True)
-    pooled = pooled_angles(runs) if angles and source == PER_RUN else pd.DataFrame()
+    pooled = pooled_angles(runs) if angles and source in (PER_RUN, MIXED) else pd.DataFrame()
     return SeedComparison(
         dataset=dataset,
         source=source,

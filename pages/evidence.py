@@ -9,16 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from aofl import evidence
-from aofl.app import context, figures, widgets
+from aofl.app import context, figures, geometry_view, widgets
 
 REFERENCE = "full"
-
-
-@st.cache_data(show_spinner=False)
-def geometry(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
-    """`evidence.geometry_long` of the per-run tables; `stamp` (evidence.results_stamp) makes a new or
-    rewritten table another key."""
-    return evidence.geometry_long(evidence.geometry_table(dataset, results_dir, reference))
 
 
 ctx = context.context()
@@ -116,38 +109,7 @@ for line in evidence.power_lines(paired):
     st.markdown(f"- {line}")
 
 st.subheader("Geometry per arm: θ, φ and α over seeds")
-try:
-    geo = geometry(dataset, reference, results_dir, evidence.results_stamp(results_dir))
-except FileNotFoundError as e:  # no per-run tables yet: say what writes them
-    st.info(str(e))
-    geo = None
-except context.USER_ERRORS as e:
-    st.error(f"Cannot read the per-run tables: {e}")
-    geo = None
-if geo is not None:
-    quantities = list(dict.fromkeys(geo["quantity"]))
-    context.select_valid("ev_geo_quantity", quantities)
-    quantity = st.segmented_control("Quantity", quantities, key="ev_geo_quantity", required=True)
-    shown = geo[geo["quantity"] == quantity].drop(columns=["quantity"])
-    st.dataframe(
-        shown,
-        hide_index=True,
-        key="ev_geometry",
-        column_config={
-            c: st.column_config.NumberColumn(format="%+.2f" if c.startswith("diff") else "%.2f")
-            for c in ("mean", "low", "high", "diff", "diff_low", "diff_high")
-        },
-    )
-    widgets.download_csv(
-        geo, f"evidence_{dataset}_geometry", key="dl_ev_geometry", label="Download CSV (geometry)"
-    )
-    st.caption(
-        f"Test split of each arm's final runs (per-run tables). `mean`: over seeds, with its 95% t-interval "
-        f"(`low`, `high`); `diff`: `{reference}` − arm paired by seed over `n_paired` seeds, with its "
-        "t-interval. wf1 in %, angles in degrees, theta_gt_phi_share the share of utterances with θ > φ; "
-        "alpha_change = alpha_end − alpha_start. CLI: "
-        f"`python -m aofl results --data {dataset} --geometry`."
-    )
+geometry_view.draw(dataset, "ev", reference, results_dir)
 
 st.subheader("Cross-validated hyper-parameter studies")
 with context.user_errors("Cannot read the studies"):

@@ -9,7 +9,7 @@ import streamlit as st
 from .. import evidence, plots, seeds
 from ..alpha import ALPHA_LEARNED_TOL_DEG
 from ..teaching import OPR_NOTE, THETA_PHI_NOTE, setting_label
-from . import widgets
+from . import geometry_view, widgets
 
 __all__ = ["comparison", "checkpoint_line", "draw", "NO_CSR"]
 
@@ -73,7 +73,12 @@ def draw(dataset: str, key: str, arms=None, geometry_slot: bool = False) -> bool
                 for k in ("wf1_mean", "wf1_sd", "ci_low", "ci_high")
             },
         )
-    if c.source != seeds.PER_RUN:
+    if c.source == seeds.MIXED:
+        st.caption(
+            "θ, φ and α per seed are shown for the variants whose final runs are complete; the others "
+            "show the kept predictions' WF1 per seed until theirs are in."
+        )
+    if c.source == seeds.KEPT_PREDICTIONS:
         st.info(
             "θ, φ and α per seed are not available yet: only the kept predictions' WF1 per seed is. "
             "They appear here once the per-run tables (results/runs/) are in."
@@ -97,8 +102,8 @@ def draw(dataset: str, key: str, arms=None, geometry_slot: bool = False) -> bool
                 f'**α start → end per seed** ("learned" only where it moved more than {ALPHA_LEARNED_TOL_DEG:g}°)'
             )
             st.dataframe(c.alpha, hide_index=True, key=f"{key}_seed_alpha")
-    if geometry_slot:
-        # GEOMETRY TABLE SLOT: the lead places aofl.evidence.geometry_table here (θ, φ, share θ > φ,
-        # α start → end, full − variant with CIs), drawn from the same per-run tables.
-        st.container(key=f"{key}_geometry_slot")
+    if geometry_slot:  # θ, φ, share θ > φ, α start → end, full − variant with CIs
+        st.markdown("**Geometry per arm over seeds** (the Evidence page has the paired tests)")
+        with st.container(key=f"{key}_geometry_slot"):
+            geometry_view.draw(dataset, key)
     return True

@@ -110,9 +110,13 @@ def check_speakers_tuple(obj, source="the pickle") -> tuple:
     """The first 9 fields of a MultiEMO/DialogueRNN tuple after checking its layout; DataError naming
     the field, what was expected and what was found."""
     if not isinstance(obj, (tuple, list)) or len(obj) not in (9, 10):
+        try:  # a 0-d numpy array has __len__ but no length
+            length = len(obj)
+        except TypeError:
+            length = "?"
         raise DataError(
             f"{source} does not have the MultiEMO/DialogueRNN layout (a 9- or 10-tuple); got "
-            f"{type(obj).__name__} of length {len(obj) if hasattr(obj, '__len__') else '?'}"
+            f"{type(obj).__name__} of length {length}"
         )
     tup = tuple(obj[:9])
     for i in (1, 2):
