@@ -245,6 +245,8 @@ def _storage(spec: FinalsSpec, grace_period: int):
     from .tune import _rdb_storage
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # the queue records heartbeats itself (a thread per claimed job), not through Study.optimize
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     if spec.storage is None:
         spec.work_dir.mkdir(parents=True, exist_ok=True)
     url = spec.storage_url

@@ -31,6 +31,10 @@ from pathlib import Path
 
 from .cv import fold_dataset, grouped_folds
 from .data.conversation import ConversationSet
+from .recipes import (  # what every study starts from: train's built-in defaults
+    SHARED_DEFAULTS,
+    SPLIT_DEFAULTS,
+)
 
 __all__ = [
     "SEARCH_EPOCHS",
@@ -66,25 +70,6 @@ SCORE_RULES = {
 }
 CURVE_EPOCHS = 60  # the cap of the curve rule's runs (the fold_best studies' best epochs hit 40)
 
-# what every study starts from (enqueued as its first trial): the shipped recipe of `train`
-SHARED_DEFAULTS = {
-    "lr": 2e-3,
-    "weight_decay": 1e-4,
-    "dropout": 0.3,
-    "width": 128,
-    "lr_schedule": "constant",
-    "class_weights": False,
-}
-SPLIT_DEFAULTS = {
-    "lambda_cen": 1.0,
-    "lambda_aac": 1.0,
-    "lambda_csr": 1.0,
-    "tau": 0.1,
-    "delta": 0.1,
-    "alpha_init_deg": 45.0,
-    "warmup_epochs": 0,
-    "clip_mode": "total",
-}
 # full also starts from the lead of issue #13's leave-one-session-out probe: all three weights 0.1
 SPLIT_LEAD = {**SPLIT_DEFAULTS, "lambda_cen": 0.1, "lambda_aac": 0.1, "lambda_csr": 0.1}
 

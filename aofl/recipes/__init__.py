@@ -34,16 +34,16 @@ RECIPE_DIR = Path(__file__).resolve().parent
 DEFAULTS = "defaults"
 
 # the built-in training defaults (the `train` flags' defaults before recipes shipped); keys are the
-# study parameters' names (aofl/tune.py), plus `epochs` and `select`
-BUILTIN_DEFAULTS = {
-    "epochs": 30,
-    "select": "best_valid",
+# study parameters' names. The search's first trials start from the same values (aofl/tune.py imports them).
+SHARED_DEFAULTS = {
     "lr": 2e-3,
     "weight_decay": 1e-4,
     "dropout": 0.3,
     "width": 128,
     "lr_schedule": "constant",
     "class_weights": False,
+}
+SPLIT_DEFAULTS = {
     "lambda_cen": 1.0,
     "lambda_aac": 1.0,
     "lambda_csr": 1.0,
@@ -53,6 +53,7 @@ BUILTIN_DEFAULTS = {
     "warmup_epochs": 0,
     "clip_mode": "total",
 }
+BUILTIN_DEFAULTS = {"epochs": 30, "select": "best_valid", **SHARED_DEFAULTS, **SPLIT_DEFAULTS}
 
 
 class RecipeError(ValueError):
