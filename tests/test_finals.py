@@ -122,7 +122,7 @@ def test_two_workers_never_run_the_same_job(tmp_path):
         "no_aao",
         "--seeds",
         "0-1",
-        "--results",
+        "--results-dir",
         str(spec.results),
         "--studies",
         str(tmp_path / "studies"),
@@ -145,7 +145,7 @@ def test_two_workers_never_run_the_same_job(tmp_path):
 def test_finals_status_and_bad_seeds(tmp_path, capsys):
     _studies(tmp_path)
     args = ["finals", "--data", "synthetic", "--study", "synthetic-full", "--variants", "full", "baseline"]
-    args += ["--results", str(tmp_path / "r"), "--studies", str(tmp_path / "studies"), "--status"]
+    args += ["--results-dir", str(tmp_path / "r"), "--studies", str(tmp_path / "studies"), "--status"]
     assert main(args + ["--seeds", "0-2", "5", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["jobs"] == 8 and status["done"] == 0 and status["pending"][:2] == ["full/s0", "baseline/s0"]

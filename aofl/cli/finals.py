@@ -42,9 +42,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--seeds", nargs="+", default=["0-4"], help="seeds: 0 1 2 or ranges 0-9")
     p.add_argument(
-        "--results", default="results", help="results directory (per-run tables go to RESULTS/runs)"
+        "--results-dir", default="results", help="results directory (per-run tables go to RESULTS_DIR/runs)"
     )
-    p.add_argument("--studies", default=None, help="where study exports live (default RESULTS/studies)")
+    p.add_argument("--studies", default=None, help="where study exports live (default RESULTS_DIR/studies)")
     p.add_argument("--storage", default=None, help="Optuna RDB URL of the job queue (default: WORK/queue.db)")
     p.add_argument("--work", default=None, help="scratch directory (default ~/.cache/aofl/finals/DATA)")
     p.add_argument(
@@ -72,7 +72,7 @@ def run(args) -> int:
         study=args.study,
         arms=list(dict.fromkeys(args.variants)),
         seeds=_seeds(args.seeds),
-        results=Path(args.results),
+        results=Path(args.results_dir),
         studies=args.studies,
         baseline_study=args.baseline_study,
         storage=args.storage,
