@@ -956,3 +956,49 @@ def geometry_long(table: pd.DataFrame) -> pd.DataFrame:
                 )
     columns = ["variant", "quantity", "modality", "n_seeds", "mean", "low", "high", "n_paired"]
     return pd.DataFrame(rows, columns=[*columns, "diff", "diff_low", "diff_high"])
+
+
+def _modality_mean(value) -> float:
+    """A per-modality {m: x} as its mean over modalities; a number as itself; NaN for none."""
+    if isinstance(value, dict):
+        xs = [v for v in value.values() if _is_number(v)]
+        return float(np.mean(xs)) if xs else math.nan
+    return float(value) if _is_number(value) else math.nan
+
+
+_WITHOUT_AAC = ("no_aao", "no_are")  # arms whose α is a parameter no loss reads (aofl.model.VARIANTS)
+
+
+def geometry_markdown(table: pd.DataFrame, reference: str = "full") -> str:
+    """`geometry_table` as one compact Markdown table (RESULTS.md): per arm its seeds, WF1 with the t-interval
+    over seeds, reference − arm in WF1 with its paired t-interval, and θ, φ, share θ > φ and α start → end,
+    each the mean over modalities of the seed-mean (the per-modality values: `--geometry --json`)."""
+
+    def num(x, fmt="{:.1f}"):
+        return "–" if not _is_number(x) else fmt.format(x)
+
+    lines = [
+        f"| arm | setting | seeds | test WF1 [95% CI] | {reference} − arm, WF1 [95% CI] | θ (°) | φ (°) "
+        "| share θ > φ | α start → end (°) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        lo, hi = r["wf1_ci"]
+        diff = r["wf1_diff"]
+        dlo, dhi = r["wf1_diff_ci"] if r["wf1_diff_ci"] is not None else (math.nan, math.nan)
+        diff_text = (
+            ""
+            if not _is_number(diff)
+            else f"{num(diff, '{:+.1f}')} [{num(dlo, '{:+.1f}')}, {num(dhi, '{:+.1f}')}]"
+        )
+        theta, phi = _modality_mean(r["theta_mean"]), _modality_mean(r["phi_mean"])
+        share = _modality_mean(r["theta_gt_phi_share"])
+        a0, a1 = _modality_mean(r["alpha_start"]), _modality_mean(r["alpha_end"])
+        alpha = "–" if not _is_number(a0) else f"{a0:.1f} → {a1:.1f}"
+        if r["variant"] in _WITHOUT_AAC and _is_number(a0):
+            alpha += " (unused: no L_AAC)"
+        lines.append(
+            f"| {r['variant']} | {r['setting'] or ''} | {r['n_seeds']} | {num(r['wf1'])} [{num(lo)}, {num(hi)}] "
+            f"| {diff_text} | {num(theta)} | {num(phi)} | {num(share, '{:.2f}')} | {alpha} |"
+        )
+    return "\n".join(lines)

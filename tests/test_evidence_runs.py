@@ -400,3 +400,20 @@ def test_page_shows_what_the_cli_shows(page_env, tmp_path, monkeypatch):
     geo = table("modality").set_index(["variant", "modality"])
     mine = evidence.geometry_table("toy", tmp_path).set_index("variant")
     assert geo.loc[("full", "a"), "mean"] == pytest.approx(mine.loc["full", "theta_mean"]["a"])
+
+
+def test_geometry_markdown_is_the_table_in_short(geometry_runs, capsys):
+    """One row per arm; angles are the mean over modalities of the table's seed-means; the reference has
+    no difference column; `results --geometry --markdown` prints the same."""
+    table = evidence.geometry_table("toy", geometry_runs)
+    text = evidence.geometry_markdown(table)
+    rows = [line for line in text.splitlines()[2:]]
+    assert len(rows) == len(table)
+    first = table.iloc[0]
+    theta = np.mean(list(first["theta_mean"].values()))
+    assert f"| {theta:.1f} |" in rows[0] and rows[0].split("|")[5].strip() == ""
+    assert (
+        main(["results", "--data", "toy", "--results-dir", str(geometry_runs), "--geometry", "--markdown"])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == text

@@ -148,6 +148,10 @@ def run(args) -> int:
     if args.geometry:
         if not args.data:
             raise ValueError("--geometry needs --data DATASET")
+        if args.markdown:
+            table = evidence.geometry_table(args.data, root, args.reference)
+            print(evidence.geometry_markdown(table, args.reference))
+            return 0
         report = _geometry_report(args, root)
         show = _print_geometry
     elif args.study:
@@ -179,6 +183,11 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="each arm's θ, φ, share of θ > φ and α per modality over seeds, and the reference − arm "
         "(reads the per-run tables results/runs/DATASET/, written by `python -m aofl finals`)",
+    )
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="with --geometry: one compact Markdown table (angles averaged over modalities), as in RESULTS.md",
     )
     p.add_argument("--reference", default="full", help="the variant the others are compared with")
     p.add_argument(
