@@ -80,6 +80,9 @@ def run(args) -> int:
         for k, v in out.items():
             if not isinstance(v, dict):
                 print(f"{k:36s} {v}")
+        for name, page in (out.get("pages") or {}).items():  # the class section's pages
+            shown = " ".join(f"{k}={v}" for k, v in page.items() if not isinstance(v, list))
+            print(f"{'class ' + name:36s} {shown}")
     return 0
 
 
