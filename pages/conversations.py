@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from aofl import analysis, search
+from aofl import search
 from aofl.app import caches, context, figures, widgets
 from aofl.app import link as app_link
 from aofl.table import theta_gt_phi
@@ -17,9 +17,7 @@ table = result.table
 mods = result.modalities
 angle_mods = mods if result.has_split else []
 
-per_dialogue = table.groupby("dialogue", sort=False).agg(
-    turns=("position", "size"), accuracy=("correct", "mean")
-)
+per_dialogue = figures.dialogue_summary(sel)
 dialogues = list(per_dialogue.index)
 if not dialogues:
     st.info(f"Split {ctx.split} has no dialogues; pick another split in the sidebar.")
@@ -194,13 +192,8 @@ st.markdown(
 n1, n2 = st.columns(2)
 k = n1.slider("Neighbours", 1, 20, 5, key="conv_k")
 other = n2.toggle("Only other dialogues", value=True, key="conv_other_dialogues")
-space = result.shared if result.has_split else result.context
-# cosine on the concatenation of the per-modality features, each scaled to unit length first
-feats = np.concatenate(
-    [space[m] / np.maximum(np.linalg.norm(space[m], axis=1, keepdims=True), 1e-8) for m in mods], axis=1
-)
 with context.user_errors("Neighbours"):
-    neighbours = analysis.nearest_neighbours(table, feats, uid, k=k, exclude_same_dialogue=other)
+    neighbours = figures.neighbours(sel, uid, k=k, other_dialogues=other)
 st.dataframe(
     neighbours,
     hide_index=True,

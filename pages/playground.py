@@ -143,6 +143,7 @@ if submitted:
         seed=int(seed),
         device=(context.current() or context.Context()).device,
         progress=False,
+        dynamics=False,  # the Playground shows no dynamics panel: the probe's backward passes cost ~40% of training
     )
     bar = st.progress(0.0, text="training ...")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -42,7 +43,9 @@ __all__ = [
     "whatif_confidence",
     "whatif_theta_shift",
     "dialogue",
+    "dialogue_summary",
     "dialogue_timeline",
+    "neighbours",
     "probabilities",
     "probability_bar",
     "embedding_panel",
@@ -198,9 +201,48 @@ def dialogue(sel: Selection, name) -> pd.DataFrame:
     return table[table["dialogue"] == name].sort_values("position").reset_index(drop=True)
 
 
+@_frame
+def dialogue_summary(sel: Selection) -> pd.DataFrame:
+    """Per dialogue of the split, in table order: turns and accuracy (the dialogue selector's labels)."""
+    table = caches.inference(sel).table
+    return table.groupby("dialogue", sort=False).agg(turns=("position", "size"), accuracy=("correct", "mean"))
+
+
 @_figure
 def dialogue_timeline(sel: Selection, name):
     return plots.dialogue_timeline(dialogue(sel, name), _angle_modalities(caches.inference(sel)))
+
+
+@_keyword_call
+@st.cache_resource(show_spinner=False, max_entries=16, hash_funcs=HASH_FUNCS)
+def _neighbour_space(sel: Selection):
+    """The selection's shared features (context features without the split), each modality's scaled
+    to unit length, concatenated [N, M*d]: one read-only array per selection, shared by every
+    session (each session's every run had rebuilt it, tens of MB of temporaries on a real split)."""
+    result = caches.inference(sel)
+    space = result.shared if result.has_split else result.context
+    feats = np.concatenate(
+        [
+            space[m] / np.maximum(np.linalg.norm(space[m], axis=1, keepdims=True), 1e-8)
+            for m in result.modalities
+        ],
+        axis=1,
+    )
+    feats.setflags(write=False)
+    return feats
+
+
+@_frame
+def neighbours(sel: Selection, utterance_id: str, k: int = 5, other_dialogues: bool = True) -> pd.DataFrame:
+    """The k utterances nearest to one (`analysis.nearest_neighbours`: cosine similarity) in shared
+    space, or context space without the split, on every modality's unit-scaled features."""
+    return analysis.nearest_neighbours(
+        caches.inference(sel).table,
+        _neighbour_space(sel),
+        utterance_id,
+        k=k,
+        exclude_same_dialogue=other_dialogues,
+    )
 
 
 @_frame
