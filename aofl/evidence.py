@@ -33,6 +33,7 @@ import pandas as pd
 from .runs import RUNS_SUBDIR, list_runs, read_run_table, run_path
 
 __all__ = [
+    "arm_order",
     "RESULTS_ENV",
     "REPORT_COMMAND",
     "STUDY_COMMAND",
@@ -155,7 +156,8 @@ def _run_tables(
     return runs[runs["split"] == split].reset_index(drop=True)
 
 
-def _arm_order(arms) -> list[str]:
+def arm_order(arms) -> list[str]:
+    """full and baseline first, then the other arms by name (every table of arms uses this order)."""
     arms = list(dict.fromkeys(arms))
     return [a for a in _FIRST_ARMS if a in arms] + sorted(a for a in arms if a not in _FIRST_ARMS)
 
@@ -187,7 +189,7 @@ def _study_cv(root: Path, study, variant) -> float | None:
 def _variants_of_runs(runs: pd.DataFrame, valid: pd.DataFrame, root: Path) -> dict:
     """The same {variant: {...}} as real_summary.json's, made from per-run tables (arm = variant)."""
     out = {}
-    for arm in _arm_order(runs["arm"]):
+    for arm in arm_order(runs["arm"]):
         part = runs[runs["arm"] == arm].sort_values("seed")
         first = part.iloc[0]
         accuracy = [a / 100 for a in part.get("accuracy", pd.Series(dtype=float)) if _is_number(a)]
@@ -234,7 +236,7 @@ def _variants(dataset: str, root: Path) -> dict:
         _run_tables(root, dataset, runs=runs), _run_tables(root, dataset, "valid", runs), root
     )
     merged = {}
-    for name in _arm_order([*old, *new]):
+    for name in arm_order([*old, *new]):
         if name in new and (name not in old or set(old[name]["seeds"]) <= set(new[name]["seeds"])):
             merged[name] = new[name]
         else:
@@ -902,7 +904,7 @@ def geometry_table(
         settings.setdefault(run["arm"], meta.get("setting"))
     ref = geometry.get(reference)
     rows = []
-    for arm in _arm_order(geometry):
+    for arm in arm_order(geometry):
         seeds = sorted(geometry[arm])
         shared = [s for s in seeds if ref is not None and s in ref]
         paired = arm != reference and ref is not None

@@ -88,6 +88,8 @@ def seed_runs(dataset: str, results_dir: str | os.PathLike | None = None, split:
         }
         parts = [out[out["arm"].isin(take_runs)], kept[~kept["arm"].isin(take_runs)]]
         merged = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        order = {a: i for i, a in enumerate(evidence.arm_order(merged["arm"]))}
+        merged = merged.sort_values(["arm", "seed"], key=lambda c: c.map(order) if c.name == "arm" else c)
         source = PER_RUN if set(merged["arm"]) <= take_runs else MIXED
         return merged[[*_RUN_COLUMNS, "alpha_start", "alpha_end"]].reset_index(drop=True), source
     return kept, KEPT_PREDICTIONS
