@@ -1,17 +1,12 @@
 """Playground: change the synthetic generator and the loss weights, train a tiny AO-FL live."""
 
-import time
-
 import streamlit as st
 
-from aofl import analysis, embed, plots
-from aofl.alpha import alpha_caption, alpha_start_deg, alpha_table
+from aofl import analysis, plots
+from aofl.alpha import alpha_caption, alpha_table
 from aofl.app import context, widgets
-from aofl.data import make_synthetic
-from aofl.evaluate import evaluate
-from aofl.inference import run_inference
 from aofl.model import VARIANT_HELP, VARIANTS
-from aofl.train import TrainConfig, model_config_for, train
+from aofl.playground import PlaygroundSpec, train_and_evaluate
 
 st.title("Playground")
 st.caption(
@@ -117,33 +112,18 @@ with st.form("playground_form"):
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
-    dims = {"audio": 64, "text": 64, "visual": 64}
-    data = make_synthetic(
+    spec = PlaygroundSpec(
+        variant=variant,
         n_dialogues=int(n_dialogues),
-        seed=int(seed),
-        dims=dims,
         shared_strength=shared_strength,
         specific_strength=specific_strength,
         noise=noise,
-    )
-    config = model_config_for(
-        data,
-        variant,
-        width=64,
         lambda_cen=lambda_cen,
         lambda_aac=lambda_aac,
         lambda_csr=lambda_csr,
         alpha_init_deg=alpha_init,
-    )
-    tc = TrainConfig(
         epochs=int(epochs),
-        batch_size=4,
-        lr=2e-3,
-        patience=int(epochs),
         seed=int(seed),
-        device=(context.current() or context.Context()).device,
-        progress=False,
-        dynamics=False,  # the Playground shows no dynamics panel: the probe's backward passes cost ~40% of training
     )
     bar = st.progress(0.0, text="training ...")
 
@@ -154,28 +134,9 @@ if submitted:
             f"valid weighted F1 {info['valid_weighted_f1']:.3f}",
         )
 
-    start = time.perf_counter()
-    trained = train(data, config, tc, callback=on_epoch)
-    result = run_inference(trained.model, data, "test")
-    metrics = evaluate(trained.model, data, "test", result=result)
-    embedding = None
-    if result.has_split:
-        embedding, _ = embed.embed_spec(
-            result, embed.EmbedSpec(method="pca", kinds=("shared", "specific"), seed=int(seed))
-        )
-    bar.progress(1.0, text=f"done in {time.perf_counter() - start:.1f} s (best epoch {trained.best_epoch})")
-    st.session_state["playground"] = {
-        "table": result.table,
-        "modalities": result.modalities,
-        "has_split": result.has_split,
-        "alpha": result.alpha_deg,
-        "alpha_start": alpha_start_deg(config.to_dict(), list(result.alpha_deg)),
-        "history": trained.history,
-        "metrics": metrics,
-        "embedding": embedding,
-        "variant": variant,
-        "seconds": time.perf_counter() - start,
-    }
+    outcome = train_and_evaluate(spec, (context.current() or context.Context()).device, on_epoch)
+    bar.progress(1.0, text=f"done in {outcome['seconds']:.1f} s (best epoch {outcome['best_epoch']})")
+    st.session_state["playground"] = outcome
 
 run = st.session_state.get("playground")
 if run is None:
