@@ -13,6 +13,7 @@ from .metrics import bootstrap_ci, paired_bootstrap
 from .table import DISENTANGLEMENT_KEYS, table_modalities, theta_gt_phi
 
 __all__ = [
+    "utterance_angles",
     "angles_long",
     "angle_summary_by",
     "alpha_frame",
@@ -325,3 +326,17 @@ def probability_frame(row: pd.Series, label_names: list[str] | None = None) -> p
     out["is_truth"] = out["emotion"] == row.get("label")
     out["is_prediction"] = out["emotion"] == row.get("prediction")
     return out
+
+
+def utterance_angles(row, modalities, alpha_deg: dict) -> list[dict]:
+    """One utterance's angles per modality (Conversations): θ, φ, whether θ > φ, and the model's α."""
+    return [
+        {
+            "modality": m,
+            "theta_deg": float(row[f"theta_{m}"]),
+            "phi_deg": float(row[f"phi_{m}"]),
+            "theta_gt_phi": theta_gt_phi(row, m),
+            "alpha_deg": alpha_deg.get(m, np.nan),
+        }
+        for m in modalities
+    ]

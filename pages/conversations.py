@@ -2,13 +2,11 @@
 
 import hashlib
 
-import numpy as np
 import streamlit as st
 
-from aofl import search
+from aofl import analysis, search
 from aofl.app import caches, context, figures, widgets
 from aofl.app import link as app_link
-from aofl.table import theta_gt_phi
 
 ctx = context.context()
 st.title("Conversations")
@@ -162,16 +160,7 @@ with left:
     widgets.show_figure(figures.probability_bar(sel, uid), probs, f"probabilities_{uid}", key="conv_probs")
 with right:
     if angle_mods:
-        angle_rows = [
-            {
-                "modality": m,
-                "theta_deg": float(row[f"theta_{m}"]),
-                "phi_deg": float(row[f"phi_{m}"]),
-                "theta_gt_phi": theta_gt_phi(row, m),
-                "alpha_deg": result.alpha_deg.get(m, np.nan),
-            }
-            for m in angle_mods
-        ]
+        angle_rows = analysis.utterance_angles(row, angle_mods, result.alpha_deg)
         mcols = st.columns(len(angle_mods))
         for c, a in zip(mcols, angle_rows):
             c.metric(

@@ -162,3 +162,12 @@ def test_disentanglement_and_probability_frames():
     p = analysis.probability_frame(table().iloc[1], LABELS)
     assert p["probability"].tolist() == pytest.approx([0.2, 0.8])
     assert p["is_truth"].tolist() == [False, True] and p["is_prediction"].tolist() == [False, True]
+
+
+def test_utterance_angles_by_hand():
+    from aofl.analysis import utterance_angles
+
+    row = {"theta_a": 40.0, "phi_a": 30.0, "theta_b": 20.0, "phi_b": 25.0}
+    rows = utterance_angles(row, ["a", "b"], {"a": 36.0})
+    assert [r["theta_gt_phi"] for r in rows] == [True, False]
+    assert rows[0]["alpha_deg"] == 36.0 and np.isnan(rows[1]["alpha_deg"])
