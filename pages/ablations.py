@@ -3,9 +3,8 @@
 import streamlit as st
 
 from aofl import analysis
-from aofl.app import caches, context, figures, seeds_view, widgets
+from aofl.app import caches, context, figures, seeds_view, slices_view, widgets
 from aofl.embed import EmbedSpec
-from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
 ctx = context.context()
 st.title("Ablations")
@@ -103,37 +102,13 @@ if any(r.factors for r in results.values()):
         dis = figures.disentanglement(sels)
     widgets.show_figure(figures.disentanglement_bars(sels), dis, "ablation_disentanglement")
 
-slices_box = st.expander(
+slices_view.draw(
+    sels,
+    "abl",
     "Slices side by side: weighted F1 per slice of the split, one bar per checkpoint",
-    key="abl_slices",
-    on_change="rerun",
+    "ablation_slices",
+    n_boot=n_boot,
 )
-if slices_box.open:  # computed only while the expander is open
-    with slices_box:
-        slice_kind = st.selectbox("Slice by", SLICE_KINDS, format_func=SLICE_TITLES.get, key="abl_slice_kind")
-        with context.user_errors("Slices"):
-            slice_all = caches.get_slice_metrics(sels, n_boot)
-        slice_part = slice_all[slice_all["slice"] == slice_kind]
-        if slice_part.empty:
-            why = skipped_slices(tables[names[0]], [slice_kind]).get(slice_kind, "no labelled utterances")
-            st.info(f"{SLICE_TITLES[slice_kind]}: {why}.")
-        else:
-            widgets.show_figure(
-                figures.slice_bars(sels, n_boot, slice_kind),
-                slice_part,
-                f"ablation_slices_{slice_kind}",
-                key="abl_slices_fig",
-            )
-            widgets.slice_table(slice_part, key="abl_slices_table")
-        st.caption(
-            f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; 95% "
-            f"percentile bootstrap intervals over each slice's utterances ({n_boot} resamples, the "
-            f"Metrics section's setting); angle columns are empty for checkpoints without the "
-            f"shared/specific split. Definitions: `aofl.slices`."
-        )
-        widgets.download_csv(
-            slice_all, "ablation_slices_all", key="dl_abl_slices_all", label="Download CSV (all slices)"
-        )
 
 st.subheader("Embeddings side by side")
 mods = list(results[names[0]].modalities)

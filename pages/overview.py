@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from aofl.app import caches, context, figures, seeds_view, widgets
+from aofl.app import caches, context, figures, seeds_view, slices_view, widgets
 from aofl.dynamics_frame import gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
-from aofl.slices import SLICE_HELP, SLICE_KINDS, SLICE_TITLES, skipped_slices
 
 ctx = context.context()
 st.title("Overview")
@@ -114,45 +113,11 @@ if metrics.get("disentanglement"):
         figures.disentanglement_bars((sel,)), figures.disentanglement((sel,)), "disentanglement"
     )
 
-slices_box = st.expander(
-    "Slices: weighted F1, accuracy and angles per slice of the split", key="ov_slices", on_change="rerun"
+slices_view.draw(
+    (sel,),
+    "ov",
+    "Slices: weighted F1, accuracy and angles per slice of the split",
+    "slices",
+    cli_hint=f" The same from the command line: `python -m aofl slices CHECKPOINT --data {ctx.dataset} "
+    f"--split {ctx.split} --json`.",
 )
-if slices_box.open:  # computed only while the expander is open
-    with slices_box:
-        c = st.columns(2)
-        slice_kind = c[0].selectbox(
-            "Slice by", SLICE_KINDS, format_func=SLICE_TITLES.get, key="ov_slice_kind"
-        )
-        slice_boot = c[1].select_slider(
-            "Bootstrap resamples",
-            [100, 200, 500, 1000, 2000],
-            value=200,
-            key="ov_slice_nboot",
-            help="more resamples: steadier intervals, slower",
-        )
-        with context.user_errors("Slices"):
-            slice_result = caches.inference(sel)
-            slice_all = caches.get_slice_metrics((sel,), slice_boot)
-        slice_all = slice_all.drop(columns=["checkpoint"])
-        slice_part = slice_all[slice_all["slice"] == slice_kind]
-        slice_skipped = skipped_slices(slice_result.table, [slice_kind])
-        if slice_part.empty:
-            st.info(f"{SLICE_TITLES[slice_kind]}: {slice_skipped.get(slice_kind, 'no labelled utterances')}.")
-        else:
-            widgets.show_figure(
-                figures.slice_bars((sel,), slice_boot, slice_kind),
-                slice_part,
-                f"slices_{slice_kind}",
-                key="ov_slices_fig",
-            )
-            widgets.slice_table(slice_part, key="ov_slices_table")
-        st.caption(
-            f"**{SLICE_TITLES[slice_kind]}**: {SLICE_HELP[slice_kind]}. Labelled utterances only; weighted "
-            f"F1 and accuracy in 0-1 with 95% percentile bootstrap intervals over the slice's utterances "
-            f"({slice_boot} resamples); theta/phi: mean angles in degrees (none without the shared/specific "
-            f"split). Definitions: `aofl.slices`; the same from the command line: `python -m aofl slices "
-            f"CHECKPOINT --data {ctx.dataset} --split {ctx.split} --json`."
-        )
-        widgets.download_csv(
-            slice_all, "slices_all", key="dl_ov_slices_all", label="Download CSV (all slices)"
-        )
