@@ -1,6 +1,6 @@
 """AO-FL: per-modality context encoders, shared/specific split, OPR, cross-modal fusion.
 
-Follows DESIGN.md section 2 (our reconstruction where the paper is silent):
+Follows docs/method.md (our reconstruction where the paper is silent):
   x_m --Linear+speaker--> context encoder (masked bi-GRU over the dialogue) --> c_m
   g_m = G_m(c_m), h_m = H_m(c_m)                        shared / specific parts
   OPR: h~_m = h_m - (<h_m, g_m>/|g_m|^2) g_m             specific made orthogonal to its shared part
