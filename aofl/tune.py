@@ -303,7 +303,7 @@ class TuneSpec:
         """The study's `DatasetName`: the dataset, with its views when they are not the default ones."""
         from .data import DatasetName
 
-        return DatasetName.parse(self.data).with_views(self.views or None)
+        return DatasetName.from_parts(self.data, self.views or None)
 
     @property
     def data_tag(self) -> str:

@@ -135,6 +135,17 @@ def test_each_separator_has_one_meaning():
         DatasetName.parse("meld-multiemo").with_views(["tuned"])
 
 
+def test_a_name_given_whole_as_the_plain_part_keeps_its_views():
+    """`dataset_name`, checkpoints and study exports give the name without views; one that has
+    views already prints as given and cannot take more (as before DatasetName)."""
+    from aofl.data import DatasetName
+
+    assert dataset_name("iemocap+tuned") == "iemocap+tuned" == str(DatasetName.from_parts("iemocap+tuned"))
+    assert str(DatasetName.from_parts("iemocap-multiemo")) == "iemocap-multiemo"
+    with pytest.raises(DataError, match="not 'iemocap\\+tuned'"):
+        dataset_name("iemocap+tuned", ("sentence",))
+
+
 def test_study_names_put_the_arm_after_the_dataset_and_read_back():
     from aofl.data import DatasetName
     from aofl.data.names import parse_study_name, study_name

@@ -38,7 +38,7 @@ def tag(data: str, views: list[str]) -> str:
     """The dataset's name with its views, as studies, predictions and the Evidence page name it."""
     from aofl.data import DatasetName
 
-    return str(DatasetName.parse(data).with_views(views))
+    return str(DatasetName.from_parts(data, views))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def split_dataset_name(name: str) -> tuple[str, tuple[str, ...] | None]:
 
 def dataset_name(base: str, views=None) -> str:
     """The inverse of `split_dataset_name`: `base` alone for the default views (None or spelled out)."""
-    return str(DatasetName.parse(base).with_views(views))
+    return str(DatasetName.from_parts(base, views))
 
 
 # ----------------------------------------------------------------------------- listing and loading

@@ -61,6 +61,14 @@ class DatasetName:
             return name
         return name._with_checked_views(tuple(rest.split(VIEW_SEPARATOR)) if rest else ())
 
+    @classmethod
+    def from_parts(cls, plain: str, views=None) -> DatasetName:
+        """A dataset named without its views (`iemocap`, `iemocap-multiemo`, as checkpoints and
+        study exports record it) with `views` (None: the default ones). `plain` is not split at `+`:
+        a name that has views already cannot take more (DataError when `views` are given)."""
+        base, dash, source = str(plain).partition(SOURCE_SEPARATOR)
+        return cls(base, source if dash else None).with_views(views)
+
     @property
     def plain(self) -> str:
         """The name without its views: `iemocap`, `iemocap-multiemo`."""

@@ -96,7 +96,7 @@ def checkpoint_dataset(meta: dict) -> str:
     if not isinstance(views, list) or not views:
         return name
     try:
-        return str(DatasetName.parse(name).with_views(views))
+        return str(DatasetName.from_parts(name, views))
     except DataError:  # views this version does not know (or a synthetic run): the plain name
         return name
 
