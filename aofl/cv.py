@@ -1,82 +1,17 @@
-"""Grouped k-fold cross-validation over the training dialogues (the only place choices are made).
-
-A fold never splits a group: a dialogue is always whole on one side, and on IEMOCAP the group is
-the recording session (two actors), so a held-out fold has speakers the training folds never saw,
-as the test split (Session 5) does. MELD and synthetic data are grouped by dialogue.
-
-Each fold becomes a `ConversationSet` whose ``train`` split is the other folds' dialogues and whose
-``valid`` and ``test`` splits are the held-out fold; the dataset's own valid and test splits are
-not used at all.
+"""Grouped k-fold cross-validation over the training dialogues: the one fold rule of studies and of
+the cross-fitted `tuned` view. It lives in `aofl.data.folds` (the data layer uses it); this is its
+public name, as the docs and tools cite it.
 """
 
 from __future__ import annotations
 
-import random
-import re
+from .data.folds import (
+    cross_fit_folds,
+    default_folds,
+    fold_dataset,
+    group_of,
+    grouped_folds,
+    session_of,
+)
 
-from .data.conversation import ConversationSet, DataError, Dialogue
-
-__all__ = ["group_of", "grouped_folds", "fold_dataset", "default_folds"]
-
-_IEMOCAP_SESSION = re.compile(r"^(Ses\d\d)")
-
-
-def group_of(dataset_name: str, dialogue: Dialogue) -> str:
-    """The unit a fold keeps whole: IEMOCAP's session (from ids like Ses01F_impro01), else the dialogue."""
-    if dataset_name.startswith("iemocap"):
-        m = _IEMOCAP_SESSION.match(dialogue.dialogue_id)
-        if m:
-            return m.group(1)
-    return dialogue.dialogue_id
-
-
-def default_folds(dataset_name: str) -> int:
-    """IEMOCAP: leave one session out over Sessions 1-4; others: 5 folds."""
-    return 4 if dataset_name.startswith("iemocap") else 5
-
-
-def grouped_folds(dataset: ConversationSet, k: int, seed: int = 0, split: str = "train") -> list[list[int]]:
-    """k lists of indices into `dataset.split(split)`: fold i's held-out dialogues.
-
-    Groups are dealt to folds so the folds' utterance counts stay even (largest group first, each to
-    the fold with the fewest utterances so far; ties and the order of equal groups by a seeded
-    shuffle). With as many groups as folds this is leave-one-group-out, in the groups' sorted order."""
-    dialogues = dataset.split(split)
-    groups: dict[str, list[int]] = {}
-    for i, d in enumerate(dialogues):
-        groups.setdefault(group_of(dataset.name, d), []).append(i)
-    if k < 2:
-        raise DataError("cross-validation needs at least 2 folds")
-    if len(groups) < k:
-        raise DataError(f"{len(groups)} groups in {dataset.name}/{split} cannot make {k} folds")
-    names = sorted(groups)
-    if len(names) == k:
-        return [groups[g] for g in names]
-    random.Random(seed).shuffle(names)
-    size = {g: sum(len(dialogues[i]) for i in groups[g]) for g in names}
-    names.sort(key=lambda g: -size[g])  # stable: equal sizes keep the shuffled order
-    folds: list[list[int]] = [[] for _ in range(k)]
-    load = [0] * k
-    for g in names:
-        f = min(range(k), key=lambda j: (load[j], j))
-        folds[f].extend(groups[g])
-        load[f] += size[g]
-    return [sorted(f) for f in folds]
-
-
-def fold_dataset(dataset: ConversationSet, held_out: list[int], split: str = "train") -> ConversationSet:
-    """The dataset of one fold: train = the other dialogues, valid = test = the held-out ones."""
-    dialogues = dataset.split(split)
-    out = set(held_out)
-    train = [d for i, d in enumerate(dialogues) if i not in out]
-    held = [dialogues[i] for i in sorted(out)]
-    if not train or not held:
-        raise DataError("a fold needs dialogues on both sides")
-    return ConversationSet(
-        name=dataset.name,
-        label_names=list(dataset.label_names),
-        modalities=list(dataset.modalities),
-        splits={"train": train, "valid": held, "test": held},
-        description=f"{dataset.name}: cross-validation fold ({len(held)} held-out dialogues)",
-        meta=dict(dataset.meta),
-    )
+__all__ = ["session_of", "group_of", "grouped_folds", "fold_dataset", "default_folds", "cross_fit_folds"]

@@ -695,10 +695,20 @@ def _percent(value) -> float:
     return 100 * float(value) if isinstance(value, (int, float)) else math.nan
 
 
+def _study_dataset(study: dict) -> str:
+    """The dataset a study export names, with its views (as written: not checked, an export may
+    name views this version does not know)."""
+    from .data.names import DatasetName  # here: aofl.data imports torch, which evidence needs nowhere else
+
+    return str(DatasetName(str(study["dataset"]), views=tuple(study.get("views") or ())))
+
+
 def _study_row(name: str, root: Path) -> dict:
     # the dataset as the seed runs name it: with its views when a study ran on other ones
     # (`iemocap+sentence+lexicon+tfidf+tuned-full` is a study of `iemocap+sentence+lexicon+tfidf+tuned`)
-    row: dict = {"study": name, "dataset": name.rsplit("-", 1)[0] if "-" in name else name, "problem": None}
+    from .data.names import parse_study_name
+
+    row: dict = {"study": name, "dataset": parse_study_name(name)[0], "problem": None}
     try:
         study = _load_study(name, root)
     except ValueError as e:  # one unreadable export (a tuner writing it) must not hide the others
@@ -707,9 +717,7 @@ def _study_row(name: str, root: Path) -> dict:
     best = study.get("best") or {}
     return {
         **row,
-        "dataset": "+".join([study["dataset"], *(study.get("views") or [])])
-        if study.get("dataset")
-        else row["dataset"],
+        "dataset": _study_dataset(study) if study.get("dataset") else row["dataset"],
         "variant": study.get("variant"),
         "views": "+".join(study.get("views") or []),
         "folds": study.get("folds"),

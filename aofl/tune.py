@@ -299,16 +299,24 @@ class TuneSpec:
             self.views = ()
 
     @property
-    def data_tag(self) -> str:
-        """The dataset, plus its views when they are not the default ones: `iemocap+sentence+...+tuned`."""
-        from .data import dataset_name
+    def dataset(self):
+        """The study's `DatasetName`: the dataset, with its views when they are not the default ones."""
+        from .data import DatasetName
 
-        return dataset_name(self.data, self.views or None)
+        return DatasetName.from_parts(self.data, self.views or None)
+
+    @property
+    def data_tag(self) -> str:
+        """The dataset's name as studies print it: `iemocap`, `iemocap+sentence+lexicon+tfidf+tuned`."""
+        return str(self.dataset)
 
     @property
     def study_name(self) -> str:
-        """`<data>-<variant>`; a curve-rule study is another study of the same pair: `...-curve`."""
-        return f"{self.data_tag}-{self.variant}" + ("-curve" if self.rule == "curve" else "")
+        """`<data>-<arm>` (`variant` is the arm); a curve-rule study is another study of the same
+        pair: `...-curve` (`aofl.data.names.study_name`)."""
+        from .data.names import study_name
+
+        return study_name(self.dataset, self.variant, curve=self.rule == "curve")
 
     @property
     def storage_url(self) -> str:

@@ -101,6 +101,87 @@ def test_a_study_is_named_by_the_same_helper():
     assert tag("meld", ("sentence", "tuned")) == "meld+sentence+tuned"
 
 
+# ----------------------------------------------------------------------------- DatasetName, the one parser
+
+
+@pytest.mark.parametrize(
+    "text, base, source, views",
+    [
+        ("synthetic", "synthetic", None, ()),
+        ("iemocap", "iemocap", None, ()),
+        ("meld-multiemo", "meld", "multiemo", ()),
+        (TUNED_NAME, "iemocap", None, TUNED_VIEWS),
+        ("meld+tuned+sentence", "meld", None, ("tuned", "sentence")),
+    ],
+)
+def test_one_type_parses_and_prints_every_name(text, base, source, views):
+    from aofl.data import DatasetName
+
+    name = DatasetName.parse(text)
+    assert (name.base, name.source, name.views) == (base, source, views)
+    assert str(name) == text and DatasetName.parse(str(name)) == name
+    assert split_dataset_name(text) == (name.plain, views or None)
+
+
+def test_each_separator_has_one_meaning():
+    from aofl.data import DatasetName
+
+    assert DatasetName.parse("iemocap-multiemo").plain == "iemocap-multiemo"  # `-`: a feature source
+    assert (
+        str(DatasetName("iemocap", views=DEFAULT_VIEWS)) == "iemocap"
+    )  # `+`: views; the default print plain
+    assert str(DatasetName.parse("iemocap").with_views(TUNED_VIEWS)) == TUNED_NAME
+    with pytest.raises(DataError, match="iemocap and meld only, not 'meld-multiemo'"):
+        DatasetName.parse("meld-multiemo").with_views(["tuned"])
+
+
+def test_a_name_given_whole_as_the_plain_part_keeps_its_views():
+    """`dataset_name`, checkpoints and study exports give the name without views; one that has
+    views already prints as given and cannot take more (as before DatasetName)."""
+    from aofl.data import DatasetName
+
+    assert dataset_name("iemocap+tuned") == "iemocap+tuned" == str(DatasetName.from_parts("iemocap+tuned"))
+    assert str(DatasetName.from_parts("iemocap-multiemo")) == "iemocap-multiemo"
+    with pytest.raises(DataError, match="not 'iemocap\\+tuned'"):
+        dataset_name("iemocap+tuned", ("sentence",))
+
+
+def test_study_names_put_the_arm_after_the_dataset_and_read_back():
+    from aofl.data import DatasetName
+    from aofl.data.names import parse_study_name, study_name
+
+    for data in ["iemocap", "iemocap-multiemo", TUNED_NAME]:
+        for arm in ["full", "no_aao", "baseline"]:
+            for curve in (False, True):
+                name = study_name(DatasetName.parse(data), arm, curve)
+                assert parse_study_name(name) == (data, arm, curve)
+    assert study_name("iemocap", "full", curve=True) == "iemocap-full-curve"
+    assert parse_study_name("orphan") == ("orphan", None, False)
+
+
+def test_the_tools_script_names_its_studies_as_tune_does(monkeypatch):
+    import importlib.util
+    import sys
+
+    from aofl.tune import TuneSpec
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "run_view_search_finals.py"
+    spec = importlib.util.spec_from_file_location("run_view_search_finals", path)
+    tool = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, tool)  # its dataclasses look their module up
+    spec.loader.exec_module(tool)
+    views = ["sentence", "lexicon", "tfidf", "tuned"]
+    arms = tool.default_arms("iemocap", views, ["full", "baseline"])
+    tuned = [
+        TuneSpec("iemocap", a, 1, 2, Path("x"), views=views, rule="fold_best") for a in ("full", "baseline")
+    ]
+    assert (
+        [a.study for a in arms]
+        == [t.study_name for t in tuned]
+        == [f"{TUNED_NAME}-full", f"{TUNED_NAME}-baseline"]
+    )
+
+
 # ----------------------------------------------------------------------------- load_dataset, no files
 
 

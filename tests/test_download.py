@@ -71,12 +71,12 @@ def test_git_blob_id_matches_git(tmp_path):
 
 
 def test_registry_is_pinned():
-    assert set(dl.SOURCES) == {"iemocap", "meld", "multiemo-iemocap", "multiemo-meld"}
+    assert set(dl.SOURCES) == {"iemocap", "meld", "iemocap-multiemo", "meld-multiemo"}
     for files in dl.SOURCES.values():
         for f in files:
             assert len(f.commit) == 40 and (f.sha256 or f.git_blob)
             assert f.url().startswith(f"https://raw.githubusercontent.com/{f.repo}/{f.commit}/")
-    me = dl.SOURCES["multiemo-meld"][0]
+    me = dl.SOURCES["meld-multiemo"][0]
     assert me.media_url().startswith("https://media.githubusercontent.com/media/TaoShi1998/MultiEMO/")
     assert {f.dest for f in dl.SOURCES["meld"]} == {
         "meld/meld.pkl",
@@ -181,3 +181,33 @@ def test_cli_download(server, tmp_path, capsys):
     assert args.func is run_data_command
     assert args.func(args) == 1  # nothing served: a clear error, not a traceback
     assert "could not download" in capsys.readouterr().err
+
+
+def test_download_keys_are_the_names_the_files_load_by():
+    """`iemocap-multiemo` downloads what `--data iemocap-multiemo` loads; the old spelling names the same files."""
+    from aofl.data import DatasetName
+
+    for key in dl.SOURCES:
+        assert str(DatasetName.parse(key)) == key
+    assert {DatasetName.parse(k).source for k in dl.SOURCES} == {None, "multiemo"}
+    for old, new in dl.OLD_SPELLINGS.items():
+        assert old.split("-") == new.split("-")[::-1] and new in dl.SOURCES
+        assert dl.source_name(old) == new == dl.source_name(new)
+
+
+@pytest.mark.parametrize("spelling", ["meld-multiemo", "multiemo-meld"])
+def test_cli_download_takes_both_spellings(spelling, server, tmp_path, capsys):
+    base, _, log = server
+    parser = argparse.ArgumentParser(prog="aofl")
+    add_data_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["data", "download", spelling, "--dest", str(tmp_path), "--base-url", base, "--no-progress"]
+    )
+    assert args.name == "meld-multiemo"
+    assert args.func(args) == 1  # nothing served: the MultiEMO MELD files were asked for
+    assert "could not download" in capsys.readouterr().err
+    assert log and all("/TaoShi1998/MultiEMO/" in p and "MELD" in p for p in log)
+    with pytest.raises(dl.DownloadError, match="could not download"):
+        dl.download(spelling, dest=tmp_path, base_url=base, progress=False)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["data", "download", "multiemo-nope"])

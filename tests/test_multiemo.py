@@ -96,7 +96,7 @@ def test_real_load_hook(tmp_path):
     (data / "iemocap").mkdir(parents=True)
     shutil.copy(src / "iemocap" / "iemocap.pkl", data / "iemocap" / "iemocap.pkl")
     assert not multiemo_available("iemocap", data)
-    with pytest.raises(DataError, match="multiemo-iemocap"):
+    with pytest.raises(DataError, match="iemocap-multiemo"):
         loaders.load("iemocap", features="multiemo", data_dir=data)
     _build_multiemo_iemocap(src, multiemo_dir("iemocap", data), np.random.default_rng(1))
     assert multiemo_available("iemocap", data)

@@ -107,6 +107,51 @@ def test_other_datasets_use_grouped_round_robin_folds():
         cross_fit_plan("meld", splits, folds=1)
 
 
+def _fold_rule_before(name, dialogue_ids, folds):
+    """The tuned view's own fold rule before it moved to aofl.cv (kept here to prove the move kept the folds)."""
+    if name == "iemocap" and all(d.startswith("Ses") for d in dialogue_ids):
+        sessions = sorted({d[:5] for d in dialogue_ids})
+        return [sessions.index(d[:5]) for d in dialogue_ids]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(dialogue_ids))
+    fold = np.empty(len(dialogue_ids), int)
+    fold[order] = np.arange(len(dialogue_ids)) % folds
+    return fold.tolist()
+
+
+def _meld_like_ids(n=23):
+    return [f"dia{i}" for i in range(n)]
+
+
+@pytest.mark.parametrize("folds", [2, 3, 4, 5])
+def test_the_tuned_view_folds_come_from_aofl_cv_and_are_the_ones_it_had(folds):
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_tune import _fake_iemocap
+
+    from aofl.cv import cross_fit_folds, group_of, grouped_folds
+    from aofl.data.tuned_view import dialogue_groups
+
+    iemocap = [d.dialogue_id for d in _fake_iemocap().split("train")]
+    toy = [d.dialogue_id for d in toy_transcripts(n_train=12).splits["train"]]
+    for name, ids in [("iemocap", iemocap), ("iemocap", toy), ("meld", _meld_like_ids()), ("meld", toy)]:
+        before = _fold_rule_before(name, ids, folds)
+        assert cross_fit_folds(name, ids, folds) == dialogue_groups(name, ids, folds) == before
+        plan = cross_fit_plan(name, {"train": ids, "valid": [], "test": []}, folds)
+        assert [plan[f"fold{k}"]["embed"] for k in sorted(set(before))] == [
+            [d for d, f in zip(ids, before) if f == k] for k in sorted(set(before))
+        ]
+    # on IEMOCAP the tuned view's folds are the studies' folds: one held-out session each
+    data = _fake_iemocap()
+    train = data.split("train")
+    study_folds = [sorted({group_of("iemocap", train[i]) for i in f}) for f in grouped_folds(data, 4)]
+    by_session = cross_fit_folds("iemocap", iemocap, folds)
+    assert study_folds == [
+        sorted({group_of("iemocap", train[i]) for i, f in enumerate(by_session) if f == k}) for k in range(4)
+    ]
+
+
 def test_check_cross_fit_catches_a_leak():
     plan = {
         "fold0": {"train": ["a"], "embed": ["b"]},

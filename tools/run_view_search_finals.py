@@ -36,9 +36,9 @@ _lock = threading.Lock()
 
 def tag(data: str, views: list[str]) -> str:
     """The dataset's name with its views, as studies, predictions and the Evidence page name it."""
-    from aofl.data import dataset_name
+    from aofl.data import DatasetName
 
-    return dataset_name(data, views)
+    return str(DatasetName.from_parts(data, views))
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ def parse_arm(text: str) -> Arm:
 
 
 def default_arms(data: str, views: list[str], variants: list[str]) -> list[Arm]:
-    return [Arm(v, v, f"{tag(data, views)}-{v}") for v in variants]
+    from aofl.data.names import study_name
+
+    return [Arm(v, v, study_name(tag(data, views), v)) for v in variants]
 
 
 def chosen_args(arm: Arm, views: list[str]) -> tuple[list[str], dict]:

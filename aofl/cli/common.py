@@ -74,13 +74,13 @@ def load_data(args):
 
 def _check_views_agree(data: str, views) -> None:
     """`--data iemocap+sentence+tuned` names its views already: `--views` may only repeat them."""
-    from ..data import split_dataset_name
+    from ..data import DatasetName
 
-    base, named = split_dataset_name(data)
-    if views and named is not None and tuple(views) != named:
+    named = DatasetName.parse(data)
+    if views and named.views and tuple(views) != named.views:
         raise UserError(
-            f"--data {data} names the views {' '.join(named)}, but --views gives {' '.join(views)}: "
-            f"drop --views, or use --data {base} --views {' '.join(views)}"
+            f"--data {data} names the views {' '.join(named.views)}, but --views gives {' '.join(views)}: "
+            f"drop --views, or use --data {named.plain} --views {' '.join(views)}"
         )
 
 

@@ -52,10 +52,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     q.add_argument("--no-progress", action="store_true")
 
-    from ..store.download import SOURCES
+    from ..store.download import OLD_SPELLINGS, SOURCES, source_name
 
     q = sub.add_parser("download", help="download pinned public files and verify their hashes")
-    q.add_argument("name", choices=sorted(SOURCES))
+    q.add_argument(
+        "name",
+        type=source_name,  # `multiemo-iemocap`, the spelling before the dataset-first one, still works
+        choices=sorted(SOURCES),
+        metavar="{" + ",".join(sorted(SOURCES)) + "}",
+        help="what to download, named as it loads (the old spellings "
+        + ", ".join(f"{old} = {new}" for old, new in OLD_SPELLINGS.items())
+        + " are accepted)",
+    )
     q.add_argument("--dest", default=None, help="target data directory (default: the data directory)")
     q.add_argument(
         "--base-url",
@@ -85,13 +93,13 @@ def _dataset_info(name: str, data_dir) -> dict:
             "modalities": s["modalities"],
             "description": s["description"],
         }
-    base, dash, features = name.partition("-")
-    if dash and features == "multiemo" and base in ("iemocap", "meld"):
-        return _multiemo_info(base, data_dir)
-    from ..data import split_dataset_name
+    from ..data import DatasetName
 
     # `iemocap+sentence+tuned`: iemocap's info, and whether those views are prepared
-    name, views = split_dataset_name(name)
+    parsed = DatasetName.parse(name)
+    if parsed.source == "multiemo" and parsed.base in ("iemocap", "meld"):
+        return _multiemo_info(parsed.base, data_dir)
+    name, views = parsed.plain, parsed.views or None
     if name not in ("iemocap", "meld"):
         raise DataError(f"unknown dataset {name!r}; choose synthetic, iemocap or meld")
     root = real._root(data_dir)
@@ -128,24 +136,25 @@ def _dataset_info(name: str, data_dir) -> dict:
         info["views"] = list(views)
         info["views_missing"] = [v for v in views if v not in prepared]
     if "tuned" in prepared:  # the name the app and `--data` load these views by
-        from ..data import TUNED_VIEWS, dataset_name
+        from ..data import TUNED_VIEWS
 
-        info["load_as"] = dataset_name(name, TUNED_VIEWS)
+        info["load_as"] = str(DatasetName(name, views=TUNED_VIEWS))
     return info
 
 
 def _multiemo_info(base: str, data_dir) -> dict:
     """`<base>-multiemo`: MultiEMO's audio/text/visual features, which load without the transcripts."""
-    from ..data import loaders, real
+    from ..data import DatasetName, loaders, real
     from ..data.multiemo import multiemo_available, multiemo_dir
 
     root = real._root(data_dir)
-    info = {"name": f"{base}-multiemo", "data_dir": str(multiemo_dir(base, root))}
+    name = str(DatasetName(base, "multiemo"))
+    info = {"name": name, "data_dir": str(multiemo_dir(base, root))}
     if not multiemo_available(base, root):
         info.update(
             available=False,
             hint=f"MultiEMO features not found in {info['data_dir']}; get them with "
-            f"`python -m aofl data download multiemo-{base}`",
+            f"`python -m aofl data download {name}`",
         )
         return info
     s = loaders.load(base, features="multiemo", data_dir=root).summary()
@@ -157,16 +166,6 @@ def _multiemo_info(base: str, data_dir) -> dict:
         description=s["description"],
     )
     return info
-
-
-def _listed_names(data_dir) -> list[str]:
-    """What `data list` shows: synthetic, iemocap, meld, and `<name>-multiemo` where its features are here."""
-    from ..data import real
-    from ..data.multiemo import multiemo_available
-
-    root = real._root(data_dir)
-    names = ["synthetic", "iemocap", "meld"]
-    return names + [f"{n}-multiemo" for n in ("iemocap", "meld") if multiemo_available(n, root)]
 
 
 def _print_info(info: dict) -> None:
@@ -208,7 +207,9 @@ def run(args) -> int:
     cmd = getattr(args, "data_command", None)
     try:
         if cmd == "list":
-            infos = [_dataset_info(n, args.data_dir) for n in _listed_names(args.data_dir)]
+            from ..data import listed_names
+
+            infos = [_dataset_info(n, args.data_dir) for n in listed_names(args.data_dir)]
             if args.json:
                 print(json.dumps(infos, indent=2))
             else:

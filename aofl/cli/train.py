@@ -145,12 +145,13 @@ RECIPE_FLAGS = {
 def apply_recipe(args) -> dict:
     """Fill every recipe flag not given explicitly from the recipe (`aofl.recipes.resolve_recipe`);
     returns the recipe as the checkpoint records it: name, setting, source, and the flags it set."""
-    from ..data import DataError, dataset_name, split_dataset_name
+    from ..data import DataError, DatasetName
     from ..recipes import BUILTIN_DEFAULTS, resolve_recipe
 
     try:
-        base, named = split_dataset_name(args.data)
-        data = dataset_name(base, named or getattr(args, "views", None)) if base != "synthetic" else base
+        named = DatasetName.parse(args.data)
+        views = named.views or getattr(args, "views", None)
+        data = str(named.with_views(views)) if named.plain != "synthetic" else named.plain
     except DataError:
         data = args.data  # load_data says what is wrong with it
 

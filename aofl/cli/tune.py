@@ -114,12 +114,12 @@ def run(args) -> int:
             start.append(start_params(json.loads(Path(path).read_text()), args.variant))
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"--start-from {path}: cannot read the study export ({e})") from e
-    from ..data import split_dataset_name
+    from ..data import DatasetName
 
     # `--data iemocap+sentence+tuned` is `--data iemocap --views sentence tuned`: one study either way
-    base, named_views = split_dataset_name(args.data)
+    named = DatasetName.parse(args.data)
     spec = TuneSpec(
-        data=base,
+        data=named.plain,
         variant=args.variant,
         trials=args.trials,
         folds=folds,
@@ -129,7 +129,7 @@ def run(args) -> int:
         worker=args.worker_index,
         epochs=args.epochs or (CURVE_EPOCHS if args.rule == "curve" else SEARCH_EPOCHS),
         start_from=tuple(start),
-        views=tuple(args.views or named_views or ()),
+        views=tuple(args.views or named.views),
         rule=args.rule,
     )
     if not args.report_only:

@@ -64,7 +64,7 @@ def _dataset(name: str) -> str:
 
 
 def multiemo_dir(name: str, data_dir=None) -> Path:
-    """``<data dir>/multiemo/<IEMOCAP|MELD>`` (where `python -m aofl data download multiemo-<name>` puts them)."""
+    """``<data dir>/multiemo/<IEMOCAP|MELD>`` (where `python -m aofl data download <name>-multiemo` puts them)."""
     if data_dir is None:
         data_dir = default_data_dir()
     return Path(data_dir).expanduser() / "multiemo" / _DIRNAME[_dataset(name)]
@@ -289,7 +289,7 @@ def load_multiemo(
         note = missing_dir_note(Path(data_dir).expanduser()) if data_dir else ""
         raise DataError(
             f"{note}MultiEMO {dataset} files not found in {root} (missing: {', '.join(missing)}). Get "
-            f"them with `python -m aofl data download multiemo-{dataset}` or set AOFL_DATA_DIR."
+            f"them with `python -m aofl data download {dataset}-multiemo` or set AOFL_DATA_DIR."
         )
     tup = read_speakers_tuple(root / "Speakers.pkl", allow_unsafe)
     feats = {}

@@ -31,7 +31,7 @@ Modalities
 statistics). They are views of the transcript, not audio or video.
 `load(name, features="multiemo")` instead reads MultiEMO's feature pickles from
 ``<data dir>/multiemo/<IEMOCAP|MELD>/`` (modalities ``text``, ``audio``, ``visual``) when they are
-present (`python -m aofl data download multiemo-iemocap`).
+present (`python -m aofl data download iemocap-multiemo`).
 """
 
 from __future__ import annotations

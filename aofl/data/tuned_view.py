@@ -33,6 +33,7 @@ import numpy as np
 from ..io.atomic import atomic_savez
 from ..io.hashing import file_sha256
 from .conversation import DataError
+from .folds import cross_fit_folds
 from .optional import progress_bar, require
 
 __all__ = [
@@ -236,16 +237,8 @@ def build_inputs(dialogues, tokenize, max_tokens: int, cls: int, sep: int):
 
 
 def dialogue_groups(name: str, dialogue_ids: list[str], folds: int) -> list[int]:
-    """Fold index per training dialogue: IEMOCAP by session (Ses01..Ses05), others round-robin
-    over the dialogues in a seeded order (grouped: a dialogue never straddles folds)."""
-    if name == "iemocap" and all(d.startswith("Ses") for d in dialogue_ids):
-        sessions = sorted({d[:5] for d in dialogue_ids})
-        return [sessions.index(d[:5]) for d in dialogue_ids]
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(dialogue_ids))
-    fold = np.empty(len(dialogue_ids), int)
-    fold[order] = np.arange(len(dialogue_ids)) % folds
-    return fold.tolist()
+    """Fold index per training dialogue: the fold rule of `aofl.cv` (`cross_fit_folds`)."""
+    return cross_fit_folds(name, dialogue_ids, folds)
 
 
 def cross_fit_plan(name: str, splits: dict[str, list[str]], folds: int) -> dict[str, dict]:

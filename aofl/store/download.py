@@ -34,6 +34,8 @@ from ..io.hashing import file_sha256
 __all__ = [
     "RemoteFile",
     "SOURCES",
+    "OLD_SPELLINGS",
+    "source_name",
     "DownloadError",
     "download",
     "verify_file",
@@ -137,7 +139,7 @@ SOURCES: dict[str, list[RemoteFile]] = {
             licence="GPL-3.0 (repo)",
         ),
     ],
-    "multiemo-iemocap": _multiemo(
+    "iemocap-multiemo": _multiemo(
         "IEMOCAP",
         {
             "Speakers.pkl": "a21501009647eb0774a638ccd123aba6668768cc",
@@ -146,7 +148,7 @@ SOURCES: dict[str, list[RemoteFile]] = {
             "VisualFeatures.pkl": "129a9c9428088d62fc625e8538a96ce43e2acd3c",
         },
     ),
-    "multiemo-meld": _multiemo(
+    "meld-multiemo": _multiemo(
         "MELD",
         {
             "Speakers.pkl": "55873a76e17fa3e054bcc5afc534cd1dde2eb2d8",
@@ -156,6 +158,16 @@ SOURCES: dict[str, list[RemoteFile]] = {
         },
     ),
 }
+
+
+# Download keys are dataset names (`aofl.data.DatasetName`): the MultiEMO features of iemocap download
+# as `iemocap-multiemo`, the name they load by. The spelling before that, source first, stays accepted.
+OLD_SPELLINGS = {"multiemo-iemocap": "iemocap-multiemo", "multiemo-meld": "meld-multiemo"}
+
+
+def source_name(name: str) -> str:
+    """The `SOURCES` key a download name means: itself, or the dataset-first spelling of an old one."""
+    return OLD_SPELLINGS.get(name, name)
 
 
 def git_blob_id(path: Path) -> str:
@@ -253,10 +265,12 @@ def _fetch_verified(f: RemoteFile, tmp: Path, base: str | None, progress: bool, 
 def download(
     name: str, dest=None, base_url: str | None = None, progress: bool = True, force: bool = False
 ) -> list[Path]:
-    """Download the files of source `name` (see `SOURCES`) into `dest` (default: the data dir).
+    """Download the files of source `name` (see `SOURCES`; an `OLD_SPELLINGS` key names the same files)
+    into `dest` (default: the data dir).
 
     Files already present with the pinned content are kept (unless `force`). Returns the paths.
     """
+    name = source_name(name)
     if name not in SOURCES:
         raise DownloadError(f"unknown download {name!r}; choose one of {', '.join(SOURCES)}")
     if dest is None:

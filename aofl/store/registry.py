@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data import DataError, dataset_name
+from ..data import DataError, DatasetName
 from ..errors import AOFLError, CheckpointError
 from .checkpoint import read_metadata
 
@@ -96,7 +96,7 @@ def checkpoint_dataset(meta: dict) -> str:
     if not isinstance(views, list) or not views:
         return name
     try:
-        return dataset_name(name, views)
+        return str(DatasetName.from_parts(name, views))
     except DataError:  # views this version does not know (or a synthetic run): the plain name
         return name
 
