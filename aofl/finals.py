@@ -102,10 +102,11 @@ class FinalsSpec:
         self.results = Path(self.results)
         for a in self.arms:
             arm_of(a)
-        if self.baseline_study is None:
-            self.baseline_study = (
-                self.study[: -len("-full")] + "-baseline" if self.study.endswith("-full") else self.study
-            )
+        if (
+            self.baseline_study is None
+        ):  # iemocap-full -> iemocap-baseline, iemocap-full-curve -> ...-baseline-curve
+            head, sep, tail = self.study.rpartition("-full")
+            self.baseline_study = f"{head}-baseline{tail}" if sep else self.study
 
     @property
     def studies_dir(self) -> Path:

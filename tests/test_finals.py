@@ -173,3 +173,10 @@ def test_tables_of_another_studys_campaign_are_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="trained from study synthetic-full, not synthetic-full-curve"):
         pending_jobs(other)
+
+
+def test_baselines_study_follows_the_full_studys_name(tmp_path):
+    base = dict(data="synthetic", arms=["baseline"], seeds=[0], results=tmp_path)
+    assert FinalsSpec(study="iemocap-full", **base).baseline_study == "iemocap-baseline"
+    assert FinalsSpec(study="iemocap-full-curve", **base).baseline_study == "iemocap-baseline-curve"
+    assert FinalsSpec(study="x-full", baseline_study="y", **base).baseline_study == "y"
