@@ -61,17 +61,15 @@ def _checkpoint_dir(tmp: Path) -> Path:
     from aofl.data import load_dataset
     from aofl.io.hashing import file_sha256
     from aofl.model import AOFL
-    from aofl.store.checkpoint import save_checkpoint
+    from aofl.store.run_record import run_metadata, save_run
     from aofl.train import model_config_for
 
     ds = load_dataset("synthetic", seed=0)
     torch.manual_seed(0)
     directory = tmp / "checkpoints"
     path = Path(
-        save_checkpoint(
-            directory / "synthetic" / "full",
-            AOFL(model_config_for(ds, "full")),
-            {"data": {"name": "synthetic", "fingerprint": ds.fingerprint()}, "variant": "full"},
+        save_run(
+            directory / "synthetic" / "full", AOFL(model_config_for(ds, "full")), run_metadata(ds, "full")
         )
     )
     (directory / registry.MANIFEST_NAME).write_text(

@@ -95,8 +95,9 @@ def run(args) -> int:
     from ..io.atomic import fsync_dir, remove_stale_temps
     from ..model import AOFLConfig
     from ..settings import values_from
-    from ..store.checkpoint import CHECKPOINT_FILENAME, save_checkpoint
+    from ..store.checkpoint import CHECKPOINT_FILENAME
     from ..store.resume import RESUME_FILENAME
+    from ..store.run_record import run_metadata, save_run, trained_metadata
     from ..train import TrainConfig, class_weights, model_config_for, train
 
     recipe = apply_recipe(args)
@@ -120,40 +121,19 @@ def run(args) -> int:
                 f"(stop now and add --resume to continue it)",
                 file=sys.stderr,
             )
-    base = {
-        "variant": args.variant,
-        "seed": args.seed,
-        "label_names": list(dataset.label_names),
-        "modality_dims": dataset.modality_dims,
-        "recipe": recipe,
-        "data": {
-            "name": dataset.name,
-            "fingerprint": dataset.fingerprint(),
-            "seed": args.data_seed,
-            "views": list(dataset.modalities),
-            "sizes": {s: dataset.num_utterances(s) for s in dataset.splits},
-        },
+    base = run_metadata(
+        dataset,
+        args.variant,
+        args.seed,
+        data_seed=args.data_seed,
+        recipe=recipe,
         # without --resume: the command reproduces the whole run from scratch
-        "command": "python -m aofl " + shlex.join(a for a in sys.argv[1:] if a != "--resume"),
-    }
-
-    def checkpoint_meta(result, metrics: dict) -> dict:
-        meta = {
-            **base,
-            "metrics": metrics,
-            "history": result.history,
-            "best_epoch": result.best_epoch,
-            "train_config": result.train_config,
-            "train_seconds": round(result.seconds, 2),
-        }
-        if result.resumed_at:
-            meta["resumed_at_epochs"] = result.resumed_at
-        return meta
+        command="python -m aofl " + shlex.join(a for a in sys.argv[1:] if a != "--resume"),
+    )
 
     def save_best(result) -> None:  # a killed run still leaves its best model so far
         if is_main_process():
-            meta = {**checkpoint_meta(result, {"valid": result.best_valid}), "in_progress": True}
-            save_checkpoint(out, result.model, meta, half=args.half)
+            save_run(out, result.model, trained_metadata(base, result), in_progress=True, half=args.half)
 
     result = train(dataset, config, tc, state_path=state_path, resume=args.resume, on_best=save_best)
     if result.history and result.history[-1].get("diverged"):
@@ -171,10 +151,10 @@ def run(args) -> int:
         metrics["test"]["disentanglement"] = {
             k: v for k, v in test["disentanglement"].items() if k != "per_modality"
         }
-    meta = checkpoint_meta(result, metrics)
+    meta = trained_metadata(base, result, metrics)
     if not is_main_process():  # under torchrun only rank 0 writes and prints
         return 0
-    path = save_checkpoint(out, result.model, meta, half=args.half)
+    path = save_run(out, result.model, meta, half=args.half)
     state_path.unlink(missing_ok=True)  # finished: the final checkpoint replaces the resume state
     fsync_dir(out)
     summary = {
