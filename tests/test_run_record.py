@@ -39,3 +39,43 @@ def test_a_trained_run_adds_its_result_and_a_killed_one_says_it_is_in_progress(t
     loaded, meta = load_checkpoint(path)
     assert "in_progress" not in meta and meta["metrics"]["test"] == {"weighted_f1": 0.4}
     assert meta["dtype"] == "float16" and isinstance(loaded, torch.nn.Module)
+
+
+def test_the_manifest_writer_lists_a_saved_run_for_the_registry(tmp_path):
+    from aofl.store.registry import list_checkpoints, manifest_entry, write_manifest
+
+    data = tiny_dataset(n_dialogues=8)
+    path = save_run(tmp_path / "tiny" / "full", tiny_model(data), run_metadata(data, "full", 2, command="c"))
+    entry = manifest_entry(tmp_path, path, read_metadata(path), metrics={"weighted_f1": 0.5}, command="c")
+    assert list(entry) == ["name", "dataset", "variant", "seed", "file", "sha256", "metrics", "command"]
+    assert entry["name"] == f"{data.name}-full-seed2" and entry["file"] == "tiny/full/model.safetensors"
+    write_manifest(tmp_path, [entry])
+    (listed,) = list_checkpoints(data.name, tmp_path)
+    assert (listed.name, listed.seed, listed.sha256, listed.path) == (entry["name"], 2, entry["sha256"], path)
+
+
+def test_the_shipped_manifest_is_what_the_writer_makes_of_the_shipped_files():
+    """tools/build_manifest.py writes its entries with manifest_entry: the entries it would write for the
+    shipped checkpoints (the measured metrics aside) are the shipped MANIFEST.json's, key order included."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from aofl.store.registry import manifest_entry
+
+    ck = Path(__file__).resolve().parents[1] / "checkpoints"
+    if not (ck / "MANIFEST.json").is_file():
+        pytest.skip("no shipped checkpoints in this checkout")
+    shipped = {e["file"]: e for e in json.loads((ck / "MANIFEST.json").read_text())}
+    for path in sorted(ck.glob("*/*/model.safetensors")):
+        meta = read_metadata(path)
+        old = shipped[str(path.relative_to(ck))]
+        measured = {k: old[k] for k in ("metrics", "disentanglement") if k in old}
+        new = manifest_entry(
+            ck, path, meta, metrics=measured["metrics"], command=meta["command"], dtype=meta.get("dtype"),
+            bytes=path.stat().st_size,
+        )  # fmt: skip
+        if "disentanglement" in measured:
+            new["disentanglement"] = measured["disentanglement"]
+        assert json.dumps(new) == json.dumps(old), path
