@@ -95,11 +95,15 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def add_flags(parser: argparse.ArgumentParser, cls, recipe: Iterable[str] = ()) -> None:
-    """Add a flag for every field of `cls` that has one; fields named in `recipe` default to None
-    (filled from the recipe by `train`) and their help names the built-in default."""
+def add_flags(
+    parser: argparse.ArgumentParser, cls, recipe: Iterable[str] = (), only: Iterable[str] | None = None
+) -> None:
+    """Add a flag for every field of `cls` that has one (or for the fields named in `only`, e.g. the few
+    that `tune` shares with `train`); fields named in `recipe` default to None (filled from the recipe by
+    `train`) and their help names the built-in default."""
     recipe = set(recipe)
-    for f in flag_fields(cls):
+    chosen = flag_fields(cls) if only is None else [setting_field([cls], name) for name in only]
+    for f in chosen:
         m = f.metadata
         help_text = m["help"]
         from_recipe = f.name in recipe

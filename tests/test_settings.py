@@ -105,3 +105,20 @@ def test_train_args_reach_the_same_config_fields_through_the_train_parser(varian
         source = config if hasattr(config, name) else tc
         assert getattr(cli_config if source is config else cli_tc, name) == getattr(source, name), name
     assert (cli_tc.epochs, cli_tc.select) == (tc.epochs, tc.select) == (17, "last")
+
+
+def test_tune_takes_the_settings_it_shares_with_train_from_the_same_fields():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    tune, train = commands.choices["tune"], _train_parser()
+    tune.format_help()
+    for flag in ("--variant", "--no-progress"):
+        (a,) = [x for x in tune._actions if flag in x.option_strings]
+        (b,) = [x for x in train._actions if flag in x.option_strings]
+        assert (a.dest, a.default, a.choices, a.help, type(a)) == (
+            b.dest,
+            b.default,
+            b.choices,
+            b.help,
+            type(b),
+        )
