@@ -30,6 +30,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from . import angles, losses
 from .data.conversation import Batch
 from .errors import AOFLError
+from .settings import setting
 
 __all__ = [
     "AOFLConfig",
@@ -76,6 +77,10 @@ VARIANT_HELP = {
 }
 
 
+CONTEXT_ENCODERS = ("gru", "transformer", "none")  # per-modality context encoder
+FUSION_LAYERS = ("gru", "attention", "none")  # cross-modal layer over the concatenation
+
+
 def variant_switches(variant: str) -> dict[str, bool]:
     if variant not in VARIANTS:
         raise ConfigError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
@@ -84,26 +89,37 @@ def variant_switches(variant: str) -> dict[str, bool]:
 
 @dataclass
 class AOFLConfig:
+    """The model's settings; a field with a flag is a `python -m aofl train` option (aofl/settings.py)."""
+
     modalities: list[str]
     modality_dims: dict[str, int]
     num_classes: int
-    variant: str = "full"
-    width: int = 128
-    context: str = "gru"  # per-modality context encoder: gru | transformer | none
-    fusion: str = "gru"  # cross-modal layer over the concatenation: gru | attention | none
-    dropout: float = 0.3
+    variant: str = setting("full", "--variant", choices=VARIANTS)
+    width: int = setting(128, "--width")
+    context: str = setting("gru", "--context", choices=CONTEXT_ENCODERS)
+    fusion: str = setting("gru", "--fusion", choices=FUSION_LAYERS)
+    dropout: float = setting(0.3, "--dropout")
     max_speakers: int = 9
-    lambda_cen: float = 1.0
-    lambda_aac: float = 1.0
-    lambda_csr: float = 1.0
-    lambda_rec: float = 1.0
-    tau: float = 0.1
-    delta: float = 0.1
-    alpha_init_deg: float = 45.0  # not 90: random g, h start near 90 deg, a fixed point
+    lambda_cen: float = setting(1.0, "--lambda-cen")
+    lambda_aac: float = setting(1.0, "--lambda-aac")
+    lambda_csr: float = setting(1.0, "--lambda-csr")
+    lambda_rec: float = setting(1.0, "--lambda-rec", "orthogonal's reconstruction weight")
+    tau: float = setting(0.1, "--tau", "L_CEN temperature")
+    delta: float = setting(0.1, "--delta", "L_CSR margin on cosines")
+    # not 90: random g, h start near 90 deg, a fixed point
+    alpha_init_deg: float = setting(45.0, "--alpha-init", "initial target angle alpha (degrees)")
     # alpha's own learning rate (None: the run's lr). Adam moves alpha's logit by about lr per step,
     # so at lr ~3e-4 alpha drifts ~2 deg in a whole run; ~1e-2 lets it travel tens of degrees.
-    alpha_lr: float | None = None
-    class_weights: list[float] | None = None
+    alpha_lr: float | None = setting(
+        None,
+        "--alpha-lr",
+        "alpha's own learning rate (default: --lr, at which alpha barely moves; ~1e-2 lets it travel)",
+        type=float,
+    )
+    # the flag switches inverse-frequency weights on; the caller computes them from the train split
+    class_weights: list[float] | None = setting(
+        None, "--class-weights", "inverse-frequency class weights", kind="both"
+    )
     label_names: list[str] = field(default_factory=list)
 
     def __post_init__(self):

@@ -25,6 +25,7 @@ from .data.conversation import ConversationSet, Dialogue, collate
 from .device import resolve_device
 from .metrics import accuracy, weighted_f1
 from .model import AOFL, AOFLConfig
+from .settings import setting
 from .store.resume import load_state, rng_snapshot, run_identity, save_state
 
 __all__ = [
@@ -78,32 +79,62 @@ def _check(tc: "TrainConfig") -> None:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 16  # dialogues per step
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    patience: int = 8  # epochs without a better validation WF1 before stopping
+    """The training settings; a field with a flag is a `python -m aofl train` option (aofl/settings.py)."""
+
+    epochs: int = setting(30, "--epochs")
+    batch_size: int = setting(16, "--batch-size", "dialogues per step")
+    lr: float = setting(2e-3, "--lr")
+    weight_decay: float = setting(1e-4, "--weight-decay")
+    # epochs without a better validation WF1 before stopping
+    patience: int = setting(8, "--patience")
     # never stop before this epoch: on a tiny valid split an early lucky spike can otherwise end a
     # slow-starting run (seen on IEMOCAP: full seed 1 and orthogonal seed 0 stopped at epoch 13-14)
-    min_epochs: int = 0
-    grad_clip: float = 1.0
-    # what grad_clip clips: "total" the summed gradient (the original recipe), "ce" CE's gradient
-    # alone (the auxiliary terms' gradients are added unclipped), "per_term" each term's gradient
-    # on its own, "off" nothing. With "total", a large L_CEN shrinks CE's step (see docs/method.md).
-    clip_mode: str = "total"
-    # the auxiliary loss weights ramp linearly from 0 (epoch 1) to their full value (epoch warmup+1)
-    warmup_epochs: int = 0
-    # early stopping's patience only counts epochs after the warm-up
-    patience_after_warmup: bool = False
-    lr_schedule: str = "constant"  # constant | cosine (per epoch, from lr down to lr/100 at `epochs`)
-    # "best_valid": keep the epoch with the best valid WF1 (early stopping); "last": train all
-    # `epochs` and keep the last (for a number of epochs chosen by cross-validation, aofl/tune.py)
-    select: str = "best_valid"
-    dynamics: bool = True  # measure the training dynamics on a probe batch every epoch (aofl/dynamics.py)
+    min_epochs: int = setting(0, "--min-epochs", "never stop early before this epoch")
+    grad_clip: float = setting(1.0, "--grad-clip", "gradient-norm clipping threshold (0: none)")
+    # "total" is the original recipe. With "total", a large L_CEN shrinks CE's step (see docs/method.md).
+    clip_mode: str = setting(
+        "total",
+        "--clip-mode",
+        "what is clipped: the summed gradient (total), CE's gradient alone (ce), each loss "
+        "term's gradient on its own (per_term), or nothing (off)",
+        choices=CLIP_MODES,
+    )
+    warmup_epochs: int = setting(
+        0,
+        "--warmup-epochs",
+        "ramp the auxiliary loss weights linearly from 0 over this many epochs",
+    )
+    patience_after_warmup: bool = setting(
+        False,
+        "--patience-after-warmup",
+        "early stopping's patience counts only epochs after the warm-up",
+        kind="on",
+    )
+    lr_schedule: str = setting(
+        "constant",
+        "--lr-schedule",
+        "per-epoch learning-rate schedule (cosine: down to lr/100 at the last epoch)",
+        choices=LR_SCHEDULES,
+    )
+    # "last" is for a number of epochs chosen by cross-validation (aofl/tune.py)
+    select: str = setting(
+        "best_valid",
+        "--select",
+        "keep the epoch with the best valid WF1 (best_valid) or train all --epochs and keep the "
+        "last (last: for an epoch count chosen by cross-validation)",
+        choices=SELECT_MODES,
+    )
+    # measure the training dynamics on a probe batch every epoch (aofl/dynamics.py)
+    dynamics: bool = setting(
+        True,
+        "--no-dynamics",
+        "skip the per-epoch training-dynamics probe (gradient norms and cosines per loss term)",
+        kind="off",
+    )
     probe_dialogues: int = 8
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = True
+    seed: int = setting(0, "--seed")
+    device: str = "auto"  # the command line's --device goes through aofl.device first
+    progress: bool = setting(True, "--no-progress", kind="off")
     eval_batch_size: int = 64
 
 

@@ -26,14 +26,17 @@ import statistics
 import sys
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .cv import fold_dataset, grouped_folds
 from .data.conversation import ConversationSet
 from .recipes import (  # what every study starts from: train's built-in defaults
+    CONFIGS,
     SHARED_DEFAULTS,
+    SHARED_PARAMS,
     SPLIT_DEFAULTS,
+    SPLIT_PARAMS,
 )
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "final_epochs",
 ]
 
+STUDY_PARAMS = (*SHARED_PARAMS, *SPLIT_PARAMS)  # the searched settings, in the order train_args writes them
 SEARCH_EPOCHS = 40  # the cap of a fold's run; early stopping (patience 8, after any warm-up) ends most sooner
 PATIENCE = 8
 
@@ -128,10 +132,6 @@ def default_params(variant: str) -> list[dict]:
     return [{**SHARED_DEFAULTS, **SPLIT_DEFAULTS}, {**SHARED_DEFAULTS, **SPLIT_LEAD}]
 
 
-_MODEL_KEYS = ("width", "dropout", "lambda_cen", "lambda_aac", "lambda_csr", "tau", "delta", "alpha_init_deg")
-_TRAIN_KEYS = ("lr", "weight_decay", "lr_schedule", "warmup_epochs", "clip_mode")
-
-
 def configs_for(
     dataset: ConversationSet,
     variant: str,
@@ -143,13 +143,17 @@ def configs_for(
     device: str = "cpu",
 ):
     """(AOFLConfig, TrainConfig) of a parameter set; class weights from `dataset`'s train split."""
+    from .model import AOFLConfig
     from .train import TrainConfig, class_weights, model_config_for
 
-    overrides = {k: params[k] for k in _MODEL_KEYS if k in params}
+    # a study parameter is a field of one config (aofl/recipes); class_weights' value is a switch
+    model_keys = {f.name for f in fields(AOFLConfig)} - {"class_weights"}
+    overrides = {k: v for k, v in params.items() if k in STUDY_PARAMS and k in model_keys}
     if params.get("class_weights"):
         overrides["class_weights"] = class_weights(dataset)
     config = model_config_for(dataset, variant, **overrides)
-    train_kw = {k: params[k] for k in _TRAIN_KEYS if k in params}
+    train_keys = {f.name for f in fields(TrainConfig)}
+    train_kw = {k: v for k, v in params.items() if k in STUDY_PARAMS and k in train_keys}
     tc = TrainConfig(
         epochs=epochs,
         patience=PATIENCE,
@@ -164,34 +168,12 @@ def configs_for(
     return config, tc
 
 
-_FLAG = {
-    "lr": "--lr",
-    "weight_decay": "--weight-decay",
-    "dropout": "--dropout",
-    "width": "--width",
-    "lr_schedule": "--lr-schedule",
-    "lambda_cen": "--lambda-cen",
-    "lambda_aac": "--lambda-aac",
-    "lambda_csr": "--lambda-csr",
-    "tau": "--tau",
-    "delta": "--delta",
-    "alpha_init_deg": "--alpha-init",
-    "warmup_epochs": "--warmup-epochs",
-    "clip_mode": "--clip-mode",
-}
-
-
 def train_args(params: dict, epochs: int) -> list[str]:
     """`python -m aofl train` flags that train with `params` for `epochs` and keep the last epoch
     (the final runs: the epoch count comes from cross-validation, not from the valid split)."""
-    args = ["--epochs", str(epochs), "--select", "last"]
-    for k, flag in _FLAG.items():
-        if k in params:
-            v = params[k]
-            args += [flag, repr(float(v)) if isinstance(v, float) else str(v)]
-    if params.get("class_weights"):
-        args.append("--class-weights")
-    return args
+    from .settings import flag_args
+
+    return ["--epochs", str(epochs), "--select", "last", *flag_args(CONFIGS, params, STUDY_PARAMS)]
 
 
 def _key(payload: dict) -> str:

@@ -1,6 +1,5 @@
 """Fixtures of the app tests (test_app.py, test_browser.py): a checkpoint directory and env."""
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,8 +26,8 @@ def _repo_entries():
 def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None:
     """Two quickly trained synthetic checkpoints and a MANIFEST.json (about 20 s each on 2 cores)."""
     from aofl.cli import main
-    from aofl.io.hashing import file_sha256
     from aofl.store.checkpoint import read_metadata
+    from aofl.store.registry import manifest_entry, write_manifest
 
     entries = []
     for v in variants:
@@ -53,19 +52,13 @@ def _train_quick(directory: Path, variants=("full", "no_aao"), extra=()) -> None
         )
         path = out / "model.safetensors"
         meta = read_metadata(path)
+        metrics = {k: meta["metrics"]["test"][k] for k in ("weighted_f1", "accuracy")}
         entries.append(
-            {
-                "name": f"synthetic-{v}",
-                "dataset": "synthetic",
-                "variant": v,
-                "seed": 0,
-                "file": str(path.relative_to(directory)),
-                "sha256": file_sha256(path),
-                "metrics": {k: meta["metrics"]["test"][k] for k in ("weighted_f1", "accuracy")},
-                "command": meta["command"],
-            }
+            manifest_entry(
+                directory, path, meta, name=f"synthetic-{v}", metrics=metrics, command=meta["command"]
+            )
         )
-    (directory / "MANIFEST.json").write_text(json.dumps(entries, indent=2))
+    write_manifest(directory, entries)
 
 
 @pytest.fixture(scope="module")

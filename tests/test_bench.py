@@ -59,13 +59,13 @@ def test_embed_cli_writes_coordinates(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
     from aofl.data import load_dataset
     from aofl.model import AOFL
-    from aofl.store.checkpoint import save_checkpoint
+    from aofl.store.run_record import run_metadata, save_run
     from aofl.train import model_config_for
 
     ds = load_dataset("synthetic", seed=0)
     torch.manual_seed(0)
     model = AOFL(model_config_for(ds, "full", width=16))
-    ckpt = save_checkpoint(tmp_path / "ckpt", model, {"data": {"name": "synthetic"}, "variant": "full"})
+    ckpt = save_run(tmp_path / "ckpt", model, run_metadata(ds, "full"))
     out = tmp_path / "coords.csv"
     rc = main(
         [
@@ -94,7 +94,7 @@ def test_embed_cli_writes_coordinates(tmp_path, monkeypatch, capsys):
     assert np.isfinite(df[["x", "y"]].to_numpy()).all()
     # a baseline has no shared/specific features: a clear error, exit status 2
     base = AOFL(model_config_for(ds, "baseline", width=16))
-    bckpt = save_checkpoint(tmp_path / "base", base, {"data": {"name": "synthetic"}, "variant": "baseline"})
+    bckpt = save_run(tmp_path / "base", base, run_metadata(ds, "baseline"))
     assert (
         main(["embed", str(bckpt), "--method", "pca", "--out", str(tmp_path / "b.csv"), "--device", "cpu"])
         == 2

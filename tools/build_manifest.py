@@ -9,7 +9,6 @@ so the manifest never carries a number that the shipped file does not reproduce.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -18,9 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from aofl.data import load_dataset  # noqa: E402
 from aofl.evaluate import evaluate  # noqa: E402
-from aofl.io.hashing import file_sha256  # noqa: E402
 from aofl.store.checkpoint import load_checkpoint  # noqa: E402
-from aofl.store.registry import checkpoint_dataset  # noqa: E402
+from aofl.store.registry import MANIFEST_NAME, checkpoint_dataset, manifest_entry, write_manifest  # noqa: E402
 
 
 def main() -> int:
@@ -43,18 +41,15 @@ def main() -> int:
                 f"the fp32 model gave {trained:.4f}",
                 file=sys.stderr,
             )
-        entry = {
-            "name": f"{name}-{meta['variant']}-seed{meta['seed']}",
-            "dataset": name,
-            "variant": meta["variant"],
-            "seed": meta["seed"],
-            "file": str(path.relative_to(ck_dir)),
-            "sha256": file_sha256(path),
-            "metrics": {"weighted_f1": round(res["weighted_f1"], 6), "accuracy": round(res["accuracy"], 6)},
-            "command": meta["command"],
-            "dtype": meta.get("dtype"),
-            "bytes": path.stat().st_size,
-        }
+        entry = manifest_entry(
+            ck_dir,
+            path,
+            meta,
+            metrics={"weighted_f1": round(res["weighted_f1"], 6), "accuracy": round(res["accuracy"], 6)},
+            command=meta["command"],
+            dtype=meta.get("dtype"),
+            bytes=path.stat().st_size,
+        )
         if "disentanglement" in res:
             entry["disentanglement"] = {
                 k: round(v, 4) for k, v in res["disentanglement"].items() if isinstance(v, float)
@@ -63,8 +58,8 @@ def main() -> int:
         print(
             f"{entry['name']:32s} WF1 {res['weighted_f1']:.4f}  acc {res['accuracy']:.4f}  {entry['bytes'] / 1e6:.2f} MB"
         )
-    (ck_dir / "MANIFEST.json").write_text(json.dumps(entries, indent=2) + "\n")
-    print(f"wrote {len(entries)} entries to {ck_dir / 'MANIFEST.json'}")
+    write_manifest(ck_dir, entries)
+    print(f"wrote {len(entries)} entries to {ck_dir / MANIFEST_NAME}")
     return 0
 
 

@@ -26,7 +26,7 @@ from aofl.data import load_dataset  # noqa: E402
 from aofl.io.atomic import atomic_write_bytes  # noqa: E402
 from aofl.io.hashing import file_sha256  # noqa: E402
 from aofl.store.checkpoint import read_metadata  # noqa: E402
-from aofl.store.registry import checkpoint_dataset  # noqa: E402
+from aofl.store.registry import checkpoint_dataset, write_manifest  # noqa: E402
 
 
 def refingerprint(path: Path, fingerprint: str) -> bool:
@@ -65,7 +65,7 @@ def main() -> int:
             entry["sha256"] = file_sha256(path)
             entry["bytes"] = path.stat().st_size
         print(f"{path.relative_to(ck_dir)}: {old} -> {datasets[key]}{'' if changed else ' (unchanged)'}")
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(ck_dir, manifest)
     return 0
 
 

@@ -60,34 +60,22 @@ def _checkpoint_dir(tmp: Path) -> Path:
     import torch
 
     from aofl.data import load_dataset
-    from aofl.io.hashing import file_sha256
     from aofl.model import AOFL
-    from aofl.store.checkpoint import save_checkpoint
+    from aofl.store.checkpoint import read_metadata
+    from aofl.store.run_record import run_metadata, save_run
     from aofl.train import model_config_for
 
     ds = load_dataset("synthetic", seed=0)
     torch.manual_seed(0)
     directory = tmp / "checkpoints"
     path = Path(
-        save_checkpoint(
-            directory / "synthetic" / "full",
-            AOFL(model_config_for(ds, "full")),
-            {"data": {"name": "synthetic", "fingerprint": ds.fingerprint()}, "variant": "full"},
+        save_run(
+            directory / "synthetic" / "full", AOFL(model_config_for(ds, "full")), run_metadata(ds, "full")
         )
     )
-    (directory / registry.MANIFEST_NAME).write_text(
-        json.dumps(
-            [
-                {
-                    "name": "synthetic-full-bench",
-                    "dataset": "synthetic",
-                    "variant": "full",
-                    "seed": 0,
-                    "file": str(path.relative_to(directory)),
-                    "sha256": file_sha256(path),
-                }
-            ]
-        )
+    registry.write_manifest(
+        directory,
+        [registry.manifest_entry(directory, path, read_metadata(path), name="synthetic-full-bench")],
     )
     return directory
 

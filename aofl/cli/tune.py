@@ -16,14 +16,16 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
-    from ..model import VARIANTS
+    from ..model import AOFLConfig
+    from ..settings import add_flags
+    from ..train import TrainConfig
     from .common import add_data_args
 
     p = subparsers.add_parser(
         "tune", help="search hyper-parameters by grouped k-fold cross-validation (Optuna)"
     )
     add_data_args(p)  # --data, --data-seed, --views
-    p.add_argument("--variant", default="full", choices=list(VARIANTS))
+    add_flags(p, AOFLConfig, only=["variant"])  # train's --variant, from the same field
     p.add_argument(
         "--trials", type=int, default=20, help="finished trials (complete or pruned) the study should hold"
     )
@@ -76,7 +78,7 @@ def add_parser(subparsers) -> None:
         default=180,
         help="seconds without a heartbeat after which a running trial counts as failed and is retried",
     )
-    p.add_argument("--no-progress", action="store_true")
+    add_flags(p, TrainConfig, only=["progress"])  # --no-progress
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.set_defaults(func=run)

@@ -18,8 +18,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..model import AOFLConfig
+from ..settings import builtin_default
+from ..train import TrainConfig
+
 __all__ = [
     "BUILTIN_DEFAULTS",
+    "SHARED_PARAMS",
+    "SPLIT_PARAMS",
+    "RECIPE_KEYS",
     "DEFAULTS",
     "RECIPE_DIR",
     "RecipeError",
@@ -33,27 +40,28 @@ __all__ = [
 RECIPE_DIR = Path(__file__).resolve().parent
 DEFAULTS = "defaults"
 
-# the built-in training defaults (the `train` flags' defaults before recipes shipped); keys are the
-# study parameters' names. The search's first trials start from the same values (aofl/tune.py imports them).
-SHARED_DEFAULTS = {
-    "lr": 2e-3,
-    "weight_decay": 1e-4,
-    "dropout": 0.3,
-    "width": 128,
-    "lr_schedule": "constant",
-    "class_weights": False,
-}
-SPLIT_DEFAULTS = {
-    "lambda_cen": 1.0,
-    "lambda_aac": 1.0,
-    "lambda_csr": 1.0,
-    "tau": 0.1,
-    "delta": 0.1,
-    "alpha_init_deg": 45.0,
-    "warmup_epochs": 0,
-    "clip_mode": "total",
-}
-BUILTIN_DEFAULTS = {"epochs": 30, "select": "best_valid", **SHARED_DEFAULTS, **SPLIT_DEFAULTS}
+# The study parameters (what `tune` searches and a recipe sets), in the order `train` fills and records
+# them: the shared ones, then those only the split variants have. Each is a field of AOFLConfig or
+# TrainConfig; its built-in default (the value without a recipe) is that field's default.
+SHARED_PARAMS = ("lr", "weight_decay", "dropout", "width", "lr_schedule", "class_weights")
+SPLIT_PARAMS = (
+    "lambda_cen",
+    "lambda_aac",
+    "lambda_csr",
+    "tau",
+    "delta",
+    "alpha_init_deg",
+    "warmup_epochs",
+    "clip_mode",
+)
+# every setting a recipe fills: the epoch count and selection rule, then the study parameters
+RECIPE_KEYS = ("epochs", "select", *SHARED_PARAMS, *SPLIT_PARAMS)
+CONFIGS = (AOFLConfig, TrainConfig)
+
+# the search's first trials start from the built-in defaults (aofl/tune.py imports them)
+SHARED_DEFAULTS = {k: builtin_default(CONFIGS, k) for k in SHARED_PARAMS}
+SPLIT_DEFAULTS = {k: builtin_default(CONFIGS, k) for k in SPLIT_PARAMS}
+BUILTIN_DEFAULTS = {k: builtin_default(CONFIGS, k) for k in RECIPE_KEYS}
 
 
 class RecipeError(ValueError):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ..data import DataError, DatasetName
 from ..errors import AOFLError, CheckpointError
+from ..io.atomic import atomic_write_text
+from ..io.hashing import file_sha256
 from .checkpoint import read_metadata
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "read_manifest",
     "list_checkpoints",
     "MANIFEST_NAME",
+    "manifest_entry",
+    "write_manifest",
 ]
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -63,6 +67,29 @@ def checkpoint_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def manifest_entry(directory, path, meta: dict, name: str | None = None, **extra) -> dict:
+    """A MANIFEST.json entry of the checkpoint at `path` (under `directory`) with metadata `meta`:
+    name (default DATASET-VARIANT-seedN), dataset, variant, seed, file, sha256, then `extra`
+    (metrics, command, dtype, bytes, ... as the caller measured them), in that order."""
+    directory, path = Path(directory), Path(path)
+    dataset = checkpoint_dataset(meta)
+    seed = meta.get("seed", 0)
+    return {
+        "name": name if name is not None else f"{dataset}-{meta['variant']}-seed{seed}",
+        "dataset": dataset,
+        "variant": meta["variant"],
+        "seed": seed,
+        "file": str(path.relative_to(directory)),
+        "sha256": file_sha256(path),
+        **extra,
+    }
+
+
+def write_manifest(directory, entries: list[dict]) -> Path:
+    """Write DIRECTORY/MANIFEST.json (atomically: the app may be reading it)."""
+    return atomic_write_text(Path(directory) / MANIFEST_NAME, json.dumps(entries, indent=2) + "\n")
 
 
 def _entry_from_dict(d: dict, directory: Path, index: int) -> CheckpointEntry:
