@@ -218,7 +218,7 @@ def theta_phi_shares(pooled: pd.DataFrame) -> pd.DataFrame:
     if pooled.empty:
         return pd.DataFrame(columns=cols)
     p = pooled.assign(above=pooled["theta"] > pooled["phi"])
-    per_seed = p.groupby(["arm", "modality", "seed"], sort=False)["above"].mean()
+    per_seed = p.groupby(["arm", "modality", "seed"])["above"].mean()  # sorted: .loc by (arm, m) is fast
     rows = []
     for (arm, m), g in p.groupby(["arm", "modality"], sort=False):
         s = per_seed.loc[(arm, m)]
