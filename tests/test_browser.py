@@ -10,10 +10,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -38,62 +34,22 @@ DOCS = ROOT / "docs" / "screenshots"
 PAGES = ["Overview", "Angles", "Conversations", "Embeddings", "Ablations", "Evidence", "Playground"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _streamlit_server(log_name: str = "streamlit.log"):
-    """`streamlit run app.py` on a free port; yields its URL once /_stcore/health answers."""
+    """`streamlit run app.py` on a free port (aofl.bench.classroom.serve_app); yields its URL once
+    /_stcore/health answers."""
+    from aofl.bench.classroom import serve_app
+
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
-    port = _free_port()
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "test-artifacts" / log_name, "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"streamlit did not start (exit {proc.poll()}); see test-artifacts/{log_name}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
+    with contextlib.ExitStack() as stack:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            url, _ = stack.enter_context(serve_app(dict(os.environ), ROOT / "test-artifacts" / log_name))
+        except RuntimeError as e:  # did not start: the log's tail says why
+            pytest.fail(str(e))
+        yield url
 
 
 @pytest.fixture(scope="module")

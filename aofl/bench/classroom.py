@@ -43,6 +43,7 @@ from .common import ROOT, r
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_FLAGS",
+    "serve_app",
     "PAGES",
     "BrowserUnavailable",
     "check_browser",
@@ -264,19 +265,13 @@ class _RssSampler:
 
 
 @contextlib.contextmanager
-def _server(tmp: Path, timeout_s: float):
-    """`streamlit run app.py` on a free port of 127.0.0.1; yields (url, process) once it is healthy."""
-    from .pages import _checkpoint_dir
-
+def serve_app(env: dict, log_path: Path, timeout_s: float = 90.0):
+    """`streamlit run app.py` from the repository on a free port of 127.0.0.1 with `env`, its output in
+    `log_path`; yields (url, process) once /_stcore/health answers, stops it afterwards. A server that
+    exits or is not healthy within `timeout_s` is a RuntimeError quoting the log's tail. The browser
+    tests start their servers with it too."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "AOFL_CACHE_DIR": str(tmp / "cache"),
-        "AOFL_NO_WARMUP": "1",  # no background numba compile competing with the sessions
-        "AOFL_CHECKPOINT_DIR": str(_checkpoint_dir(tmp)),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    }
-    log = open(tmp / "streamlit.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -309,8 +304,8 @@ def _server(tmp: Path, timeout_s: float):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                tail = (tmp / "streamlit.log").read_text()[-2000:]
-                raise RuntimeError(f"streamlit did not start (exit {proc.poll()}): {tail}")
+                tail = Path(log_path).read_text()[-2000:]
+                raise RuntimeError(f"streamlit did not start (exit {proc.poll()}; log {log_path}): {tail}")
             time.sleep(0.5)
         yield url, proc
     finally:
@@ -321,6 +316,22 @@ def _server(tmp: Path, timeout_s: float):
             proc.kill()
             proc.wait(timeout=15)
         log.close()
+
+
+@contextlib.contextmanager
+def _server(tmp: Path, timeout_s: float):
+    """The bench's server: a fresh cache, no warm-up, the bench's checkpoints; yields (url, process)."""
+    from .pages import _checkpoint_dir
+
+    env = {
+        **os.environ,
+        "AOFL_CACHE_DIR": str(tmp / "cache"),
+        "AOFL_NO_WARMUP": "1",  # no background numba compile competing with the sessions
+        "AOFL_CHECKPOINT_DIR": str(_checkpoint_dir(tmp)),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+    with serve_app(env, tmp / "streamlit.log", timeout_s) as served:
+        yield served
 
 
 # ----------------------------------------------------------------------------------------- browser
