@@ -423,6 +423,7 @@ class _Predictions:
         variants = _variants(dataset, root) if variants is None else variants
         # each arm's files come from where its seeds came from (`_variants`)
         self.runs_of = {name for name, v in variants.items() if v.get("source") == _RUNS_SOURCE}
+        self.all_from_runs = self.runs_of >= set(variants)
         self._read: dict[Path, pd.DataFrame] = {}
 
     def path(self, variant: str, seed: int) -> Path:
@@ -435,7 +436,7 @@ class _Predictions:
         preds = "preds/ (dialogue: the utterance id before '#')"
         if not self.runs_of:
             return preds
-        if self.runs_of >= set(_variants(self.dataset, self.root)):
+        if self.all_from_runs:
             return runs
         return f"{runs} for {', '.join(sorted(self.runs_of))}; {preds} for the others"
 
@@ -573,7 +574,7 @@ def paired_differences(
     root = resolve_results_dir(results_dir)
     variants = _reference_variants(dataset, reference, root)
     diffs = seed_differences(dataset, reference, root)
-    predictions = _Predictions(root, dataset, _variants(dataset, root))
+    predictions = _Predictions(root, dataset, variants)
     rows = []
     for name in variants:
         if name == reference:
