@@ -16,19 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from aofl.bench import classroom as _classroom
+
 pytestmark = [pytest.mark.browser, pytest.mark.app]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = _classroom.CHROMIUM
+FLAGS = list(_classroom.CHROMIUM_FLAGS)  # the class bench's: one list of the flags this machine needs
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 PAGES = ["Overview", "Angles", "Conversations", "Embeddings", "Ablations", "Evidence", "Playground"]
@@ -38,15 +32,15 @@ PAGES = ["Overview", "Angles", "Conversations", "Embeddings", "Ablations", "Evid
 def _streamlit_server(log_name: str = "streamlit.log"):
     """`streamlit run app.py` on a free port (aofl.bench.classroom.serve_app); yields its URL once
     /_stcore/health answers."""
-    from aofl.bench.classroom import serve_app
-
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     with contextlib.ExitStack() as stack:
         try:
-            url, _ = stack.enter_context(serve_app(dict(os.environ), ROOT / "test-artifacts" / log_name))
+            url, _ = stack.enter_context(
+                _classroom.serve_app(dict(os.environ), ROOT / "test-artifacts" / log_name)
+            )
         except RuntimeError as e:  # did not start: the log's tail says why
             pytest.fail(str(e))
         yield url
