@@ -39,6 +39,7 @@ __all__ = [
     "variant_switches",
     "ConfigError",
     "convert_state_dict",
+    "convert_shapes",
     "FAST_PATH_ENV",
     "fast_path_default",
 ]
@@ -355,6 +356,21 @@ def convert_state_dict(state_dict: dict[str, torch.Tensor], config: AOFLConfig) 
         keys = [old.format(m=m) for m in config.modalities]
         if new not in out and all(k in out for k in keys):
             out[new] = torch.stack([out.pop(k) for k in keys])
+    return out
+
+
+def convert_shapes(shapes: dict[str, tuple], config: AOFLConfig) -> dict[str, tuple]:
+    """`convert_state_dict` on shapes alone: what the stacked layout's shapes would be. The checkpoint
+    loader checks a file's shapes with it before reading any tensor; stacking meta tensors instead
+    runs torch's Python reference of `stack`, which imports torch._dynamo and sympy (+80 MB, ~2 s)."""
+    out = {k: tuple(v) for k, v in shapes.items()}
+    for new, old in _PER_MODALITY_KEYS.items():
+        keys = [old.format(m=m) for m in config.modalities]
+        if new not in out and all(k in out for k in keys):
+            parts = [out.pop(k) for k in keys]
+            if any(p != parts[0] for p in parts):
+                raise ValueError(f"cannot stack {keys}: their shapes differ ({parts})")
+            out[new] = (len(parts), *parts[0])
     return out
 
 

@@ -240,3 +240,47 @@ def test_old_layout_resume_state_is_converted(ds, tmp_path):
     for name, st in new.optimizer.items():
         assert st.keys() == converted.optimizer[name].keys()
         assert all(torch.equal(st[k], converted.optimizer[name][k]) for k in st), name
+
+
+def test_convert_shapes_agrees_with_convert_state_dict():
+    """The loader checks shapes with `convert_shapes`; it must give convert_state_dict's shapes."""
+    from aofl.model import AOFL, convert_shapes, convert_state_dict
+
+    model = tiny_model(tiny_dataset(), "full")
+    state = model.state_dict()
+    old = {}  # the former per-modality layout, rebuilt from the stacked one
+    for k, v in state.items():
+        head, _, name = k.partition(".")
+        renames = {"w1": "0.weight", "b1": "0.bias", "w2": "3.weight", "b2": "3.bias"}
+        if head in ("shared_head", "specific_head") and name in renames:
+            for i, m in enumerate(model.modalities):
+                old[f"{head}.{m}.{renames[name]}"] = v[i]
+        else:
+            old[k] = v
+    want = {k: tuple(v.shape) for k, v in convert_state_dict(old, model.config).items()}
+    assert convert_shapes({k: tuple(v.shape) for k, v in old.items()}, model.config) == want
+    assert want == {k: tuple(v.shape) for k, v in state.items()}
+    assert isinstance(model, AOFL)
+    bad = dict(old)
+    first = next(k for k in bad if k.startswith("shared_head.") and k.endswith(".0.weight"))
+    bad[first] = bad[first][:1]
+    with pytest.raises(ValueError, match="shapes differ"):
+        convert_shapes({k: tuple(v.shape) for k, v in bad.items()}, model.config)
+
+
+def test_loading_a_shipped_checkpoint_imports_no_compiler(tmp_path):
+    """Checking an old-layout file's shapes must not run torch's Python references (stack on meta
+    tensors imports torch._dynamo and sympy: +80 MB in every app process)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys; from aofl.store.checkpoint import load_checkpoint; "
+        "load_checkpoint('checkpoints/synthetic/full'); "
+        "print(sorted(m for m in ('torch._dynamo', 'sympy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -40,7 +40,7 @@ from ..io.safe_pickle import (
     unsafe_load_allowed,
     warn_unsafe_load,
 )
-from ..model import AOFL, AOFLConfig, convert_state_dict
+from ..model import AOFL, AOFLConfig, convert_shapes, convert_state_dict
 
 __all__ = [
     "CheckpointError",
@@ -173,9 +173,9 @@ def _build_model(p: Path, meta: dict, header: dict) -> AOFL:
             shapes = {k: list(v.shape) for k, v in AOFL(config).state_dict().items()}
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, OverflowError) as e:
         raise CheckpointError(f"{p}: its config cannot build a model: {type(e).__name__}: {e}") from None
-    try:  # the shapes after `convert_state_dict` (meta tensors: nothing allocated)
-        stored = {k: torch.empty(v["shape"], device="meta") for k, v in header.items() if k != "__metadata__"}
-        stored = {k: list(v.shape) for k, v in convert_state_dict(stored, config).items()}
+    try:  # the shapes after `convert_state_dict` (shapes only: nothing allocated)
+        stored = {k: tuple(int(n) for n in v["shape"]) for k, v in header.items() if k != "__metadata__"}
+        stored = {k: list(v) for k, v in convert_shapes(stored, config).items()}
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise CheckpointError(f"{p}: its tensors cannot be AO-FL weights: {type(e).__name__}: {e}") from None
     if stored != shapes:
