@@ -59,7 +59,8 @@ __all__ = [
 ]
 
 RESULTS_ENV = "AOFL_RESULTS_DIR"
-REPORT_COMMAND = "python tools/run_real_experiments.py --report"
+# How seed runs are made now: per-run tables (`runs/`), which replace the archived summaries below
+REPORT_COMMAND = "python -m aofl finals --data DATA --study DATA-full --variants ... --seeds 0-9"
 STUDY_COMMAND = "python -m aofl tune --data DATA --variant VARIANT --out DIR --report-only"
 ALPHA = 0.05  # a p-value below this counts as beyond that source of noise
 NOISE_RULE = (
@@ -78,7 +79,9 @@ _REAL_SUMMARY = "real_summary.json"
 _SUMMARY = "summary.json"
 # the same shape for runs on other text views (key: dataset+views, e.g. iemocap+sentence+lexicon+tfidf+tuned)
 _VIEW_SUMMARY = "view_search_summary.json"
-VIEW_COMMAND = "python tools/run_view_search_finals.py --data iemocap --report"
+# real_summary.json and view_search_summary.json are archives: the drivers that wrote them (tools/
+# run_real_experiments.py, run_view_search_finals.py) retired for `finals`; git history keeps them
+VIEW_COMMAND = "python -m aofl finals --data DATA+VIEWS --study DATA+VIEWS-full --variants ... --seeds 0-9"
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -110,11 +113,21 @@ def results_stamp(results_dir: str | os.PathLike | None = None) -> tuple:
 
 
 def _read_json(path: Path, made_by: str) -> Any:
+    archive = made_by in (REPORT_COMMAND, VIEW_COMMAND)  # a retired driver's summary: finals replaces it
     if not path.is_file():
+        if archive:
+            raise FileNotFoundError(
+                f"{path} is missing, and no per-run tables replace it: `{made_by}` writes them"
+            )
         raise FileNotFoundError(f"{path} is missing: `{made_by}` writes it")
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        if archive:
+            raise ValueError(
+                f"{path} is not valid JSON ({e}); restore it from git, or `{made_by}` writes per-run "
+                f"tables that replace it"
+            ) from e
         raise ValueError(f"{path} is not valid JSON ({e}); `{made_by}` rewrites it") from e
 
 
@@ -122,13 +135,17 @@ def _real_summary(root: Path) -> dict:
     path = root / _REAL_SUMMARY
     data = _read_json(path, REPORT_COMMAND)
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"{path} is not {{dataset: {{variant: {{...}}}}}}; `{REPORT_COMMAND}` rewrites it")
+        raise ValueError(
+            f"{path} is not {{dataset: {{variant: {{...}}}}}}; restore it from git, or `{REPORT_COMMAND}` "
+            f"writes per-run tables that replace it"
+        )
     extra = root / _VIEW_SUMMARY  # optional: runs on other views, listed after the default views' datasets
     if extra.is_file():
         more = _read_json(extra, VIEW_COMMAND)
         if not isinstance(more, dict) or not all(isinstance(v, dict) for v in more.values()):
             raise ValueError(
-                f"{extra} is not {{dataset: {{variant: {{...}}}}}}; `{VIEW_COMMAND}` rewrites it"
+                f"{extra} is not {{dataset: {{variant: {{...}}}}}}; restore it from git, or `{VIEW_COMMAND}` "
+                f"writes per-run tables that replace it"
             )
         data = {**data, **{k: v for k, v in more.items() if k not in data}}
     return data

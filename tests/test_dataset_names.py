@@ -159,29 +159,6 @@ def test_study_names_put_the_arm_after_the_dataset_and_read_back():
     assert parse_study_name("orphan") == ("orphan", None, False)
 
 
-def test_the_tools_script_names_its_studies_as_tune_does(monkeypatch):
-    import importlib.util
-    import sys
-
-    from aofl.tune import TuneSpec
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "run_view_search_finals.py"
-    spec = importlib.util.spec_from_file_location("run_view_search_finals", path)
-    tool = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, tool)  # its dataclasses look their module up
-    spec.loader.exec_module(tool)
-    views = ["sentence", "lexicon", "tfidf", "tuned"]
-    arms = tool.default_arms("iemocap", views, ["full", "baseline"])
-    tuned = [
-        TuneSpec("iemocap", a, 1, 2, Path("x"), views=views, rule="fold_best") for a in ("full", "baseline")
-    ]
-    assert (
-        [a.study for a in arms]
-        == [t.study_name for t in tuned]
-        == [f"{TUNED_NAME}-full", f"{TUNED_NAME}-baseline"]
-    )
-
-
 # ----------------------------------------------------------------------------- load_dataset, no files
 
 

@@ -212,7 +212,7 @@ def test_results_dir_comes_from_the_environment(tmp_path, monkeypatch):
 
 def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
     with pytest.raises(
-        FileNotFoundError, match=r"real_summary\.json is missing.*run_real_experiments\.py --report"
+        FileNotFoundError, match=r"real_summary\.json is missing, and no per-run tables.*aofl finals"
     ):
         evidence.seed_scores("iemocap", tmp_path)
     assert evidence.list_studies(tmp_path).empty and evidence.results_stamp(tmp_path) == ()
@@ -400,7 +400,7 @@ def test_cli_results(capsys):
 
 def test_cli_results_errors(tmp_path, capsys):
     assert main(["results", "--data", "iemocap", "--results-dir", str(tmp_path)]) == 2
-    assert "run_real_experiments.py --report" in capsys.readouterr().err
+    assert "python -m aofl finals --data DATA" in capsys.readouterr().err
     assert main(["results", "--study", "nope", "--results-dir", str(tmp_path)]) == 2
     assert "unknown study 'nope'" in capsys.readouterr().err
 
@@ -455,7 +455,7 @@ def test_page_without_results_is_an_info(page_env, tmp_path, monkeypatch):
     at = _evidence_page()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert at.info and "python tools/run_real_experiments.py --report" in at.info[0].value
+    assert at.info and "python -m aofl finals --data DATA" in at.info[0].value
 
 
 @pytest.mark.app  # AppTest
@@ -468,8 +468,9 @@ def test_page_with_a_corrupt_summary_is_an_error_message(page_env, tmp_path, mon
 
 
 def test_runs_on_other_views_are_another_dataset(tmp_path):
-    """view_search_summary.json (tools/run_view_search_finals.py) adds datasets like iemocap+...+tuned;
-    it never replaces a dataset of real_summary.json, and a broken one names its own command."""
+    """view_search_summary.json (an archive of the retired four-view driver) adds datasets like
+    iemocap+...+tuned; it never replaces a dataset of real_summary.json, and a broken one names its own
+    command."""
     _write_real_summary(tmp_path, TOY)
     views = {"toy+tuned": {"full": {"seeds": [0, 1], "test_weighted_f1": [0.7, 0.8]}}, "toy": {}}
     (tmp_path / "view_search_summary.json").write_text(json.dumps(views))
@@ -479,5 +480,5 @@ def test_runs_on_other_views_are_another_dataset(tmp_path):
     )
     assert len(evidence.seed_scores("toy", results_dir=tmp_path)) == sum(len(s) for s in TOY.values())
     (tmp_path / "view_search_summary.json").write_text("[1]")
-    with pytest.raises(ValueError, match="run_view_search_finals"):
+    with pytest.raises(ValueError, match=r"view_search_summary\.json.*DATA\+VIEWS"):
         evidence.datasets(results_dir=tmp_path)
