@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .runs import RUNS_SUBDIR, list_runs, read_run_table, run_path
+from .tune_space import on_bounds
 
 __all__ = [
     "arm_order",
@@ -795,18 +796,26 @@ def study_trials(name: str, results_dir: str | os.PathLike | None = None) -> pd.
 
 def study_best(name: str, results_dir: str | os.PathLike | None = None) -> dict | None:
     """The chosen setting of a study: trial number, CV WF1 mean/std and per fold (%), final epochs,
-    params and the train flags; None while no trial has completed."""
-    best = _load_study(name, resolve_results_dir(results_dir)).get("best")
+    params, the train flags and `on_bounds` (`aofl.tune_space.on_bounds`: the values on an edge of the
+    search space); None while no trial has completed."""
+    export = _load_study(name, resolve_results_dir(results_dir))
+    best = export.get("best")
     if not best:
         return None
+    rule = export.get("rule") or "fold_best"  # the studies before the curve rule have no `rule`
+    params = dict(best.get("params") or {})
+    # curve: the one common epoch; fold_best: each fold's own best epoch against the cap
+    epochs = best.get("final_epochs") if rule == "curve" else best.get("best_epochs")
+    variant = export.get("variant") or "full"
     return {
         "number": best.get("number"),
         "cv_mean": _percent(best.get("cv_mean")),
         "cv_std": _percent(best.get("cv_std")),
         "fold_scores": [_percent(v) for v in best.get("fold_scores") or []],
         "final_epochs": best.get("final_epochs"),
-        "params": dict(best.get("params") or {}),
+        "params": params,
         "train_args": list(best.get("train_args") or []),
+        "on_bounds": on_bounds(params, variant, rule, epochs, export.get("search_epochs")),
     }
 
 

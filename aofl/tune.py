@@ -38,10 +38,13 @@ from .recipes import (  # what every study starts from: train's built-in default
     SPLIT_DEFAULTS,
     SPLIT_PARAMS,
 )
+from .tune_space import on_bounds, search_space, suggest_params
 
 __all__ = [
     "SEARCH_EPOCHS",
     "suggest_params",
+    "search_space",
+    "on_bounds",
     "default_params",
     "configs_for",
     "train_args",
@@ -76,34 +79,6 @@ CURVE_EPOCHS = 60  # the cap of the curve rule's runs (the fold_best studies' be
 
 # full also starts from the lead of issue #13's leave-one-session-out probe: all three weights 0.1
 SPLIT_LEAD = {**SPLIT_DEFAULTS, "lambda_cen": 0.1, "lambda_aac": 0.1, "lambda_csr": 0.1}
-
-
-def suggest_params(trial, variant: str, rule: str = "fold_best") -> dict:
-    """The search space. Shared by every variant: optimiser, regularisation, width, schedule, class
-    weights. Split variants add the AO-FL weights, L_CEN's tau, L_CSR's margin, alpha's init, the
-    auxiliary warm-up and the clipping mode. The curve rule's studies widen the bounds the fold_best
-    studies' choices sat on (lr at its 3e-4 floor, width at its 128 ceiling)."""
-    wide = rule == "curve"
-    p = {
-        "lr": trial.suggest_float("lr", 1e-4 if wide else 3e-4, 5e-3, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-5, 1e-2, log=True),
-        "dropout": trial.suggest_float("dropout", 0.1, 0.5),
-        "width": trial.suggest_categorical("width", [64, 128, 256] if wide else [64, 128]),
-        "lr_schedule": trial.suggest_categorical("lr_schedule", ["constant", "cosine"]),
-        "class_weights": trial.suggest_categorical("class_weights", [False, True]),
-    }
-    if variant != "baseline":
-        p.update(
-            lambda_cen=trial.suggest_float("lambda_cen", 0.01, 1.0, log=True),
-            lambda_aac=trial.suggest_float("lambda_aac", 0.01, 1.0, log=True),
-            lambda_csr=trial.suggest_float("lambda_csr", 0.01, 1.0, log=True),
-            tau=trial.suggest_float("tau", 0.05, 0.5, log=True),
-            delta=trial.suggest_float("delta", 0.0, 0.3),
-            alpha_init_deg=trial.suggest_float("alpha_init_deg", 20.0, 80.0),
-            warmup_epochs=trial.suggest_int("warmup_epochs", 0, 10),
-            clip_mode=trial.suggest_categorical("clip_mode", ["total", "ce", "per_term", "off"]),
-        )
-    return p
 
 
 def start_params(report: dict, variant: str) -> dict:

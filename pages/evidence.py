@@ -160,11 +160,29 @@ else:
         f"**Chosen setting: trial {best['number']}**, CV WF1 {best['cv_mean']:.1f} ± {best['cv_std']:.1f} "
         f"(folds {folds}), final runs of {best['final_epochs']} epochs."
     )
+    edges = {b["name"]: b for b in best.get("on_bounds") or []}
     st.dataframe(
-        [{"parameter": k, "value": str(v)} for k, v in best["params"].items()],
+        [
+            {
+                "parameter": k,
+                "value": str(v),
+                "on a bound": f"{edges[k]['bound']} of {edges[k]['range']}" if k in edges else "",
+            }
+            for k, v in best["params"].items()
+        ],
         hide_index=True,
         key="ev_best_params",
     )
+    if "epochs" in edges:
+        st.caption(
+            f"A fold's chosen epoch ({edges['epochs']['value']}) sits at the search's epoch cap "
+            f"({edges['epochs']['range'][1]}): the search may have stopped it early."
+        )
+    if edges:
+        st.caption(
+            "A value on a bound of the search space means the search did not look past it; "
+            "the curve-rule studies (issue #21) widen these bounds."
+        )
     flags = " ".join(best["train_args"])
     st.caption("The final runs' command (one seed):")
     st.code(

@@ -138,6 +138,11 @@ def _print_study(report: dict) -> None:
         f"chosen: trial {best['number']}, CV {best['cv_mean']:.1f} ± {best['cv_std']:.1f} (folds {folds}), "
         f"final epochs {best['final_epochs']}"
     )
+    edges = best.get("on_bounds") or []
+    print(
+        "on a bound of the search space: "
+        + (", ".join(f"{b['name']} {b['value']:.4g} ({b['bound']} of {b['range']})" for b in edges) or "none")
+    )
     print("  " + " ".join(best["train_args"]))
 
 
