@@ -54,6 +54,7 @@ __all__ = [
     "dialogue_of",
     "geometry_table",
     "geometry_long",
+    "paired_markdown",
     "list_studies",
     "study_trials",
     "study_best",
@@ -1037,5 +1038,30 @@ def geometry_markdown(table: pd.DataFrame, reference: str = "full") -> str:
         lines.append(
             f"| {r['variant']} | {r['setting'] or ''} | {r['n_seeds']} | {num(r['wf1'])} [{num(lo)}, {num(hi)}] "
             f"| {diff_text} | {num(theta)} | {num(phi)} | {num(share, '{:.2f}')} | {alpha} |"
+        )
+    return "\n".join(lines)
+
+
+def paired_markdown(paired: pd.DataFrame, reference: str = "full") -> str:
+    """`paired_differences` as one Markdown table (RESULTS.md): per variant its seeds, reference − variant
+    with the bootstrap interval over test dialogues and seeds, the seeds the reference wins, the raw and
+    Holm-corrected p-values of the t-test and the bootstrap, the difference detectable at 80% power and
+    the verdict."""
+
+    def p(raw, holm) -> str:
+        return "–" if not _is_number(raw) else f"{_p(raw)} ({_p(holm)})"
+
+    lines = [
+        f"| {reference} − variant | seeds | difference [95% CI] | {reference} wins | t-test p (Holm) "
+        "| bootstrap p (Holm) | detectable at 80% | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in paired.iterrows():
+        ci = "" if not _is_number(r.get("low")) else f" [{r['low']:+.1f}, {r['high']:+.1f}]"
+        power = "–" if not _is_number(r.get("detectable_80")) else f"{r['detectable_80']:.1f}"
+        lines.append(
+            f"| {r['variant']} | {r['n_seeds']} | {r['difference']:+.1f}{ci} | {r['wins']}/{r['n_seeds']} "
+            f"| {p(r.get('t_p_value'), r.get('t_p_holm'))} | {p(r.get('bootstrap_p_value'), r.get('bootstrap_p_holm'))} "
+            f"| {power} | {r['verdict']} |"
         )
     return "\n".join(lines)

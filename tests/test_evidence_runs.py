@@ -417,3 +417,20 @@ def test_geometry_markdown_is_the_table_in_short(geometry_runs, capsys):
         == 0
     )
     assert capsys.readouterr().out.strip() == text
+
+
+def test_paired_markdown_is_the_paired_table(tmp_path, capsys):
+    """`results --data D --markdown` prints `paired_markdown`: one row per comparison, with the Holm-corrected
+    p-values in brackets and the verdict."""
+    _paired_runs(tmp_path)
+    paired = evidence.paired_differences("toy", results_dir=tmp_path, n_boot=1000)
+    text = evidence.paired_markdown(paired)
+    header, _, row = text.splitlines()
+    assert header.startswith("| full − variant | seeds |") and "t-test p (Holm)" in header
+    r = paired.iloc[0]
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[0] == "baseline" and cells[1] == "3" and cells[3] == f"{r['wins']}/3"
+    assert cells[2] == f"{r['difference']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}]"
+    assert cells[-1] == r["verdict"] and "(" in cells[4]
+    assert main(["results", "--data", "toy", "--results-dir", str(tmp_path), "--markdown"]) == 0
+    assert capsys.readouterr().out.strip() == text

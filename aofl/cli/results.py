@@ -1,4 +1,4 @@
-"""`python -m aofl results --data DATASET [--study NAME] [--geometry] [--json]`: the evidence in the results files.
+"""`python -m aofl results --data DATASET [--study NAME] [--geometry] [--json|--markdown]`: the evidence in the results files.
 
 Without `--study`: each variant's test weighted F1 per seed and mean +- std, then reference - variant
 paired by seed (`aofl.evidence.paired_differences`: a bootstrap over test dialogues and seeds, the
@@ -162,6 +162,10 @@ def run(args) -> int:
     elif args.study:
         report = _study_report(args, root)
         show = _print_study
+    elif args.data and args.markdown:
+        paired = evidence.paired_differences(args.data, args.reference, root, n_boot=args.n_boot)
+        print(evidence.paired_markdown(paired, args.reference))
+        return 0
     elif args.data:
         report = _dataset_report(args, root)
         show = _print_dataset
@@ -192,7 +196,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--markdown",
         action="store_true",
-        help="with --geometry: one compact Markdown table (angles averaged over modalities), as in RESULTS.md",
+        help="one Markdown table, as in RESULTS.md: the paired comparisons (with --data), or the geometry "
+        "(with --geometry; angles averaged over modalities)",
     )
     p.add_argument("--reference", default="full", help="the variant the others are compared with")
     p.add_argument(
