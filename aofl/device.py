@@ -8,10 +8,17 @@ import sys
 
 import torch
 
-__all__ = ["resolve_device", "configure_runtime", "configure_threads", "configure_allocator"]
+__all__ = [
+    "resolve_device",
+    "configure_runtime",
+    "configure_threads",
+    "configure_allocator",
+    "limit_malloc_arenas",
+    "release_free_memory",
+]
 
 # glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit
 TRIM_THRESHOLD = 256 << 20
 
@@ -51,16 +58,47 @@ def configure_allocator() -> str:
     """
     if os.environ.get("AOFL_MALLOC_TUNING", "1") == "0":
         return "off"
-    if not sys.platform.startswith("linux"):
-        return "default"
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return "default"
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success; musl's stub returns 0
     ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     return "tuned" if ok else "default"
+
+
+def _glibc(name: str):
+    """A C library function by name (the caller sets its argtypes); None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_malloc_arenas(n: int = 2) -> bool:
+    """Cap glibc's malloc arenas at `n` for the threads created from now on (True when applied).
+
+    A server runs each session's script in a thread of its own, and glibc gives threads that contend
+    for the heap arenas of their own (up to 8 per core), each keeping what its thread freed. Measured
+    in the app's process: a second Playground training in a new thread added 50 MB with the default
+    arenas and 12 MB with two."""
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(_M_ARENA_MAX, int(n)) == 1
+
+
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim); True when it released any.
+    For after a large temporary peak that will not come back soon (a Playground training)."""
+    trim = _glibc("malloc_trim")
+    if trim is None:
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim(0) == 1
 
 
 def configure_runtime(threads: int | None = None) -> dict:

@@ -73,13 +73,15 @@ def start_up() -> dict:
     (`aofl.plots.install_json_reuse`), the pages' libraries imported and frozen out of the garbage
     collector's walks (`_freeze_libraries`), and a background UMAP warm-up (numba JIT; skipped when
     $AOFL_NO_WARMUP is set)."""
-    from ..device import configure_threads
+    from ..device import configure_threads, limit_malloc_arenas
     from ..plots import install_json_reuse
 
     # not configure_runtime's allocator policy: it keeps up to 256 MB of freed heap mapped per
     # process to spare a big inference its page faults, but the app runs each inference once (then
     # the memory and disk caches serve it) while every session's script run frees temporaries
     info = {"threads": configure_threads(), "allocator": "glibc defaults (the app)"}
+    if limit_malloc_arenas(2):  # every session's script thread would otherwise keep a heap of its own
+        info["allocator"] = "glibc defaults, 2 arenas (the app)"
     install_json_reuse()
     info["gc_frozen_objects"] = _freeze_libraries()
     if os.environ.get("AOFL_NO_WARMUP"):  # tests: no background JIT competing for the CPU
