@@ -339,6 +339,15 @@ def test_the_stamp_changes_with_the_files(tmp_path):
     _write_study(tmp_path, "toy-full", [])
     after = evidence.results_stamp(tmp_path)
     assert before != after and any(name.startswith("studies") for name, *_ in after)
+    # a dataset's key reads its own predictions only: another dataset's new file does not change it
+    key = evidence.results_key(tmp_path, "toy")
+    assert len(key) == 32 and key == evidence.results_key(tmp_path, "toy")
+    (tmp_path / "preds").mkdir(exist_ok=True)
+    (tmp_path / "preds" / "other_full_s0.csv").write_text("utterance_id,label_id,prediction_id\n")
+    assert evidence.results_key(tmp_path, "toy") == key
+    assert evidence.results_key(tmp_path) != evidence.results_key(tmp_path, "toy")
+    (tmp_path / "preds" / "toy_full_s0.csv").write_text("utterance_id,label_id,prediction_id\n")
+    assert evidence.results_key(tmp_path, "toy") != key
 
 
 # ----------------------------------------------------------------------------------------- figures

@@ -434,3 +434,16 @@ def test_paired_markdown_is_the_paired_table(tmp_path, capsys):
     assert cells[-1] == r["verdict"] and "(" in cells[4]
     assert main(["results", "--data", "toy", "--results-dir", str(tmp_path), "--markdown"]) == 0
     assert capsys.readouterr().out.strip() == text
+
+
+def test_a_dataset_with_tables_alone_beside_an_archive_of_others(tmp_path):
+    """real_summary.json (an archive) holds other datasets; a dataset with only per-run tables is read
+    from them, not refused as missing from the archive (synthetic's campaign beside IEMOCAP's archive)."""
+    _paired_runs(tmp_path)
+    archive = {"other": {"full": {"seeds": [0], "test_weighted_f1": [0.5]}}}
+    (tmp_path / "real_summary.json").write_text(json.dumps(archive))
+    assert evidence.datasets(tmp_path) == ["other", "toy"]
+    assert sorted(evidence.seed_scores("toy", tmp_path)["variant"].unique()) == ["baseline", "full"]
+    assert evidence.variant_summary("toy", tmp_path).set_index("variant").loc["full", "n"] == 3
+    with pytest.raises(ValueError, match="no dataset 'nope'"):
+        evidence.seed_scores("nope", tmp_path)

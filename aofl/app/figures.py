@@ -392,7 +392,7 @@ def aligned_embedding_scatter(sels: tuple, spec: EmbedSpec, name: str, color: st
 
 # ---------------------------------------------------------------------------------------- Evidence
 # Made from a results directory (str), a dataset or a study name. The public builders add the
-# directory's `evidence.results_stamp` (name, mtime, size of every file read) to the arguments, so
+# directory's `evidence.results_key` (a digest of the name, mtime, size of every file read) to the arguments, so
 # a rewritten summary or a newly exported study is another key, not a stale hit; pages pass only
 # what they chose.
 
@@ -417,7 +417,7 @@ def _stamped(cached):
     one table is one cache key however it is reached."""
 
     def call(*args, results_dir: str, **kwargs):
-        return cached(*args, results_dir=results_dir, stamp=evidence.results_stamp(results_dir), **kwargs)
+        return cached(*args, results_dir=results_dir, stamp=evidence.results_key(results_dir), **kwargs)
 
     call.__name__ = call.__qualname__ = cached.__name__.lstrip("_")
     call.__doc__ = cached.__doc__
@@ -425,50 +425,50 @@ def _stamped(cached):
 
 
 @_frame
-def _evidence_datasets(results_dir: str, stamp: tuple) -> list:
+def _evidence_datasets(results_dir: str, stamp: str) -> list:
     return evidence.datasets(results_dir)
 
 
 @_frame
-def _evidence_seeds(dataset: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+def _evidence_seeds(dataset: str, results_dir: str, stamp: str) -> pd.DataFrame:
     """`evidence.seed_scores`: variant, seed, test_wf1 (%)."""
     return evidence.seed_scores(dataset, results_dir)
 
 
 @_frame
-def _evidence_summary(dataset: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+def _evidence_summary(dataset: str, results_dir: str, stamp: str) -> pd.DataFrame:
     """`evidence.variant_summary`: mean, std, n and CV WF1 per variant."""
     return evidence.variant_summary(dataset, results_dir)
 
 
 @_frame
-def _evidence_seed_differences(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+def _evidence_seed_differences(dataset: str, reference: str, results_dir: str, stamp: str) -> pd.DataFrame:
     return evidence.seed_differences(dataset, reference, results_dir)
 
 
 @_frame
-def _evidence_paired(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+def _evidence_paired(dataset: str, reference: str, results_dir: str, stamp: str) -> pd.DataFrame:
     """`evidence.paired_differences` (the bootstrap runs once per key)."""
     return evidence.paired_differences(dataset, reference, results_dir)
 
 
 @_frame
-def _evidence_studies(dataset: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+def _evidence_studies(dataset: str, results_dir: str, stamp: str) -> pd.DataFrame:
     return evidence.list_studies(results_dir, dataset=dataset)
 
 
 @_frame
-def _evidence_trials(study: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
+def _evidence_trials(study: str, results_dir: str, stamp: str) -> pd.DataFrame:
     return evidence.study_trials(study, results_dir)
 
 
 @_frame
-def _evidence_study_best(study: str, results_dir: str, stamp: tuple) -> dict | None:
+def _evidence_study_best(study: str, results_dir: str, stamp: str) -> dict | None:
     return evidence.study_best(study, results_dir)
 
 
 @_figure
-def _evidence_seed_strip(dataset: str, results_dir: str, stamp: tuple):
+def _evidence_seed_strip(dataset: str, results_dir: str, stamp: str):
     return plots.seed_strip(
         _evidence_seeds(dataset, results_dir=results_dir, stamp=stamp),
         f"{dataset}: test weighted F1 per seed",
@@ -476,7 +476,7 @@ def _evidence_seed_strip(dataset: str, results_dir: str, stamp: tuple):
 
 
 @_figure
-def _evidence_paired_chart(dataset: str, reference: str, results_dir: str, stamp: tuple):
+def _evidence_paired_chart(dataset: str, reference: str, results_dir: str, stamp: str):
     return plots.paired_difference_chart(
         _evidence_paired(dataset, reference, results_dir=results_dir, stamp=stamp),
         _evidence_seed_differences(dataset, reference, results_dir=results_dir, stamp=stamp),
@@ -485,7 +485,7 @@ def _evidence_paired_chart(dataset: str, reference: str, results_dir: str, stamp
 
 
 @_figure
-def _evidence_study_history(study: str, results_dir: str, stamp: tuple):
+def _evidence_study_history(study: str, results_dir: str, stamp: str):
     return plots.study_history(
         _evidence_trials(study, results_dir=results_dir, stamp=stamp), f"{study}: CV score per trial"
     )

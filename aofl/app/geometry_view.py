@@ -14,8 +14,8 @@ __all__ = ["geometry", "draw"]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def geometry(dataset: str, reference: str, results_dir: str, stamp: tuple) -> pd.DataFrame:
-    """`evidence.geometry_long` of the per-run tables; `stamp` (evidence.results_stamp) makes a new or
+def geometry(dataset: str, reference: str, results_dir: str, stamp: str) -> pd.DataFrame:
+    """`evidence.geometry_long` of the per-run tables; `stamp` (evidence.results_key) makes a new or
     rewritten table another key. Shared by every session."""
     return evidence.geometry_long(evidence.geometry_table(dataset, results_dir, reference))
 
@@ -24,7 +24,7 @@ def draw(dataset: str, key: str, reference: str = "full", results_dir: str | Non
     """The table with a quantity selector and a CSV download; an info line without per-run tables."""
     results_dir = str(evidence.resolve_results_dir(results_dir))
     try:
-        geo = geometry(dataset, reference, results_dir, evidence.results_stamp(results_dir))
+        geo = geometry(dataset, reference, results_dir, evidence.results_key(results_dir, dataset))
     except FileNotFoundError as e:  # no per-run tables yet: say what writes them
         st.info(str(e))
         return

@@ -17,14 +17,14 @@ NO_CSR = ("no_are", "orthogonal")  # the variants without L_CSR, shown beside th
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _comparison(dataset: str, arms: tuple | None, stamp: tuple) -> seeds.SeedComparison:
+def _comparison(dataset: str, arms: tuple | None, stamp: str) -> seeds.SeedComparison:
     return seeds.compare_seeds(dataset, arms)
 
 
 def comparison(dataset: str, arms=None) -> seeds.SeedComparison | None:
     """The seeds comparison of `dataset` (None when no seed runs are kept for it)."""
     try:
-        c = _comparison(dataset, tuple(arms) if arms else None, evidence.results_stamp())
+        c = _comparison(dataset, tuple(arms) if arms else None, evidence.results_key(dataset=dataset))
     except (ValueError, OSError):
         return None
     return c if not c.runs.empty else None
