@@ -7,7 +7,13 @@ import math
 
 import pandas as pd
 import pytest
-from test_app import _navigation_like_the_server, assert_clean, n_charts, new_app  # noqa: F401 (fixture)
+from test_app import (  # noqa: F401 (fixture)
+    _navigation_like_the_server,
+    _seeds_view_charts,
+    assert_clean,
+    n_charts,
+    new_app,
+)
 
 from aofl import plots
 from aofl.dynamics_frame import (
@@ -215,7 +221,8 @@ def test_overview_new_checkpoint_shows_the_figure(app_env, fresh_checkpoint_dir,
     titles = [a["text"] for a in charts[0]["layout"]["annotations"]]
     assert titles == TITLES
     assert any("fights the classifier" in c.value for c in at.caption)
-    assert n_charts(at) == 5  # per-class F1, confusion, training curves, dynamics, disentanglement
+    # per-class F1, confusion, training curves, dynamics, disentanglement (+ the seeds view, test_app)
+    assert n_charts(at) - _seeds_view_charts("synthetic") == 5
     assert any("dl_training_dynamics" in b.proto.id for b in at.get("download_button"))
 
 

@@ -17,14 +17,16 @@ NO_CSR = ("no_are", "orthogonal")  # the variants without L_CSR, shown beside th
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _comparison(dataset: str, arms: tuple | None, stamp: str) -> seeds.SeedComparison:
-    return seeds.compare_seeds(dataset, arms)
+def _comparison(dataset: str, arms: tuple | None, stamp: str, angles: bool = True) -> seeds.SeedComparison:
+    return seeds.compare_seeds(dataset, arms, angles=angles)
 
 
-def comparison(dataset: str, arms=None) -> seeds.SeedComparison | None:
-    """The seeds comparison of `dataset` (None when no seed runs are kept for it)."""
+def comparison(dataset: str, arms=None, angles: bool = True) -> seeds.SeedComparison | None:
+    """The seeds comparison of `dataset` (None when no seed runs are kept for it). angles=False skips the
+    pooled θ/φ, which reads every per-run table (the sidebar's rank line needs the scores alone)."""
     try:
-        c = _comparison(dataset, tuple(arms) if arms else None, evidence.results_key(dataset=dataset))
+        key = evidence.results_key(dataset=dataset)
+        c = _comparison(dataset, tuple(arms) if arms else None, key, angles)
     except (ValueError, OSError):
         return None
     return c if not c.runs.empty else None
@@ -33,7 +35,7 @@ def comparison(dataset: str, arms=None) -> seeds.SeedComparison | None:
 def checkpoint_line(dataset: str, variant: str, seed: int, meta: dict | None = None) -> str:
     """ "seed k, i-th of n seeds of this variant by test WF1 · <setting>" for one checkpoint: its
     setting from its recorded recipe, else from its variant's seed runs."""
-    c = comparison(dataset)
+    c = comparison(dataset, angles=False)
     runs = c.runs if c is not None else pd.DataFrame(columns=["arm", "seed", "wf1", "setting"])
     rank = seeds.seed_rank(runs, variant, seed) if not runs.empty else None
     recipe = (meta or {}).get("recipe") or {}
