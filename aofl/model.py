@@ -346,16 +346,23 @@ _PER_MODALITY_KEYS = {
 }
 
 
+def _stacked_groups(keys, config: AOFLConfig):
+    """(stacked key, its per-modality keys in `config.modalities` order) for every stacked parameter whose
+    former per-modality keys are all in `keys` and which is not there itself: what the conversion stacks."""
+    for new, old in _PER_MODALITY_KEYS.items():
+        parts = [old.format(m=m) for m in config.modalities]
+        if new not in keys and all(k in keys for k in parts):
+            yield new, parts
+
+
 def convert_state_dict(state_dict: dict[str, torch.Tensor], config: AOFLConfig) -> dict[str, torch.Tensor]:
     """A state dict of the former per-modality layout (`shared_head.<m>.0.weight`,
     `refine.<m>.attn.in_proj_weight`, ...) in the stacked layout of this module, modalities in
     `config.modalities` order. Keys of the current layout, and old keys missing for some modality,
     pass through unchanged (strict loading then names them)."""
     out = dict(state_dict)
-    for new, old in _PER_MODALITY_KEYS.items():
-        keys = [old.format(m=m) for m in config.modalities]
-        if new not in out and all(k in out for k in keys):
-            out[new] = torch.stack([out.pop(k) for k in keys])
+    for new, parts in list(_stacked_groups(out, config)):
+        out[new] = torch.stack([out.pop(k) for k in parts])
     return out
 
 
@@ -364,13 +371,11 @@ def convert_shapes(shapes: dict[str, tuple], config: AOFLConfig) -> dict[str, tu
     loader checks a file's shapes with it before reading any tensor; stacking meta tensors instead
     runs torch's Python reference of `stack`, which imports torch._dynamo and sympy (+80 MB, ~2 s)."""
     out = {k: tuple(v) for k, v in shapes.items()}
-    for new, old in _PER_MODALITY_KEYS.items():
-        keys = [old.format(m=m) for m in config.modalities]
-        if new not in out and all(k in out for k in keys):
-            parts = [out.pop(k) for k in keys]
-            if any(p != parts[0] for p in parts):
-                raise ValueError(f"cannot stack {keys}: their shapes differ ({parts})")
-            out[new] = (len(parts), *parts[0])
+    for new, parts in list(_stacked_groups(out, config)):
+        stacked = [out.pop(k) for k in parts]
+        if any(p != stacked[0] for p in stacked):
+            raise ValueError(f"cannot stack {parts}: their shapes differ ({stacked})")
+        out[new] = (len(stacked), *stacked[0])
     return out
 
 
