@@ -127,8 +127,9 @@ def results_key(results_dir: str | os.PathLike | None = None, dataset: str | Non
     return hashlib.blake2b(repr(results_stamp(results_dir, dataset)).encode(), digest_size=16).hexdigest()
 
 
-def _read_json(path: Path, made_by: str) -> Any:
-    archive = made_by in (REPORT_COMMAND, VIEW_COMMAND)  # a retired driver's summary: finals replaces it
+def _read_json(path: Path, made_by: str, archive: bool = False) -> Any:
+    """A results file's JSON. `archive`: a retired driver's summary, which `made_by` (finals) replaces
+    with per-run tables rather than rewrites."""
     if not path.is_file():
         if archive:
             raise FileNotFoundError(
@@ -148,7 +149,7 @@ def _read_json(path: Path, made_by: str) -> Any:
 
 def _real_summary(root: Path) -> dict:
     path = root / _REAL_SUMMARY
-    data = _read_json(path, REPORT_COMMAND)
+    data = _read_json(path, REPORT_COMMAND, archive=True)
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ValueError(
             f"{path} is not {{dataset: {{variant: {{...}}}}}}; restore it from git, or `{REPORT_COMMAND}` "
@@ -156,7 +157,7 @@ def _real_summary(root: Path) -> dict:
         )
     extra = root / _VIEW_SUMMARY  # optional: runs on other views, listed after the default views' datasets
     if extra.is_file():
-        more = _read_json(extra, VIEW_COMMAND)
+        more = _read_json(extra, VIEW_COMMAND, archive=True)
         if not isinstance(more, dict) or not all(isinstance(v, dict) for v in more.values()):
             raise ValueError(
                 f"{extra} is not {{dataset: {{variant: {{...}}}}}}; restore it from git, or `{VIEW_COMMAND}` "
@@ -258,11 +259,11 @@ def _variants(dataset: str, root: Path) -> dict:
     checked. Per-run tables replace an arm's older files (real_summary.json) once they cover every seed
     those files have: the final runs reproduce the older runs of the same setting seed for seed, so a
     campaign of final runs that is still under way shows each arm whole, from one source or the other."""
-    in_archive = (root / _REAL_SUMMARY).is_file() and dataset in _real_summary(root)
-    old = _old_variants(dataset, root) if in_archive else {}
+    archive = _real_summary(root) if (root / _REAL_SUMMARY).is_file() else None  # read once
+    old = _old_variants(dataset, root, archive) if archive and dataset in archive else {}
     if dataset not in _run_datasets(root):
         if not old:
-            _old_variants(dataset, root)  # raises, naming what is missing
+            _old_variants(dataset, root, archive)  # raises, naming what is missing
         return old
     runs = list_runs(root, dataset)  # one read of the tables' metadata for both splits
     new = _variants_of_runs(
@@ -277,10 +278,10 @@ def _variants(dataset: str, root: Path) -> dict:
     return merged
 
 
-def _old_variants(dataset: str, root: Path) -> dict:
-    """real_summary.json's variants of one dataset, checked."""
+def _old_variants(dataset: str, root: Path, data: dict | None = None) -> dict:
+    """real_summary.json's variants of one dataset, checked (`data`: the file's contents, if read)."""
     path = root / _REAL_SUMMARY
-    data = _real_summary(root)
+    data = _real_summary(root) if data is None else data
     if dataset not in data:
         raise ValueError(f"no dataset {dataset!r} in {path}; it has: {', '.join(data) or 'none'}")
     variants = data[dataset]
@@ -298,7 +299,7 @@ def _summary_rows(dataset: str, root: Path) -> dict:
     path = root / _SUMMARY
     if not path.is_file():
         return {}
-    data = _read_json(path, REPORT_COMMAND)
+    data = _read_json(path, REPORT_COMMAND, archive=True)
     return data.get(dataset, {}) if isinstance(data, dict) else {}
 
 
