@@ -58,12 +58,7 @@ def configure_allocator() -> str:
     """
     if os.environ.get("AOFL_MALLOC_TUNING", "1") == "0":
         return "off"
-    mallopt = _glibc("mallopt")
-    if mallopt is None:
-        return "default"
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    # mallopt returns 1 on success; musl's stub returns 0
-    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+    ok = _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     return "tuned" if ok else "default"
 
 
@@ -77,6 +72,15 @@ def _glibc(name: str):
         return None
 
 
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's mallopt(param, value); True when applied (it returns 1 on success, musl's stub 0)."""
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(param, int(value)) == 1
+
+
 def limit_malloc_arenas(n: int = 2) -> bool:
     """Cap glibc's malloc arenas at `n` for the threads created from now on (True when applied).
 
@@ -84,11 +88,7 @@ def limit_malloc_arenas(n: int = 2) -> bool:
     for the heap arenas of their own (up to 8 per core), each keeping what its thread freed. Measured
     in the app's process: a second Playground training in a new thread added 50 MB with the default
     arenas and 12 MB with two."""
-    mallopt = _glibc("mallopt")
-    if mallopt is None:
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(_M_ARENA_MAX, int(n)) == 1
+    return _mallopt(_M_ARENA_MAX, n)
 
 
 def release_free_memory() -> bool:
