@@ -293,11 +293,37 @@ def _rdb_storage(storages, url: str, attempts: int = 5, **kwargs):
 
     for attempt in range(attempts):
         try:
-            return storages.RDBStorage(url, **kwargs)
+            storage = storages.RDBStorage(url, **kwargs)
+            engine = getattr(storage, "engine", None)  # (a test's stand-in storage has none)
+            if engine is not None and engine.name == "sqlite":
+                _serialize_sqlite(engine)
+            return storage
         except OperationalError as err:
             if "already exists" not in str(err) or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _serialize_sqlite(engine) -> None:
+    """Make every SQLite transaction take the write lock at its start (``BEGIN IMMEDIATE``).
+
+    Optuna hands a WAITING trial to one worker by reading its state and then writing RUNNING in one
+    transaction (``SELECT ... FOR UPDATE`` elsewhere). SQLite has no row locks, and Python's sqlite3
+    opens the transaction only at the first write, so two workers could both read WAITING and both
+    claim the trial: the finals queue ran one job twice and a worker then failed on a trial the other
+    had finished. With the lock taken at BEGIN, the second reader waits and then sees RUNNING.
+    This is SQLAlchemy's documented recipe for pysqlite transactions."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _driver_begins_nothing(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # sqlite3's own implicit BEGIN off; the listener below begins
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while the schema was created lack the listener
 
 
 def open_study(spec: TuneSpec, grace_period: int = 180):
