@@ -14,7 +14,7 @@ from .evaluate import evaluate
 from .inference import run_inference
 from .train import TrainConfig, model_config_for, train
 
-__all__ = ["PlaygroundSpec", "train_and_evaluate"]
+__all__ = ["PlaygroundSpec", "train_and_evaluate", "train_in_subprocess"]
 
 DIMS = {"audio": 64, "text": 64, "visual": 64}  # small feature spaces: a run takes seconds
 WIDTH = 64
@@ -88,3 +88,19 @@ def train_and_evaluate(spec: PlaygroundSpec, device: str = "cpu", on_epoch=None)
         "variant": spec.variant,
         "seconds": time.perf_counter() - start,
     }
+
+
+def train_in_subprocess(
+    spec: PlaygroundSpec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0
+) -> dict:
+    """`train_and_evaluate` in a fresh child process (`aofl.playground_process`): the same outcome,
+    `on_epoch` called here as the child reports each epoch.
+
+    Why the app trains this way: torch.optim's step imports torch._dynamo (and sympy) on first use,
+    about 66 MB that a server would keep for good, and training allocates another ~45 MB. In a child,
+    the server's memory stays as the pages left it, and its Python threads (every other session's
+    script run) do not wait on the training for the GIL. The price is the child's start-up (about a
+    second idle). If the caller stops (Streamlit stops a script run), the child is killed."""
+    from .playground_process import run_child
+
+    return run_child(spec, device, on_epoch=on_epoch, timeout_s=timeout_s)

@@ -5,9 +5,8 @@ import streamlit as st
 from aofl import analysis, plots
 from aofl.alpha import alpha_caption, alpha_table
 from aofl.app import context, widgets
-from aofl.device import release_free_memory
 from aofl.model import VARIANT_HELP, VARIANTS
-from aofl.playground import PlaygroundSpec, train_and_evaluate
+from aofl.playground import PlaygroundSpec, train_in_subprocess
 
 st.title("Playground")
 st.caption(
@@ -135,8 +134,8 @@ if submitted:
             f"valid weighted F1 {info['valid_weighted_f1']:.3f}",
         )
 
-    outcome = train_and_evaluate(spec, (context.current() or context.Context()).device, on_epoch)
-    release_free_memory()  # the training's freed temporaries (~40-60 MB) back to the system
+    # in its own process: the server keeps neither torch.optim's imports nor the training's memory
+    outcome = train_in_subprocess(spec, (context.current() or context.Context()).device, on_epoch)
     bar.progress(1.0, text=f"done in {outcome['seconds']:.1f} s (best epoch {outcome['best_epoch']})")
     st.session_state["playground"] = outcome
 

@@ -19,3 +19,42 @@ def test_train_and_evaluate_returns_what_the_page_draws():
     assert set(out["alpha"]) == set(out["modalities"]) and out["embedding"] is not None
     base = train_and_evaluate(PlaygroundSpec(variant="baseline", n_dialogues=16, epochs=1))
     assert not base["has_split"] and base["embedding"] is None
+
+
+def test_training_in_a_child_process_gives_the_same_outcome_and_keeps_the_parent_small():
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from aofl.playground import train_in_subprocess
+
+    spec = PlaygroundSpec(n_dialogues=16, epochs=2, alpha_init_deg=60.0)
+    here = train_and_evaluate(spec)
+    epochs = []
+    there = train_in_subprocess(spec, on_epoch=lambda info: epochs.append(info["epoch"]))
+    assert epochs == [1, 2]
+    for key in ("alpha", "alpha_start", "best_epoch", "modalities", "has_split", "variant"):
+        assert there[key] == here[key], key
+    assert there["metrics"]["weighted_f1"] == here["metrics"]["weighted_f1"]
+    assert [h["loss_total"] for h in there["history"]] == [h["loss_total"] for h in here["history"]]
+    # the child runs one torch thread, this process may run more: float sums may differ in the last bits
+    for key in ("table", "embedding"):
+        pd.testing.assert_frame_equal(
+            there[key], here[key].reset_index(drop=True), check_like=True, atol=1e-3
+        )
+    # the reason it exists: a process that only asks a child to train never imports torch.optim's dynamo
+    probe = (
+        "import sys; from aofl.playground import PlaygroundSpec, train_in_subprocess; "
+        "train_in_subprocess(PlaygroundSpec(n_dialogues=16, epochs=1)); print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_failing_child_training_raises_with_its_reason():
+    from aofl.playground import train_in_subprocess
+
+    with pytest.raises(RuntimeError, match="training failed.*variant"):
+        train_in_subprocess(PlaygroundSpec(variant="no_such_variant", n_dialogues=16, epochs=1))

@@ -1,0 +1,110 @@
+"""The Playground's training as a child process: `run_child` (the parent's side) and `main` (the
+child's, ``python -m aofl.playground_process OUT``).
+
+The child reads a `PlaygroundSpec` as JSON on stdin and prints one line per epoch and one at the end,
+each ``AOFL <json>``; the outcome's two tables travel as Parquet files in OUT (a private temporary
+folder). Nothing is unpickled: the parent reads JSON and Parquet only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+__all__ = ["main", "run_child"]
+
+PREFIX = "AOFL "
+FRAMES = ("table", "embedding")  # the outcome's DataFrames (embedding may be None)
+
+
+def _say(kind: str, payload) -> None:
+    print(PREFIX + json.dumps({kind: payload}), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0])
+    from .device import configure_threads
+    from .playground import PlaygroundSpec, train_and_evaluate
+
+    configure_threads()
+    try:
+        spec = PlaygroundSpec(**json.loads(sys.stdin.read()))
+        device = os.environ.get("AOFL_PLAYGROUND_DEVICE", "cpu")
+        outcome = train_and_evaluate(spec, device, on_epoch=lambda info: _say("epoch", info))
+        for name in FRAMES:
+            frame = outcome.pop(name)
+            if frame is not None:
+                frame.to_parquet(out / f"{name}.parquet")
+        _say("done", outcome)
+    except Exception as e:  # the parent raises it with this message
+        _say("error", f"{type(e).__name__}: {e}")
+        return 1
+    return 0
+
+
+def _child_env(device: str) -> dict:
+    env = dict(os.environ, AOFL_PLAYGROUND_DEVICE=str(device))
+    root = str(Path(__file__).resolve().parents[1])  # importable from a checkout that is not installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def run_child(spec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0) -> dict:
+    """Train `spec` in a child process and return `train_and_evaluate`'s outcome."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(prefix="aofl-playground-") as tmp:
+        tmp = Path(tmp)
+        with open(tmp / "stderr.txt", "w+") as err:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "aofl.playground_process", str(tmp)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=_child_env(device),
+            )
+            try:
+                child.stdin.write(json.dumps(asdict(spec)))
+                child.stdin.close()
+                deadline = time.monotonic() + timeout_s
+                outcome, failure = None, None
+                for line in child.stdout:  # one line per epoch: the training's pace
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the Playground's training took longer than {timeout_s:.0f} s")
+                    if not line.startswith(PREFIX):
+                        continue  # anything else a library printed
+                    ((kind, payload),) = json.loads(line[len(PREFIX) :]).items()
+                    if kind == "epoch" and on_epoch is not None:
+                        on_epoch(payload)
+                    elif kind == "done":
+                        outcome = payload
+                    elif kind == "error":
+                        failure = payload
+                code = child.wait(timeout=30)
+            finally:
+                if child.poll() is None:  # the caller stopped, or something above raised
+                    child.kill()
+                    child.wait(timeout=10)
+            if failure is not None:
+                raise RuntimeError(f"the Playground's training failed: {failure}")
+            if outcome is None:
+                err.seek(0)
+                tail = err.read()[-1500:]
+                raise RuntimeError(
+                    f"the Playground's training process exited with code {code} without a result:\n{tail}"
+                )
+        for name in FRAMES:
+            path = tmp / f"{name}.parquet"
+            outcome[name] = pd.read_parquet(path) if path.exists() else None
+    return outcome
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
