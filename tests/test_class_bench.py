@@ -106,3 +106,24 @@ def test_a_small_class_run(capsys):
         assert page["all_settled_s"] >= page["slowest_first_paint_s"] > 0
     assert out["playground_train_s"] > 0, out["class_details"]["playground_error"]
     assert out["server_peak_rss_mb"] > 100
+
+
+def test_machine_bound_separates_the_browsers_floor_from_the_servers_share():
+    from aofl.bench.classroom import machine_bound
+
+    page = {"single_settled_s": 4.0}
+    phase = {"all_browser_cpu_s": 60.0, "all_server_cpu_s": 2.0, "single_server_cpu_s": 0.5}
+    out = machine_bound(page, phase, sessions=8, cpu_count=2)
+    # 60 CPU-s of Chromium on 2 cores cannot finish before 30 s: 2 x 4 s is out of reach on this machine
+    assert out == {
+        "browser_floor_s": 30.0,
+        "two_x_reachable_here": False,
+        "server_cpu_per_session_over_single": 0.5,
+    }
+    roomy = machine_bound(page, phase, sessions=8, cpu_count=16)
+    assert roomy["browser_floor_s"] == 3.75 and roomy["two_x_reachable_here"] is True
+    assert machine_bound({}, {}, 8, 2) == {
+        "browser_floor_s": None,
+        "two_x_reachable_here": None,
+        "server_cpu_per_session_over_single": None,
+    }

@@ -163,6 +163,30 @@ def page_summary(cold: Visit, single: Visit, everyone: list[Visit]) -> dict:
     }
 
 
+def machine_bound(page: dict, phase: dict, sessions: int, cpu_count: int | None) -> dict:
+    """What of a page's N-session time the server controls, from the phase's CPU seconds.
+
+    ``browser_floor_s``: the browsers' CPU seconds over the machine's cores, the least wall time N
+    sessions can take when they run on the server's machine (as here) even with a server that costs
+    nothing. ``two_x_reachable_here``: whether that floor leaves room for 2x one session's time.
+    ``server_cpu_per_session_over_single``: the server's CPU per session with N at once, over its CPU for
+    one session alone: at or below 1, shared work is computed once and no session costs more in company."""
+    browsers, all_cpu, one_cpu = (
+        phase.get("all_browser_cpu_s"),
+        phase.get("all_server_cpu_s"),
+        phase.get("single_server_cpu_s"),
+    )
+    floor = None if browsers is None or not cpu_count else r(browsers / cpu_count, 2)
+    single = page.get("single_settled_s")
+    return {
+        "browser_floor_s": floor,
+        "two_x_reachable_here": None if floor is None or single is None else bool(floor <= 2 * single),
+        "server_cpu_per_session_over_single": _ratio(
+            None if all_cpu is None else all_cpu / max(1, sessions), one_cpu
+        ),
+    }
+
+
 def summarise(
     sessions: int, pages: dict[str, dict], playground_train_s: float | None, peak_rss_mb: float, details: dict
 ) -> dict:
@@ -207,24 +231,34 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def _descendants_cpu_seconds(root: int | None = None) -> float:
-    """CPU seconds of the live processes below `root` (default: this one; the browser's processes
-    hang below playwright's driver). Taken while a phase's tabs are still open, so their renderers count."""
-    root = os.getpid() if root is None else root
-    parent, cpu = {}, {}
+def _descendants(root: int) -> dict[int, list[str]]:
+    """The live processes below `root`, each with its /proc/<pid>/stat fields after the name."""
+    parent, stat = {}, {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
                 fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            parent[int(d.name)] = int(fields[1])
-            cpu[int(d.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            parent[int(d.name)], stat[int(d.name)] = int(fields[1]), fields
     below, frontier = set(), {root}
     while frontier:
         frontier = {p for p, pp in parent.items() if pp in frontier and p not in below}
         below |= frontier
-    return sum(cpu[p] for p in below)
+    return {p: stat[p] for p in below}
+
+
+def _descendants_cpu_seconds(root: int | None = None) -> float:
+    """CPU seconds of the live processes below `root` (default: this one; the browser's processes
+    hang below playwright's driver). Taken while a phase's tabs are still open, so their renderers count."""
+    below = _descendants(os.getpid() if root is None else root)
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum((int(f[11]) + int(f[12])) / tick for f in below.values())
+
+
+def _descendants_rss_mb(root: int) -> float:
+    """The summed RSS of the processes below `root` now (the Playground's training child), in MiB."""
+    return sum(_proc_status(p, "VmRSS") or 0.0 for p in _descendants(root))
 
 
 class _RssSampler:
@@ -233,6 +267,7 @@ class _RssSampler:
 
     def __init__(self, pid: int):
         self.pid, self.peak = pid, 0.0
+        self.children_peak = self.together_peak = 0.0
         self._stop = threading.Event()
         try:
             import psutil
@@ -256,6 +291,10 @@ class _RssSampler:
             mb = self._sample()
             if mb is not None:
                 self.peak = max(self.peak, mb)
+                # the server's children (the Playground trains in one): memory the machine needs too
+                children = _descendants_rss_mb(self.pid)
+                self.children_peak = max(self.children_peak, children)
+                self.together_peak = max(self.together_peak, mb + children)
 
     def finish(self) -> float:
         hwm = _proc_status(self.pid, "VmHWM")
@@ -482,13 +521,17 @@ def run(quick: bool = False, log=print, sessions: int | None = None, timeout_s: 
         raise ValueError(f"--sessions must be at least 1, got {sessions}")
     tmp = Path(tempfile.mkdtemp(prefix="aofl-bench-class-"))
     load_before = _load_average()
+    details: dict = {}
     try:
         with _server(tmp, timeout_s) as (url, proc):
             sampler = _RssSampler(proc.pid)
             try:
-                found, details = asyncio.run(_drive(url, proc.pid, sessions, timeout_s, log))
+                found, driven = asyncio.run(_drive(url, proc.pid, sessions, timeout_s, log))
+                details.update(driven)
             finally:
                 peak = sampler.finish()
+                details["server_children_peak_rss_mb"] = r(sampler.children_peak, 1)
+                details["server_and_children_peak_rss_mb"] = r(sampler.together_peak, 1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     details.update(
@@ -505,9 +548,13 @@ def run(quick: bool = False, log=print, sessions: int | None = None, timeout_s: 
                 "settle; slowest_first_paint_s: the last title drawn). Settled: script not running, status widget "
                 "idle, a plotly chart drawn. exceptions: sessions that showed st.exception or did not settle within "
                 "timeout_s. playground_train_s: one session alone, the Train click until the result is drawn "
-                "(default sliders). server_peak_rss_mb: VmHWM of the server process (or psutil's largest sample). "
+                "(default sliders). server_peak_rss_mb: VmHWM of the server process (or psutil's largest sample); "
+                "server_children_peak_rss_mb: the largest summed RSS of its child processes (the Playground trains "
+                "in one), and server_and_children_peak_rss_mb the largest sum of both, sampled every 0.2 s. "
                 "server_cpu_s per phase: the server's user+system CPU seconds"
             ),
         }
     )
+    for name, page in found["pages"].items():
+        page.update(machine_bound(page, details["phases"].get(name, {}), sessions, os.cpu_count()))
     return summarise(sessions, found["pages"], found["playground_train_s"], peak, details)
