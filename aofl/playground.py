@@ -91,7 +91,7 @@ def train_and_evaluate(spec: PlaygroundSpec, device: str = "cpu", on_epoch=None)
 
 
 def train_in_subprocess(
-    spec: PlaygroundSpec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0
+    spec: PlaygroundSpec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0, on_wait=None
 ) -> dict:
     """`train_and_evaluate` in a fresh child process (`aofl.playground_process`): the same outcome,
     `on_epoch` called here as the child reports each epoch.
@@ -100,7 +100,9 @@ def train_in_subprocess(
     about 66 MB that a server would keep for good, and training allocates another ~45 MB. In a child,
     the server's memory stays as the pages left it, and its Python threads (every other session's
     script run) do not wait on the training for the GIL. The price is the child's start-up (about a
-    second idle). If the caller stops (Streamlit stops a script run), the child is killed."""
+    second idle). If the caller stops (Streamlit stops a script run), the child is killed. A server runs
+    at most one training per core at once (`$AOFL_PLAYGROUND_SLOTS`); meanwhile `on_wait(seconds)` is
+    called."""
     from .playground_process import run_child
 
-    return run_child(spec, device, on_epoch=on_epoch, timeout_s=timeout_s)
+    return run_child(spec, device, on_epoch=on_epoch, timeout_s=timeout_s, on_wait=on_wait)

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,16 @@ __all__ = ["main", "run_child"]
 
 PREFIX = "AOFL "
 FRAMES = ("table", "embedding")  # the outcome's DataFrames (embedding may be None)
+
+
+def _slot_count() -> int:
+    """How many Playground trainings a server runs at once: $AOFL_PLAYGROUND_SLOTS, else one per core."""
+    return max(1, int(os.environ.get("AOFL_PLAYGROUND_SLOTS", "0") or 0) or (os.cpu_count() or 1))
+
+
+# A child holds ~400-530 MB (its own torch, pandas, scikit-learn and the training) for its ~10 s: a
+# class that presses Train at once queues here instead of starting 24 of them on a 2-core server.
+_SLOTS = threading.BoundedSemaphore(_slot_count())
 
 
 def _say(kind: str, payload) -> None:
@@ -55,8 +66,20 @@ def _child_env(device: str) -> dict:
     return env
 
 
-def run_child(spec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0) -> dict:
-    """Train `spec` in a child process and return `train_and_evaluate`'s outcome."""
+def run_child(spec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0, on_wait=None) -> dict:
+    """Train `spec` in a child process and return `train_and_evaluate`'s outcome. While every training
+    slot of this server is taken, `on_wait(seconds_waited)` is called about twice a second."""
+    waited = time.monotonic()
+    while not _SLOTS.acquire(timeout=0.5):
+        if on_wait is not None:
+            on_wait(time.monotonic() - waited)  # (in the app, also where a stopped script run stops)
+    try:
+        return _run_child(spec, device, on_epoch, timeout_s)
+    finally:
+        _SLOTS.release()
+
+
+def _run_child(spec, device: str, on_epoch, timeout_s: float) -> dict:
     import pandas as pd
 
     with tempfile.TemporaryDirectory(prefix="aofl-playground-") as tmp:

@@ -135,7 +135,12 @@ if submitted:
         )
 
     # in its own process: the server keeps neither torch.optim's imports nor the training's memory
-    outcome = train_in_subprocess(spec, (context.current() or context.Context()).device, on_epoch)
+    def on_wait(seconds):
+        bar.progress(0.0, text=f"waiting for a free training slot (others are training) · {seconds:.0f} s")
+
+    outcome = train_in_subprocess(
+        spec, (context.current() or context.Context()).device, on_epoch, on_wait=on_wait
+    )
     bar.progress(1.0, text=f"done in {outcome['seconds']:.1f} s (best epoch {outcome['best_epoch']})")
     st.session_state["playground"] = outcome
 

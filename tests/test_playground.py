@@ -58,3 +58,34 @@ def test_a_failing_child_training_raises_with_its_reason():
 
     with pytest.raises(RuntimeError, match="training failed.*variant"):
         train_in_subprocess(PlaygroundSpec(variant="no_such_variant", n_dialogues=16, epochs=1))
+
+
+def test_trainings_beyond_the_servers_slots_wait_for_one(monkeypatch):
+    """A class pressing Train at once: at most AOFL_PLAYGROUND_SLOTS children, the rest wait."""
+    import threading
+
+    from aofl import playground_process
+
+    monkeypatch.setattr(playground_process, "_SLOTS", threading.BoundedSemaphore(1))
+    running, peak, waits = [0], [0], []
+    lock = threading.Lock()
+
+    def fake_child(spec, device, on_epoch, timeout_s):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        threading.Event().wait(1.2)
+        with lock:
+            running[0] -= 1
+        return {"spec": spec}
+
+    monkeypatch.setattr(playground_process, "_run_child", fake_child)
+    threads = [
+        threading.Thread(target=playground_process.run_child, args=(i,), kwargs={"on_wait": waits.append})
+        for i in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert peak[0] == 1 and waits and max(waits) > 0.4
