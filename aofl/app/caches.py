@@ -82,6 +82,7 @@ def start_up() -> dict:
     info = {"threads": configure_threads(), "allocator": "glibc defaults (the app)"}
     if limit_malloc_arenas(2):  # every session's script thread would otherwise keep a heap of its own
         info["allocator"] = "glibc defaults, 2 arenas (the app)"
+    info["arrow_pool"] = _arrow_on_malloc()
     install_json_reuse()
     info["gc_frozen_objects"] = _freeze_libraries()
     if os.environ.get("AOFL_NO_WARMUP"):  # tests: no background JIT competing for the CPU
@@ -93,6 +94,21 @@ def start_up() -> dict:
     except Exception as e:  # a broken umap install must not take the app down
         info["umap_warm_up"] = f"skipped ({type(e).__name__})"
     return info
+
+
+def _arrow_on_malloc() -> str:
+    """Let pyarrow allocate through malloc (its "system" pool) instead of its bundled mimalloc.
+
+    The pages read per-run Parquet tables (the seeds view reads 110 for the synthetic set); mimalloc
+    kept their freed buffers per thread, while through malloc they go back to the 2 arenas the app
+    shares: the server's RSS after the seeds view 480 -> 464 MB, its peak 493 -> 480 MB."""
+    try:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+        return pa.default_memory_pool().backend_name
+    except Exception as e:  # pragma: no cover - a pyarrow without the system pool: keep its own
+        return f"unchanged ({type(e).__name__})"
 
 
 def _freeze_libraries() -> int:
