@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -15,6 +16,7 @@ __all__ = [
     "configure_allocator",
     "limit_malloc_arenas",
     "release_free_memory",
+    "trims_after",
 ]
 
 # glibc mallopt parameters (malloc.h)
@@ -99,6 +101,23 @@ def release_free_memory() -> bool:
         return False
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return trim(0) == 1
+
+
+def trims_after(fn):
+    """Decorate a function whose call leaves a large freed peak (a cold page's inference, embedding or
+    seeds view): after it returns, `release_free_memory`. The app puts it under its caches, so it runs
+    on a miss only (a trim takes 2-7 ms). Without it the next session's peak stacks on the last one's
+    free pages: measured in one process, the heap kept 30-40 MB after each of these (RSS 486 -> 452 after
+    the synthetic seeds view, 580 -> 550 after inference, 605 -> 566 after the default embedding)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_free_memory()
+
+    return wrapper
 
 
 def configure_runtime(threads: int | None = None) -> dict:

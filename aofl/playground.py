@@ -1,6 +1,7 @@
 """The Playground's pipeline, below the app: generate a small synthetic set, train a tiny AO-FL on it,
 score the test split and embed its shared/specific features. The page only reads its sliders into a
-`PlaygroundSpec`, calls `train_and_evaluate` and draws the result."""
+`PlaygroundSpec`, calls `train_and_evaluate` (in a child process: `aofl.playground_process`) and draws
+the result."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .evaluate import evaluate
 from .inference import run_inference
 from .train import TrainConfig, model_config_for, train
 
-__all__ = ["PlaygroundSpec", "train_and_evaluate", "train_in_subprocess"]
+__all__ = ["PlaygroundSpec", "train_and_evaluate"]
 
 DIMS = {"audio": 64, "text": 64, "visual": 64}  # small feature spaces: a run takes seconds
 WIDTH = 64
@@ -88,21 +89,3 @@ def train_and_evaluate(spec: PlaygroundSpec, device: str = "cpu", on_epoch=None)
         "variant": spec.variant,
         "seconds": time.perf_counter() - start,
     }
-
-
-def train_in_subprocess(
-    spec: PlaygroundSpec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0, on_wait=None
-) -> dict:
-    """`train_and_evaluate` in a fresh child process (`aofl.playground_process`): the same outcome,
-    `on_epoch` called here as the child reports each epoch.
-
-    Why the app trains this way: torch.optim's step imports torch._dynamo (and sympy) on first use,
-    about 66 MB that a server would keep for good, and training allocates another ~45 MB. In a child,
-    the server's memory stays as the pages left it, and its Python threads (every other session's
-    script run) do not wait on the training for the GIL. The price is the child's start-up (about a
-    second idle). If the caller stops (Streamlit stops a script run), the child is killed. A server runs
-    at most one training per core at once (`$AOFL_PLAYGROUND_SLOTS`); meanwhile `on_wait(seconds)` is
-    called."""
-    from .playground_process import run_child
-
-    return run_child(spec, device, on_epoch=on_epoch, timeout_s=timeout_s, on_wait=on_wait)

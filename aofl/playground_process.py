@@ -1,5 +1,12 @@
-"""The Playground's training as a child process: `run_child` (the parent's side) and `main` (the
-child's, ``python -m aofl.playground_process OUT``).
+"""The Playground's training as a child process: `train_in_subprocess` (the parent's side) and `main`
+(the child's, ``python -m aofl.playground_process OUT``).
+
+Why the app trains this way: torch.optim's step imports torch._dynamo (and sympy) on first use, about
+66 MB that a server would keep for good, and training allocates another ~45 MB. In a child, the
+server's memory stays as the pages left it, and its Python threads (every other session's script run)
+do not wait on the training for the GIL. The price is the child's start-up (its imports: about 2 s
+idle, 4 s under load). If the caller stops (Streamlit stops a script run), the child is killed. A
+server runs at most one training per core at once (`$AOFL_PLAYGROUND_SLOTS`).
 
 The child reads a `PlaygroundSpec` as JSON on stdin and prints one line per epoch and one at the end,
 each ``AOFL <json>``; the outcome's two tables travel as Parquet files in OUT (a private temporary
@@ -17,7 +24,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-__all__ = ["main", "run_child"]
+__all__ = ["main", "train_in_subprocess"]
 
 PREFIX = "AOFL "
 FRAMES = ("table", "embedding")  # the outcome's DataFrames (embedding may be None)
@@ -66,9 +73,12 @@ def _child_env(device: str) -> dict:
     return env
 
 
-def run_child(spec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0, on_wait=None) -> dict:
-    """Train `spec` in a child process and return `train_and_evaluate`'s outcome. While every training
-    slot of this server is taken, `on_wait(seconds_waited)` is called about twice a second."""
+def train_in_subprocess(
+    spec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0, on_wait=None
+) -> dict:
+    """`aofl.playground.train_and_evaluate(spec, device, on_epoch)` in a fresh child process: the same
+    outcome, `on_epoch(info)` called here as the child reports each epoch. While every training slot of
+    this server is taken, `on_wait(seconds_waited)` is called about twice a second."""
     waited = time.monotonic()
     while not _SLOTS.acquire(timeout=0.5):
         if on_wait is not None:

@@ -6,7 +6,8 @@ from aofl import analysis, plots
 from aofl.alpha import alpha_caption, alpha_table
 from aofl.app import context, widgets
 from aofl.model import VARIANT_HELP, VARIANTS
-from aofl.playground import PlaygroundSpec, train_in_subprocess
+from aofl.playground import PlaygroundSpec
+from aofl.playground_process import train_in_subprocess
 
 st.title("Playground")
 st.caption(

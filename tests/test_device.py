@@ -95,3 +95,22 @@ print(rss() - start, release_free_memory())
     # measured here: 108-112 MB kept with the cap, 143-155 MB without (threads that never contend share
     # one arena either way, hence the slack)
     assert kept["cap"] <= kept["nocap"] + 5, kept
+
+
+def test_trims_after_releases_free_memory_after_the_call_even_when_it_raises(monkeypatch):
+    from aofl import device
+
+    calls = []
+    monkeypatch.setattr(device, "release_free_memory", lambda: calls.append("trim") or True)
+
+    @device.trims_after
+    def compute(x):
+        calls.append("compute")
+        if x < 0:
+            raise ValueError("negative")
+        return 2 * x
+
+    assert compute(3) == 6 and calls == ["compute", "trim"]
+    with pytest.raises(ValueError):
+        compute(-1)
+    assert calls == ["compute", "trim", "compute", "trim"] and compute.__name__ == "compute"

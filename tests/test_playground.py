@@ -27,7 +27,7 @@ def test_training_in_a_child_process_gives_the_same_outcome_and_keeps_the_parent
 
     import pandas as pd
 
-    from aofl.playground import train_in_subprocess
+    from aofl.playground_process import train_in_subprocess
 
     spec = PlaygroundSpec(n_dialogues=16, epochs=2, alpha_init_deg=60.0)
     here = train_and_evaluate(spec)
@@ -45,7 +45,8 @@ def test_training_in_a_child_process_gives_the_same_outcome_and_keeps_the_parent
         )
     # the reason it exists: a process that only asks a child to train never imports torch.optim's dynamo
     probe = (
-        "import sys; from aofl.playground import PlaygroundSpec, train_in_subprocess; "
+        "import sys; from aofl.playground import PlaygroundSpec; "
+        "from aofl.playground_process import train_in_subprocess; "
         "train_in_subprocess(PlaygroundSpec(n_dialogues=16, epochs=1)); print('torch._dynamo' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
@@ -54,7 +55,7 @@ def test_training_in_a_child_process_gives_the_same_outcome_and_keeps_the_parent
 
 
 def test_a_failing_child_training_raises_with_its_reason():
-    from aofl.playground import train_in_subprocess
+    from aofl.playground_process import train_in_subprocess
 
     with pytest.raises(RuntimeError, match="training failed.*variant"):
         train_in_subprocess(PlaygroundSpec(variant="no_such_variant", n_dialogues=16, epochs=1))
@@ -81,7 +82,9 @@ def test_trainings_beyond_the_servers_slots_wait_for_one(monkeypatch):
 
     monkeypatch.setattr(playground_process, "_run_child", fake_child)
     threads = [
-        threading.Thread(target=playground_process.run_child, args=(i,), kwargs={"on_wait": waits.append})
+        threading.Thread(
+            target=playground_process.train_in_subprocess, args=(i,), kwargs={"on_wait": waits.append}
+        )
         for i in range(3)
     ]
     for t in threads:

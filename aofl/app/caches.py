@@ -20,6 +20,7 @@ import streamlit as st
 
 from .. import embed as embedding
 from ..data import DataError, available_datasets, cache_dir, load_dataset
+from ..device import trims_after
 from ..inference import InferenceResult, run_inference
 from ..io.hashing import file_sha256_cached
 from ..store import inference_store
@@ -247,6 +248,7 @@ HASH_FUNCS = {Selection: Selection.key}
 # copy of the whole result (table + feature arrays) on every rerun of every page
 @_keyword_call
 @st.cache_resource(show_spinner="Running the model over the split ...", max_entries=64)
+@trims_after
 def _inference(
     sha: str, fingerprint: str, split: str, drop: tuple, path: str, dataset: str, device: str
 ) -> InferenceResult:
@@ -382,6 +384,7 @@ def get_whatif_deltas(sel: Selection, drop: tuple, utterance_ids: tuple | None =
 
 @_keyword_call
 @st.cache_data(show_spinner="Embedding the features ...", max_entries=32, hash_funcs=HASH_FUNCS)
+@trims_after
 def get_embedding(sel: Selection, spec: embedding.EmbedSpec):
     """`aofl.embed.embed_spec` of the selection's result: (coordinates, info); memory cache here,
     disk cache in aofl.embed."""
@@ -390,6 +393,7 @@ def get_embedding(sel: Selection, spec: embedding.EmbedSpec):
 
 @_keyword_call
 @st.cache_data(show_spinner="Embedding the checkpoints ...", max_entries=16, hash_funcs=HASH_FUNCS)
+@trims_after
 def get_aligned_embeddings(sels: tuple[Selection, ...], spec: embedding.EmbedSpec):
     """`aofl.embed.aligned_embeddings` of the selections' results (the first is the reference)."""
     return embedding.aligned_embeddings({s.entry.name: inference(s) for s in sels}, spec)

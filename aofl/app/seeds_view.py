@@ -8,6 +8,7 @@ import streamlit as st
 
 from .. import evidence, plots, seeds
 from ..alpha import ALPHA_LEARNED_TOL_DEG
+from ..device import trims_after
 from ..teaching import OPR_NOTE, THETA_PHI_NOTE, setting_label
 from . import geometry_view, widgets
 
@@ -17,6 +18,7 @@ NO_CSR = ("no_are", "orthogonal")  # the variants without L_CSR, shown beside th
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+@trims_after  # it reads every per-run table: ~30 MB of freed buffers
 def _comparison(dataset: str, arms: tuple | None, stamp: str, angles: bool = True) -> seeds.SeedComparison:
     return seeds.compare_seeds(dataset, arms, angles=angles)
 
