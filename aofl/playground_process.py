@@ -103,14 +103,16 @@ def _run_child(spec, device: str, on_epoch, timeout_s: float) -> dict:
                 text=True,
                 env=_child_env(device),
             )
+            # a child that hangs without printing would block the read below: a timer kills it instead
+            fired = threading.Event()
+            watchdog = threading.Timer(timeout_s, lambda: (fired.set(), child.kill()))
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 child.stdin.write(json.dumps(asdict(spec)))
                 child.stdin.close()
-                deadline = time.monotonic() + timeout_s
                 outcome, failure = None, None
                 for line in child.stdout:  # one line per epoch: the training's pace
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the Playground's training took longer than {timeout_s:.0f} s")
                     if not line.startswith(PREFIX):
                         continue  # anything else a library printed
                     ((kind, payload),) = json.loads(line[len(PREFIX) :]).items()
@@ -122,9 +124,14 @@ def _run_child(spec, device: str, on_epoch, timeout_s: float) -> dict:
                         failure = payload
                 code = child.wait(timeout=30)
             finally:
+                watchdog.cancel()
                 if child.poll() is None:  # the caller stopped, or something above raised
                     child.kill()
                     child.wait(timeout=10)
+            if fired.is_set():
+                raise TimeoutError(
+                    f"the Playground's training took longer than {timeout_s:.0f} s; it was stopped"
+                )
             if failure is not None:
                 raise RuntimeError(f"the Playground's training failed: {failure}")
             if outcome is None:

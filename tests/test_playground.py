@@ -92,3 +92,10 @@ def test_trainings_beyond_the_servers_slots_wait_for_one(monkeypatch):
     for t in threads:
         t.join(timeout=30)
     assert peak[0] == 1 and waits and max(waits) > 0.4
+
+
+def test_a_child_training_past_its_time_limit_is_stopped():
+    from aofl.playground_process import train_in_subprocess
+
+    with pytest.raises(TimeoutError, match="longer than 1 s"):
+        train_in_subprocess(PlaygroundSpec(n_dialogues=16, epochs=20), timeout_s=1.0)
