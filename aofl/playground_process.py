@@ -24,6 +24,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .io.child_env import importable_env
+
 __all__ = ["main", "train_in_subprocess"]
 
 PREFIX = "AOFL "
@@ -66,13 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _child_env(device: str) -> dict:
-    env = dict(os.environ, AOFL_PLAYGROUND_DEVICE=str(device))
-    root = str(Path(__file__).resolve().parents[1])  # importable from a checkout that is not installed
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
-
-
 def train_in_subprocess(
     spec, device: str = "cpu", on_epoch=None, timeout_s: float = 900.0, on_wait=None
 ) -> dict:
@@ -101,7 +96,7 @@ def _run_child(spec, device: str, on_epoch, timeout_s: float) -> dict:
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
-                env=_child_env(device),
+                env=importable_env({**os.environ, "AOFL_PLAYGROUND_DEVICE": str(device)}),
             )
             # a child that hangs without printing would block the read below: a timer kills it instead
             fired = threading.Event()

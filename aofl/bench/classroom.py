@@ -38,6 +38,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io.child_env import importable_env
 from .common import ROOT, r
 
 __all__ = [
@@ -362,13 +363,14 @@ def _server(tmp: Path, timeout_s: float):
     """The bench's server: a fresh cache, no warm-up, the bench's checkpoints; yields (url, process)."""
     from .pages import _checkpoint_dir
 
-    env = {
-        **os.environ,
-        "AOFL_CACHE_DIR": str(tmp / "cache"),
-        "AOFL_NO_WARMUP": "1",  # no background numba compile competing with the sessions
-        "AOFL_CHECKPOINT_DIR": str(_checkpoint_dir(tmp)),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    }
+    env = importable_env(
+        {
+            **os.environ,
+            "AOFL_CACHE_DIR": str(tmp / "cache"),
+            "AOFL_NO_WARMUP": "1",  # no background numba compile competing with the sessions
+            "AOFL_CHECKPOINT_DIR": str(_checkpoint_dir(tmp)),
+        }
+    )
     with serve_app(env, tmp / "streamlit.log", timeout_s) as served:
         yield served
 

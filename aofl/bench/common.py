@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.child_env import importable_env
+
 ROOT = Path(__file__).resolve().parents[2]  # the source checkout (app.py, checkpoints/), when there is one
 
 
@@ -45,13 +47,7 @@ def peak_rss_mb() -> float:
 
 def run_json_subprocess(args: list[str], timeout: float = 600, env: dict | None = None) -> dict | list:
     """Run `python -m <args>` (this interpreter), parse its last JSON line (an object or a list)."""
-    full_env = {**os.environ, **(env or {})}
-    package_parent = str(
-        Path(__file__).resolve().parents[2]
-    )  # where `aofl` imports from, checkout or site-packages
-    full_env["PYTHONPATH"] = os.pathsep.join([package_parent, full_env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
+    full_env = importable_env({**os.environ, **(env or {})})
     proc = subprocess.run(
         [sys.executable, "-m", *args], env=full_env, capture_output=True, text=True, timeout=timeout
     )
