@@ -88,8 +88,10 @@ def limit_malloc_arenas(n: int = 2) -> bool:
 
     A server runs each session's script in a thread of its own, and glibc gives threads that contend
     for the heap arenas of their own (up to 8 per core), each keeping what its thread freed. Measured
-    in the app's process: a second Playground training in a new thread added 50 MB with the default
-    arenas and 12 MB with two."""
+    in the app's process when the Playground still trained in a session's thread (it trains in a child
+    process now, `aofl.playground_process`): a second training in a new thread added 50 MB with the
+    default arenas and 12 MB with two. Every session's script run (inference, figures, tables) allocates
+    in such threads still."""
     return _mallopt(_M_ARENA_MAX, n)
 
 

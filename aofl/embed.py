@@ -4,7 +4,7 @@ Pure functions, no Streamlit. The default path is built to be fast on a laptop C
 
 1. PCA to 50 dimensions (exact, via the covariance eigendecomposition) when the input has more;
 2. k nearest neighbours: exact blocked matrix products (torch BLAS) up to `EXACT_KNN_MAX` points;
-   above it NN-descent (pynndescent, numba, warmed at app start) for UMAP and Annoy (C++, bundled
+   above it NN-descent (pynndescent, numba) for UMAP and Annoy (C++, bundled
    with openTSNE, no compilation) for t-SNE;
 3. UMAP (umap-learn, fed the precomputed kNN) or openTSNE (fed the kNN affinities), started from
    a PCA layout or from caller-given coordinates (`init`) so several panels can share one start.
@@ -15,9 +15,10 @@ seed and the method's parameters), in the scikit-learn style: stored as given, `
 the app and the functions here alike. `embed_features` lays out the paper's Figure 5: one panel per
 feature kind (shared g, specific h, ...), each point one utterance x one modality;
 `aligned_embeddings` lays out the same utterances of several checkpoints, each started from the
-first one's layout. `embed_cached` keeps results on disk, keyed by
-the feature bytes and every parameter. `warm_up_umap` compiles umap's numba code in a background
-thread at app start, into a persistent cache directory.
+first one's layout. `embed_cached` / `embed_cached_many` keep results in memory and on disk,
+keyed by the feature bytes and every parameter. `warm_up_umap` compiles umap's numba code into a
+persistent cache directory. The app runs UMAP in a child process (`set_umap_runner`,
+`aofl.embed_process`), so that its server never holds umap and numba.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ __all__ = [
     "EmbedSpec",
     "embed",
     "embed_cached",
+    "embed_cached_many",
+    "set_umap_runner",
+    "umap_runner",
     "embed_features",
     "embed_spec",
     "aligned_embeddings",
@@ -407,7 +411,7 @@ def _umap(X, n_components, seed, start, knn_method, n_jobs, params) -> np.ndarra
     k = int(min(p.pop("n_neighbors"), n - 1))
     k = max(k, 2)
     if knn_method == "auto" and n > EXACT_KNN_MAX:
-        # UMAP compiles numba anyway (warmed at app start), and its NN-descent beat Annoy here
+        # UMAP compiles numba anyway (cached on disk), and its NN-descent beat Annoy here
         knn_method = "nndescent"
     ind, dist = knn(X, k, include_self=True, seed=seed, method=knn_method, n_jobs=n_jobs)
     # umap rescales an array init to [0, 10] itself; spread ties a little so none coincide
@@ -499,32 +503,84 @@ def embed_cached(
     Key: hash of the feature bytes, init, method, n_components, seed and params. A corrupt or
     unreadable cache file is recomputed and rewritten.
     """
-    X = _as_2d_float(X)
+    return embed_cached_many([X], method, n_components, seed, init, cache, **params)[0]
+
+
+def embed_cached_many(
+    Xs: list,
+    method: str = DEFAULT_METHOD,
+    n_components: int = 2,
+    seed: int = 0,
+    init: np.ndarray | None = None,
+    cache: bool = True,
+    **params,
+) -> list[np.ndarray]:
+    """`embed_cached` of each X with the same settings. What no cache holds is computed together: by
+    the UMAP runner when one is set (`set_umap_runner`; the app's runs one child process), else here."""
+    Xs = [_as_2d_float(X) for X in Xs]
     method = method.lower()
-    if not cache:
-        return embed(X, method, n_components, seed, init, **params)
-    key = _cache_key(X, method, n_components, seed, init, params)
+    keys = [_cache_key(X, method, n_components, seed, init, params) if cache else None for X in Xs]
+    out = [_cached(k, X.shape[0], n_components) if cache else None for k, X in zip(keys, Xs)]
+    missing = [i for i, Y in enumerate(out) if Y is None]
+    if missing:
+        todo = [Xs[i] for i in missing]
+        runner = _umap_runner[0]
+        if method == "umap" and runner is not None and min(len(X) for X in todo) >= 5:
+            done = runner(todo, method, n_components, seed, init, params)
+        else:
+            done = [embed(X, method, n_components, seed, init, **params) for X in todo]
+        for i, Y in zip(missing, done):
+            out[i] = np.asarray(Y, dtype=np.float32)
+            if cache:
+                _store(keys[i], out[i])
+    return [Y.copy() for Y in out]
+
+
+def _cached(key: str, n: int, n_components: int) -> np.ndarray | None:
+    """The coordinates under `key` from memory or disk, or None."""
     hit = _memory.get(key)
     if hit is not None:
-        return hit.copy()
+        return hit
     path = embedding_cache_dir() / f"{key}.npz"
     if path.exists():
         try:
             from .io.file_checks import load_npz
 
             Y = np.asarray(load_npz(path)["coords"], dtype=np.float32)  # sizes checked, no pickles
-            if Y.shape == (X.shape[0], n_components):
+            if Y.shape == (n, n_components):
                 _remember(key, Y)
-                return Y.copy()
+                return Y
         except (OSError, ValueError, KeyError):
             pass
-    Y = embed(X, method, n_components, seed, init, **params)
+    return None
+
+
+def _store(key: str, Y: np.ndarray) -> None:
     _remember(key, Y)
     try:
-        atomic_savez(path, coords=Y)  # temp + fsync + rename: a crash never leaves half a cache file
+        atomic_savez(
+            embedding_cache_dir() / f"{key}.npz", coords=Y
+        )  # temp + fsync + rename: never half a file
     except OSError:
         pass  # a read-only cache directory only costs the recomputation
-    return Y.copy()
+
+
+_umap_runner: list = [None]
+
+
+def set_umap_runner(runner=None):
+    """Where `embed_cached_many` computes UMAP: `runner(Xs, method, n_components, seed, init, params)`
+    returning one array per X, or None (the default) for this process. Returns the previous runner.
+
+    The app sets `aofl.embed_process.embed_in_subprocess` at start (`aofl.app.caches.start_up`): its
+    server then never imports umap and numba (~480 MB it would keep). The library and CLI compute here."""
+    previous, _umap_runner[0] = _umap_runner[0], runner
+    return previous
+
+
+def umap_runner():
+    """The runner `set_umap_runner` set (None: this process)."""
+    return _umap_runner[0]
 
 
 def _remember(key: str, Y: np.ndarray) -> None:
@@ -670,10 +726,9 @@ def embed_features(
         }
     )
     frames = []
-    for kind in kinds:
-        X = stacked(kind)
-        fn = embed_cached if cache else embed
-        Y = fn(X, method, 2, seed, start_coords, **params)
+    # every panel in one call: UMAP in the app then starts one child process, not one per panel
+    coords = embed_cached_many([stacked(k) for k in kinds], method, 2, seed, start_coords, cache, **params)
+    for kind, Y in zip(kinds, coords):
         for j, m in enumerate(mods):
             part = meta.copy()
             part["modality"] = m
@@ -751,16 +806,19 @@ def aligned_embeddings(results: dict, spec: EmbedSpec, cache: bool = True) -> tu
     block = df[df["modality"] == mods[0]]["utterance_id"]
     init = df[["x", "y"]].to_numpy(np.float64) if spec.method != "pca" else None
     frames = [df.assign(checkpoint=names[0], kind=kind_of(ref))]
-    fn = embed_cached if cache else embed
+    positions, Xs = [], []
     for n in names[1:]:
         r = results[n]
         pos = pd.Index(r.table["utterance_id"].astype(str)).get_indexer(block)
         if (pos < 0).any():
             raise ValueError(f"{n!r} was run on other utterances than {names[0]!r}")
         feats = getattr(r, kind_of(r))
-        X = np.concatenate([np.asarray(feats[m], np.float32)[pos] for m in mods])
-        # every checkpoint starts from the reference's layout
-        Y = fn(X, spec.method, 2, spec.seed, init, **params)
+        positions.append(pos)
+        Xs.append(np.concatenate([np.asarray(feats[m], np.float32)[pos] for m in mods]))
+    # every checkpoint starts from the reference's layout (computed together: one child for UMAP)
+    coords = embed_cached_many(Xs, spec.method, 2, spec.seed, init, cache, **params) if Xs else []
+    for n, pos, Y in zip(names[1:], positions, coords):
+        r = results[n]
         part = df.copy()
         part["x"], part["y"] = Y[:, 0], Y[:, 1]
         rows = r.table.iloc[np.tile(pos, len(mods))]

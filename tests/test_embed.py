@@ -371,3 +371,32 @@ def test_aligned_embeddings_share_the_reference_points(results):
     assert set(a["kind"]) == {"shared"} and set(b["kind"]) == {"context"}  # the baseline has no split
     with pytest.raises(ValueError, match="one feature kind"):
         E.aligned_embeddings({"a": full}, E.EmbedSpec(kinds=("shared", "specific")))
+
+
+def test_the_app_warms_umap_up_in_a_child_once_and_never_raises(monkeypatch):
+    from aofl import embed_process
+
+    monkeypatch.setattr(embed_process, "_warm", {"thread": None, "result": None})
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("no umap here")
+
+    monkeypatch.setattr(embed_process, "warm_up_in_subprocess", broken)
+    t = embed_process.warm_up_in_background()
+    t.join(5)
+    assert embed_process.warm_up_in_background() is t and calls == [1]
+    assert embed_process._warm["result"] == {"error": "RuntimeError: no umap here"}
+
+
+def test_several_inputs_are_embedded_and_cached_like_one_each():
+    X1, _ = _blobs(n=80, d=10, seed=1)
+    X2, _ = _blobs(n=90, d=10, seed=2)
+    both = E.embed_cached_many([X1, X2], "tsne", seed=0, n_iter=20, early_exaggeration_iter=10)
+    E.clear_memory_cache()
+    assert [Y.shape for Y in both] == [(80, 2), (90, 2)]
+    np.testing.assert_array_equal(
+        E.embed_cached(X2, "tsne", 2, 0, n_iter=20, early_exaggeration_iter=10), both[1]
+    )
+    assert E.umap_runner() is None  # the library computes in its own process unless told

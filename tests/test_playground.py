@@ -62,12 +62,13 @@ def test_a_failing_child_training_raises_with_its_reason():
 
 
 def test_trainings_beyond_the_servers_slots_wait_for_one(monkeypatch):
-    """A class pressing Train at once: at most AOFL_PLAYGROUND_SLOTS children, the rest wait."""
+    """A class pressing Train at once: at most AOFL_CHILD_SLOTS children, the rest wait."""
     import threading
 
     from aofl import playground_process
+    from aofl.io import child_process
 
-    monkeypatch.setattr(playground_process, "_SLOTS", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(child_process, "_SLOTS", threading.BoundedSemaphore(1))
     running, peak, waits = [0], [0], []
     lock = threading.Lock()
 

@@ -72,8 +72,9 @@ def _keyword_call(cached):
 def start_up() -> dict:
     """Once per process: thread and allocator policy, plotly's JSON reuse for cached figures
     (`aofl.plots.install_json_reuse`), the pages' libraries imported and frozen out of the garbage
-    collector's walks (`_freeze_libraries`), and a background UMAP warm-up (numba JIT; skipped when
-    $AOFL_NO_WARMUP is set)."""
+    collector's walks (`_freeze_libraries`), UMAP moved to child processes (`aofl.embed_process`;
+    $AOFL_UMAP_IN_PROCESS=1 keeps it here) and their numba code compiled by one child in the
+    background (skipped when $AOFL_NO_WARMUP is set)."""
     from ..device import configure_threads, limit_malloc_arenas
     from ..plots import install_json_reuse
 
@@ -86,11 +87,24 @@ def start_up() -> dict:
     info["arrow_pool"] = _arrow_on_malloc()
     install_json_reuse()
     info["gc_frozen_objects"] = _freeze_libraries()
+    # umap, numba and llvmlite with their compiled code: 402 -> 882 MB of a server that warmed UMAP
+    # up in its own process, kept for good; a child gives it back when the embedding is done
+    in_child = not os.environ.get("AOFL_UMAP_IN_PROCESS")
+    if in_child:
+        from ..embed_process import embed_in_subprocess
+
+        embedding.set_umap_runner(embed_in_subprocess)
+    info["umap"] = "child processes" if in_child else "in the server ($AOFL_UMAP_IN_PROCESS)"
     if os.environ.get("AOFL_NO_WARMUP"):  # tests: no background JIT competing for the CPU
         info["umap_warm_up"] = "disabled by AOFL_NO_WARMUP"
         return info
     try:
-        embedding.warm_up_umap(background=True)
+        if in_child:
+            from ..embed_process import warm_up_in_background
+
+            warm_up_in_background()  # fills numba's disk cache, then exits
+        else:
+            embedding.warm_up_umap(background=True)
         info["umap_warm_up"] = "started"
     except Exception as e:  # a broken umap install must not take the app down
         info["umap_warm_up"] = f"skipped ({type(e).__name__})"
