@@ -95,12 +95,14 @@ def embed_in_subprocess(
         return [np.load(tmp / f"Y{i}.npy", allow_pickle=False) for i in range(len(Xs))]
 
 
-def warm_up_in_subprocess(timeout_s: float = 900.0) -> dict:
-    """Compile umap's numba code in a child, into the on-disk cache later children load it from
-    (`aofl.embed.warm_up_umap` there); {"seconds": the child's compile time}."""
+def warm_up_in_subprocess(timeout_s: float = 900.0, env: dict | None = None) -> dict:
+    """Compile umap's numba code in a child (environment `env`, default this process's), into the
+    on-disk cache later children load it from (`aofl.embed.warm_up_umap` there); {"seconds": the
+    child's compile time}."""
     with child_slot(), tempfile.TemporaryDirectory(prefix="aofl-embed-") as tmp:
+        request = {"job": "warm_up"}
         return run_child(
-            "aofl.embed_process", [tmp], {"job": "warm_up"}, what="UMAP's warm-up", timeout_s=timeout_s
+            "aofl.embed_process", [tmp], request, what="UMAP's warm-up", timeout_s=timeout_s, env=env
         )
 
 

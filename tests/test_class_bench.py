@@ -127,3 +127,29 @@ def test_machine_bound_separates_the_browsers_floor_from_the_servers_share():
         "two_x_reachable_here": None,
         "server_cpu_per_session_over_single": None,
     }
+
+
+def test_umap_server_bench_reports_child_over_in_process_ratios(monkeypatch):
+    """The umap_server section: both modes measured, ratios child / in-process (no server here)."""
+    from aofl.bench import umap_server
+
+    monkeypatch.setattr(umap_server.C, "check_browser", lambda: None)
+    monkeypatch.setattr("aofl.embed_process.warm_up_in_subprocess", lambda **k: {"seconds": 0.0})
+    figures = {"in_process": (900.0, 5.0), "child": (600.0, 10.0)}
+
+    def fake(mode, tmp, cache, wait_s, timeout_s, log):
+        rss, first = figures[mode]
+        return {
+            "server_peak_rss_mb": rss,
+            "first_umap_settled_s": first,
+            "server_maps_llvmlite": mode == "in_process",
+        }
+
+    monkeypatch.setattr(umap_server, "_measure", fake)
+    out = umap_server.run(quick=True, log=lambda m: None)
+    assert out["umap_child_over_in_process_peak_rss"] == pytest.approx(600 / 900, abs=1e-3)
+    assert out["umap_child_over_in_process_first_settled"] == pytest.approx(2.0)
+    assert set(umap_server.MODES) <= set(out["umap_server_details"])
+    from aofl.cli import bench
+
+    assert "umap_server" in bench.SECTIONS and "umap_server" not in bench.DEFAULT_SECTIONS

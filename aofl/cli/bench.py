@@ -4,7 +4,8 @@ Each section measures a ratio against a baseline timed in the same run (machines
 the ratios, not the seconds, are the result). The sections live in `aofl.bench`, so
 this works from an installed package; `pages` and `class` also need the app (a source checkout).
 `class` (N headless-Chromium sessions against one `streamlit run app.py`, `aofl.bench.classroom`)
-runs only when named in --only: it needs Chromium and playwright, and minutes.
+and `umap_server` (a real server's memory and first UMAP page with UMAP in its process or in a child,
+`aofl.bench.umap_server`) run only when named in --only: they need Chromium and playwright, and minutes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 __all__ = ["add_parser", "run", "run_bench", "SECTIONS"]
 
-SECTIONS = ("embed", "pages", "inference", "train", "scale", "class")
+SECTIONS = ("embed", "pages", "inference", "train", "scale", "class", "umap_server")
 DEFAULT_SECTIONS = ("embed", "pages", "inference", "train", "scale")  # what runs without --only
 MODULES = {"class": "classroom"}  # a section whose module is not named after it (`class` is a keyword)
 
@@ -95,7 +96,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--only",
         default=None,
-        help=f"comma-separated sections: {','.join(SECTIONS)} (default: all but class)",
+        help=f"comma-separated sections: {','.join(SECTIONS)} (default: all but class and umap_server)",
     )
     p.add_argument(
         "--sessions",
