@@ -59,6 +59,7 @@ __all__ = [
     "list_studies",
     "study_trials",
     "study_best",
+    "campaigns",
 ]
 
 RESULTS_ENV = "AOFL_RESULTS_DIR"
@@ -107,8 +108,12 @@ def results_stamp(results_dir: str | os.PathLike | None = None, dataset: str | N
     runs, preds = (
         ("*/*/*.parquet", "*.csv") if dataset is None else (f"{dataset}/*/*.parquet", f"{dataset}_*.csv")
     )
-    for sub, pattern in (("preds", preds), ("studies", "*.json"), (RUNS_SUBDIR, runs)):
-        names += sorted((root / sub).glob(pattern)) if (root / sub).is_dir() else []
+    for folder, pattern in (
+        (root / "preds", preds),
+        (_studies_dir(root), "*.json"),
+        (root / RUNS_SUBDIR, runs),
+    ):
+        names += sorted(folder.glob(pattern)) if folder.is_dir() else []
     out = []
     for p in names:
         try:
@@ -704,7 +709,19 @@ def power_lines(paired: pd.DataFrame) -> list[str]:
 
 
 def _studies_dir(root: Path) -> Path:
-    return root / "studies"
+    """root/studies; a campaign in a subfolder of a results directory (results/curve, made by `finals
+    --results-dir results/curve --studies results/studies`) without studies of its own reads its parent's."""
+    own, parent = root / "studies", root.parent / "studies"
+    parent_is_results = (root.parent / RUNS_SUBDIR).is_dir() or (root.parent / _REAL_SUMMARY).is_file()
+    return parent if not own.is_dir() and parent.is_dir() and parent_is_results else own
+
+
+def campaigns(results_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The results directory, then each of its subfolders with per-run tables of its own: one campaign
+    each (e.g. results/curve, the final runs at the curve-rule studies' settings)."""
+    root = resolve_results_dir(results_dir)
+    subs = sorted(d for d in root.iterdir() if d.is_dir() and _run_datasets(d)) if root.is_dir() else []
+    return [root] + [d for d in subs if d.name not in (RUNS_SUBDIR, "studies")]
 
 
 def _study_path(name: str, root: Path) -> Path:

@@ -5,6 +5,8 @@ default `$AOFL_RESULTS_DIR` or the repository's results/), so a claim is shown w
 numbers are `python -m aofl results`'s: the same functions with the same defaults.
 """
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -16,7 +18,20 @@ REFERENCE = "full"
 
 ctx = context.context()
 st.title("Evidence")
-results_dir = str(evidence.resolve_results_dir())
+root = evidence.resolve_results_dir()
+found = [str(c) for c in evidence.campaigns(root)]
+results_dir = found[0]
+if len(found) > 1:  # e.g. results/curve: the final runs at the fair (curve-rule) studies' settings
+    context.select_valid("ev_campaign", found)
+    results_dir = st.segmented_control(
+        "Campaign",
+        found,
+        key="ev_campaign",
+        required=True,
+        format_func=lambda c: f"{Path(c).relative_to(root.parent)}/",
+        help="A campaign is one set of final runs, each at the settings its studies chose "
+        "(the table's `params_from` names them). Seeds are paired within a campaign only.",
+    )
 
 try:
     names = figures.evidence_datasets(results_dir=results_dir)
@@ -46,7 +61,8 @@ with context.user_errors("Cannot read the results"):
 counts = sorted({int(summary["n"].min()), int(summary["n"].max())})
 st.caption(
     f"{dataset} test split · {'–'.join(map(str, counts))} seeds per variant · seed s of one variant is paired "
-    f"with seed s of another · files in `{results_dir}` · CLI: `python -m aofl results --data {dataset}`"
+    f"with seed s of another · files in `{results_dir}` · CLI: `python -m aofl results --data {dataset}"
+    f"{'' if results_dir == str(root) else f' --results-dir {results_dir}'}`"
 )
 
 st.subheader(f"Where `{reference}` earns its place")

@@ -447,3 +447,40 @@ def test_a_dataset_with_tables_alone_beside_an_archive_of_others(tmp_path):
     assert evidence.variant_summary("toy", tmp_path).set_index("variant").loc["full", "n"] == 3
     with pytest.raises(ValueError, match="no dataset 'nope'"):
         evidence.seed_scores("nope", tmp_path)
+
+
+def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_path):
+    _paired_runs(tmp_path)
+    curve = tmp_path / "curve"
+    _paired_runs(curve, n_seeds=2)
+    (tmp_path / "empty").mkdir()  # a folder without per-run tables is no campaign
+    assert evidence.campaigns(tmp_path) == [tmp_path, curve]
+    assert evidence.variant_summary("toy", curve).set_index("variant").loc["full", "n"] == 2
+    (tmp_path / "studies").mkdir()
+    assert evidence._studies_dir(curve) == tmp_path / "studies"  # finals --studies results/studies
+    (curve / "studies").mkdir()
+    assert evidence._studies_dir(curve) == curve / "studies"  # its own, once it has them
+    assert evidence.campaigns(tmp_path / "missing") == [tmp_path / "missing"]
+
+
+@pytest.mark.app  # AppTest
+def test_page_switches_campaigns(page_env, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    _paired_runs(tmp_path)
+    _paired_runs(tmp_path / "curve", n_seeds=2)
+    monkeypatch.setenv(evidence.RESULTS_ENV, str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.switch_page("pages/evidence.py")
+    at.run()
+    assert not at.exception and not at.error
+
+    def n_seeds():
+        (summary,) = [d.value for d in at.dataframe if "test_wf1_mean" in d.value.columns]
+        return int(summary.set_index("variant").loc["full", "n"])
+
+    assert n_seeds() == 3
+    at.segmented_control(key="ev_campaign").set_value(str(tmp_path / "curve")).run()
+    assert not at.exception and not at.error
+    assert n_seeds() == 2
+    assert any("--results-dir" in c.value for c in at.caption)
