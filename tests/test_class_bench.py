@@ -153,3 +153,30 @@ def test_umap_server_bench_reports_child_over_in_process_ratios(monkeypatch):
     from aofl.cli import bench
 
     assert "umap_server" in bench.SECTIONS and "umap_server" not in bench.DEFAULT_SECTIONS
+
+
+def test_browser_cpu_leaves_out_the_server_it_is_told_of():
+    """The bench starts the server too: its CPU must not count as the browsers'."""
+    import subprocess
+    import sys
+    import time
+
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(30)",
+        ]
+    )
+    try:
+        time.sleep(0.1)
+        base_all = classroom._descendants_cpu_seconds()
+        base_out = classroom._descendants_cpu_seconds(exclude=busy.pid)
+        deadline = time.monotonic() + 20
+        while classroom._descendants_cpu_seconds() - base_all < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert classroom._descendants_cpu_seconds() - base_all >= 0.4
+        assert classroom._descendants_cpu_seconds(exclude=busy.pid) - base_out < 0.1
+    finally:
+        busy.kill()
+        busy.wait()

@@ -249,10 +249,14 @@ def _descendants(root: int) -> dict[int, list[str]]:
     return {p: stat[p] for p in below}
 
 
-def _descendants_cpu_seconds(root: int | None = None) -> float:
+def _descendants_cpu_seconds(root: int | None = None, exclude: int | None = None) -> float:
     """CPU seconds of the live processes below `root` (default: this one; the browser's processes
-    hang below playwright's driver). Taken while a phase's tabs are still open, so their renderers count."""
+    hang below playwright's driver), leaving out `exclude` and the processes below it (the server,
+    which this process started too). Taken while a phase's tabs are still open, so their renderers count."""
     below = _descendants(os.getpid() if root is None else root)
+    if exclude is not None:
+        for pid in [exclude, *_descendants(exclude)]:
+            below.pop(pid, None)
     tick = os.sysconf("SC_CLK_TCK")
     return sum((int(f[11]) + int(f[12])) / tick for f in below.values())
 
@@ -411,17 +415,24 @@ async def _sessions(browser, n: int):
 
 
 async def _together(
-    browser, url: str, n: int, timeout_ms: int, plot: bool = True, cpu: dict | None = None
+    browser,
+    url: str,
+    n: int,
+    timeout_ms: int,
+    plot: bool = True,
+    cpu: dict | None = None,
+    server: int | None = None,
 ) -> list[Visit]:
     """n fresh sessions open url at the same moment (contexts and tabs made beforehand).
-    cpu, when given, gets the browser's CPU seconds over the visits ("browser_cpu_s")."""
+    cpu, when given, gets the browser's CPU seconds over the visits ("browser_cpu_s"), the process
+    `server` and its children left out."""
     contexts, pages = await _sessions(browser, n)
     try:
-        before = _descendants_cpu_seconds()
+        before = _descendants_cpu_seconds(exclude=server)
         t0 = time.perf_counter()
         visits = list(await asyncio.gather(*(_visit(p, url, t0, timeout_ms, plot) for p in pages)))
         if cpu is not None:
-            cpu["browser_cpu_s"] = r(_descendants_cpu_seconds() - before, 2)
+            cpu["browser_cpu_s"] = r(_descendants_cpu_seconds(exclude=server) - before, 2)
         return visits
     finally:
         for c in contexts:
@@ -477,10 +488,12 @@ async def _drive(url: str, pid: int, sessions: int, timeout_s: float, log) -> tu
                 (cold,) = await _together(browser, page_url, 1, timeout_ms)
                 phase["cold_server_cpu_s"], cpu = cpu_since(cpu), _cpu_seconds(pid)
                 browser_cpu: dict = {}
-                (single,) = await _together(browser, page_url, 1, timeout_ms, cpu=browser_cpu)
+                (single,) = await _together(browser, page_url, 1, timeout_ms, cpu=browser_cpu, server=pid)
                 phase["single_server_cpu_s"], cpu = cpu_since(cpu), _cpu_seconds(pid)
                 phase["single_browser_cpu_s"] = browser_cpu.get("browser_cpu_s")
-                everyone = await _together(browser, page_url, sessions, timeout_ms, cpu=browser_cpu)
+                everyone = await _together(
+                    browser, page_url, sessions, timeout_ms, cpu=browser_cpu, server=pid
+                )
                 phase["all_server_cpu_s"] = cpu_since(cpu)
                 phase["all_browser_cpu_s"] = browser_cpu.get("browser_cpu_s")
                 memory(phase)
