@@ -10,6 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/_tiny.py and friends
 
 
+@pytest.fixture(autouse=True)
+def _umap_where_the_test_left_it():
+    """An AppTest runs app.py in this process, and its start-up sends UMAP to child processes
+    (`aofl.embed.set_umap_runner`): every test gets back the runner it started with, so a library test
+    after an app test computes in-process as the library does."""
+    from aofl import embed
+
+    before = embed.umap_runner()
+    yield
+    embed.set_umap_runner(before)
+
+
 def _repo_entries():
     from aofl.store import registry
 
