@@ -557,10 +557,8 @@ def _cached(key: str, n: int, n_components: int) -> np.ndarray | None:
 
 def _store(key: str, Y: np.ndarray) -> None:
     _remember(key, Y)
-    try:
-        atomic_savez(
-            embedding_cache_dir() / f"{key}.npz", coords=Y
-        )  # temp + fsync + rename: never half a file
+    try:  # temp + fsync + rename: a crash never leaves half a cache file
+        atomic_savez(embedding_cache_dir() / f"{key}.npz", coords=Y)
     except OSError:
         pass  # a read-only cache directory only costs the recomputation
 
