@@ -13,7 +13,6 @@ come back as ``Y<i>.npy`` in a private temporary folder, all read with allow_pic
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io.child_process import child_slot, run_child, say
+from .io.child_process import answer, child_slot, run_child
 
 __all__ = ["embed_in_subprocess", "main", "warm_up_in_background", "warm_up_in_subprocess"]
 
@@ -29,16 +28,12 @@ WHAT = "the UMAP embedding"
 
 
 def main(argv: list[str] | None = None) -> int:
-    import json
-
-    argv = sys.argv[1:] if argv is None else argv
-    folder = Path(argv[0])
     from . import embed as E
     from .device import configure_threads
 
     configure_threads()
-    try:
-        request = json.loads(sys.stdin.read())
+
+    def work(request: dict, folder: Path) -> dict:
         start = time.perf_counter()
         if request.get("job") == "warm_up":
             E.warm_up_umap(background=False)
@@ -48,20 +43,12 @@ def main(argv: list[str] | None = None) -> int:
             init = np.load(folder / "init.npy", allow_pickle=False) if request["has_init"] else None
             for i in range(int(request["count"])):
                 X = np.load(folder / f"X{i}.npy", allow_pickle=False)
-                Y = E.embed(
-                    X,
-                    request["method"],
-                    int(request["n_components"]),
-                    int(request["seed"]),
-                    init,
-                    **request["params"],
-                )
+                settings = (request["method"], int(request["n_components"]), int(request["seed"]), init)
+                Y = E.embed(X, *settings, **request["params"])
                 np.save(folder / f"Y{i}.npy", Y, allow_pickle=False)
-        say("done", {"seconds": round(time.perf_counter() - start, 3)})
-    except Exception as e:  # the parent raises it with this message
-        say("error", f"{type(e).__name__}: {e}")
-        return 1
-    return 0
+        return {"seconds": round(time.perf_counter() - start, 3)}
+
+    return answer(work, argv)
 
 
 def embed_in_subprocess(

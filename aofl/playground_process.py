@@ -15,12 +15,11 @@ folder). Nothing is unpickled: the parent reads JSON and Parquet only."""
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from .io.child_process import child_slot, run_child, say
+from .io.child_process import answer, child_slot, run_child, say
 
 __all__ = ["main", "train_in_subprocess"]
 
@@ -29,27 +28,22 @@ WHAT = "the Playground's training"
 
 
 def main(argv: list[str] | None = None) -> int:
-    import json
-
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0])
     from .device import configure_threads
     from .playground import PlaygroundSpec, train_and_evaluate
 
     configure_threads()
-    try:
-        spec = PlaygroundSpec(**json.loads(sys.stdin.read()))
+
+    def work(request: dict, out: Path) -> dict:
+        spec = PlaygroundSpec(**request)
         device = os.environ.get("AOFL_PLAYGROUND_DEVICE", "cpu")
         outcome = train_and_evaluate(spec, device, on_epoch=lambda info: say("epoch", info))
         for name in FRAMES:
             frame = outcome.pop(name)
             if frame is not None:
                 frame.to_parquet(out / f"{name}.parquet")
-        say("done", outcome)
-    except Exception as e:  # the parent raises it with this message
-        say("error", f"{type(e).__name__}: {e}")
-        return 1
-    return 0
+        return outcome
+
+    return answer(work, argv)
 
 
 def train_in_subprocess(

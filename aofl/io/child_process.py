@@ -22,7 +22,7 @@ import time
 
 from .child_env import importable_env
 
-__all__ = ["PREFIX", "child_slot", "run_child", "say", "slot_count"]
+__all__ = ["PREFIX", "answer", "child_slot", "run_child", "say", "slot_count"]
 
 PREFIX = "AOFL "
 
@@ -59,6 +59,20 @@ def child_slot(on_wait=None):
 def say(kind: str, payload) -> None:
     """The child's side: one protocol line on stdout."""
     print(PREFIX + json.dumps({kind: payload}), flush=True)
+
+
+def answer(work, argv: list[str] | None = None) -> int:
+    """The child's side of one request: `work(request, folder)` with the JSON request from stdin and the
+    parent's folder (argv[0]); its result is said as ``done``, an exception as ``error`` (exit code 1)."""
+    from pathlib import Path
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        say("done", work(json.loads(sys.stdin.read()), Path(argv[0])))
+    except Exception as e:  # the parent raises it with this message
+        say("error", f"{type(e).__name__}: {e}")
+        return 1
+    return 0
 
 
 def run_child(
