@@ -22,6 +22,17 @@ def _umap_where_the_test_left_it():
     embed.set_umap_runner(before)
 
 
+@pytest.fixture
+def fresh_embedding_cache(tmp_path, monkeypatch):
+    """An empty AOFL_CACHE_DIR and aofl.embed's memory cache cleared before and after the test."""
+    from aofl import embed
+
+    monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
+    embed.clear_memory_cache()
+    yield
+    embed.clear_memory_cache()
+
+
 def _repo_entries():
     from aofl.store import registry
 

@@ -9,13 +9,7 @@ from _tiny import tiny_dataset, tiny_model
 from aofl import embed as E
 from aofl.inference import run_inference
 
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
-    E.clear_memory_cache()
-    yield
-    E.clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("fresh_embedding_cache")
 
 
 def _blobs(n=300, d=60, k=3, seed=0):

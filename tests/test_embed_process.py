@@ -11,15 +11,8 @@ import pytest
 from aofl import embed as E
 from aofl import embed_process
 
-pytestmark = pytest.mark.app  # the child imports umap and compiles numba code (tens of CPU-seconds cold)
-
-
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("AOFL_CACHE_DIR", str(tmp_path / "cache"))
-    E.clear_memory_cache()
-    yield
-    E.clear_memory_cache()
+# the child imports umap and compiles numba code (tens of CPU-seconds cold)
+pytestmark = [pytest.mark.app, pytest.mark.usefixtures("fresh_embedding_cache")]
 
 
 def _blobs(n=120, d=12, seed=0):
