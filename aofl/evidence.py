@@ -721,7 +721,7 @@ def campaigns(results_dir: str | os.PathLike | None = None) -> list[Path]:
     each (e.g. results/curve, the final runs at the curve-rule studies' settings)."""
     root = resolve_results_dir(results_dir)
     subs = sorted(d for d in root.iterdir() if d.is_dir() and _run_datasets(d)) if root.is_dir() else []
-    return [root] + [d for d in subs if d.name not in (RUNS_SUBDIR, "studies")]
+    return [root] + subs
 
 
 def _study_path(name: str, root: Path) -> Path:

@@ -97,9 +97,8 @@ def run(quick: bool = False, log=print, wait_s: float | None = None, timeout_s: 
         from ..embed_process import warm_up_in_subprocess
 
         t = time.perf_counter()
-        warm_up_in_subprocess(
-            env={**os.environ, "AOFL_CACHE_DIR": str(cache)}
-        )  # numba's cache, for both modes
+        # numba's disk cache filled once, for both modes
+        warm_up_in_subprocess(env={**os.environ, "AOFL_CACHE_DIR": str(cache)})
         log(f"umap_server: numba's disk cache filled in {time.perf_counter() - t:.1f} s")
         modes = {m: _measure(m, tmp, cache, wait_s, timeout_s, log) for m in MODES}
     finally:
