@@ -49,6 +49,7 @@ __all__ = [
     "stratified_subsample",
     "warm_up_umap",
     "wait_for_warm_up",
+    "warm_up_error",
     "trustworthiness",
     "pca",
     "knn",
@@ -878,6 +879,11 @@ def wait_for_warm_up(timeout: float | None = None) -> bool:
     if _warm["thread"] is None:
         return True
     return _warm["done"].wait(timeout)
+
+
+def warm_up_error() -> str | None:
+    """Why the finished warm-up failed (its exception's repr), or None (it worked, runs or never ran)."""
+    return _warm["error"]
 
 
 # ------------------------------------------------------------------------------------------- quality

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         if request.get("job") == "warm_up":
             E.warm_up_umap(background=False)
-            if E._warm["error"]:
-                raise RuntimeError(E._warm["error"])
+            if E.warm_up_error():
+                raise RuntimeError(E.warm_up_error())
         else:
             init = np.load(folder / "init.npy", allow_pickle=False) if request["has_init"] else None
             for i in range(int(request["count"])):

@@ -214,6 +214,20 @@ def test_baseline_offers_context_only(results):
         E.embed_features(base, ("shard",))
 
 
+def test_a_failed_warm_up_says_why(monkeypatch):
+    monkeypatch.setattr(
+        E, "_warm", {"thread": None, "done": __import__("threading").Event(), "error": None, "seconds": None}
+    )
+    assert E.warm_up_error() is None
+
+    def no_umap():
+        raise ImportError("no umap here")
+
+    monkeypatch.setattr(E, "_import_umap", no_umap)
+    E.warm_up_umap(background=False)
+    assert E.wait_for_warm_up(0) and "no umap here" in E.warm_up_error()
+
+
 def test_warm_up_runs_once_and_sets_numba_cache(monkeypatch):
     monkeypatch.setattr(
         E, "_warm", {"thread": None, "done": __import__("threading").Event(), "error": None, "seconds": None}

@@ -94,7 +94,7 @@ def _first_vs_warm(n: int) -> dict:
         "warm_s": r(t_warm),
         "start_to_warm_s": r(warm_up_s, 2),
         "points": n,
-        "warm_up_error": E._warm["error"],
+        "warm_up_error": E.warm_up_error(),
     }
 
 
