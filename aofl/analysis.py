@@ -75,7 +75,7 @@ def angle_summary_by(long: pd.DataFrame, by: str | list[str] = "label") -> pd.Da
 
 
 def alpha_frame(alpha_deg: dict[str, float], theta_mean: dict[str, float] | None = None) -> pd.DataFrame:
-    """modality, alpha_deg (learned target angle), theta_mean_deg when given."""
+    """modality, alpha_deg (L_AAC's target angle at the end of training), theta_mean_deg when given."""
     rows = [{"modality": m, "alpha_deg": float(a)} for m, a in alpha_deg.items()]
     out = pd.DataFrame(rows, columns=["modality", "alpha_deg"])
     if theta_mean is not None:

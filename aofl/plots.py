@@ -592,7 +592,7 @@ def training_dynamics(
             "clip factor on CE's gradient (1 = not clipped), warm-up",
             f"each term's share of the {where} gradient",
             "cos with CE gradient (< 0: fights the classifier)",
-            "mean θ, φ per modality and the learned α (degrees)",
+            "mean θ, φ per modality and the target α (degrees)",
         ),
     )
     terms = list(dict.fromkeys(df.loc[df["group"].isin(["loss", "grad_share", "grad_cos"]), "name"]))

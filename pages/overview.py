@@ -1,7 +1,9 @@
 """Overview: how well the checkpoint does on the split, and how it was trained."""
 
+import pandas as pd
 import streamlit as st
 
+from aofl.alpha import ALPHA_LEARNED_TOL_DEG, with_alpha_start
 from aofl.app import caches, context, figures, seeds_view, slices_view, widgets
 from aofl.dynamics_frame import gradient_part, has_dynamics
 from aofl.model import VARIANT_HELP
@@ -75,13 +77,16 @@ else:
         "**Middle right**: the cosine between a term's gradient and CE's; below 0 the term fights the "
         "classifier, pushing where classification gets worse. **Bottom**: per modality, the mean angle θ "
         "between its shared and specific features, the mean angle φ between its shared features and the "
-        "other modalities', and the learned target α that L_AAC pulls θ towards (all in degrees)."
+        "other modalities', and the target α that L_AAC pulls θ towards (a trained parameter that moves "
+        "a degree or two in a run; all in degrees)."
     )
     widgets.show_figure(figures.training_dynamics(entry), dynamics, "training_dynamics")
 
 if metrics.get("angles"):
     st.subheader("Angles at a glance")
-    angle_rows = [{"modality": m, **a} for m, a in metrics["angles"].items()]
+    angle_rows = pd.DataFrame([{"modality": m, **a} for m, a in metrics["angles"].items()])
+    # alpha's start beside its end: it moves a degree or two in a run, so "learned" is earned per row
+    angle_rows = with_alpha_start(angle_rows.rename(columns={"alpha": "alpha_deg"}), meta.get("config") or {})
     st.dataframe(
         angle_rows,
         hide_index=True,
@@ -89,8 +94,15 @@ if metrics.get("angles"):
             "theta_mean": st.column_config.NumberColumn("mean theta (deg)", format="%.1f"),
             "phi_mean": st.column_config.NumberColumn("mean phi (deg)", format="%.1f"),
             "theta_gt_phi": st.column_config.NumberColumn("share theta > phi", format="%.3f"),
-            "alpha": st.column_config.NumberColumn("learned alpha (deg)", format="%.1f"),
+            "alpha_start_deg": st.column_config.NumberColumn("alpha start (deg)", format="%.1f"),
+            "alpha_deg": st.column_config.NumberColumn("alpha end (deg)", format="%.1f"),
+            "learned": st.column_config.CheckboxColumn(f"alpha moved > {ALPHA_LEARNED_TOL_DEG:g}°"),
         },
+    )
+    st.caption(
+        "alpha is the target angle L_AAC pulls theta towards. It starts at the searched `alpha_init_deg` and "
+        f"counts as learned only where it moved more than {ALPHA_LEARNED_TOL_DEG:g}°. One checkpoint, seed 0; "
+        "the Evidence page shows alpha start → end over ten seeds per variant."
     )
 
 if metrics.get("disentanglement"):

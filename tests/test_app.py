@@ -137,6 +137,18 @@ def test_overview_every_checkpoint_matches_evaluate(app_env):
         assert len(at.get("download_button")) >= 4
 
 
+def test_overview_shows_alpha_start_beside_its_end(app_env):
+    at = new_app()
+    entry = next(e for e in app_env["entries"] if e.variant == "full")
+    select_checkpoint(at, entry.name)
+    (table,) = [d.value for d in at.dataframe if "alpha_deg" in d.value.columns]
+    _, meta = load_checkpoint(entry.path)
+    assert (table["alpha_start_deg"] == float(meta["config"].get("alpha_init_deg", 45.0))).all()
+    moved = (table["alpha_deg"] - table["alpha_start_deg"]).abs() > 2.0
+    assert list(table["learned"]) == list(moved)
+    assert any("counts as learned only where" in c.value for c in at.caption)
+
+
 def test_overview_split_change(app_env):
     at = new_app()
     entry = app_env["entries"][0]
