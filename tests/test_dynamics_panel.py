@@ -29,7 +29,7 @@ TITLES = [
     "clip factor on CE's gradient (1 = not clipped), warm-up",
     "each term's share of the heads' gradient",
     "cos with CE gradient (< 0: fights the classifier)",
-    "mean θ, φ per modality and the learned α (degrees)",
+    "mean θ, φ per modality and the target α (degrees)",
 ]
 
 
