@@ -19,6 +19,7 @@ def add_parser(subparsers) -> None:
     from ..model import AOFLConfig
     from ..settings import add_flags
     from ..train import TrainConfig
+    from ..tune import CURVE_EPOCHS, PATIENCE, RULES, SEARCH_EPOCHS
     from .common import add_data_args
 
     p = subparsers.add_parser(
@@ -42,13 +43,13 @@ def add_parser(subparsers) -> None:
         "--epochs",
         type=int,
         default=None,
-        help="the cap of every fold's run (default: curve rule 60, every fold trains all of them; "
-        "fold_best rule 40, early stopping with patience 8 ends most runs sooner)",
+        help=f"the cap of every fold's run (default: curve rule {CURVE_EPOCHS}, every fold trains all of "
+        f"them; fold_best rule {SEARCH_EPOCHS}, early stopping with patience {PATIENCE} ends most runs sooner)",
     )
     p.add_argument(
         "--rule",
         default="curve",
-        choices=["curve", "fold_best"],
+        choices=RULES,
         help="how a trial is scored: curve (default) = the fold-mean held-out WF1 curve at one common epoch, "
         "which the final runs then train for, no pruning; fold_best = each fold's own best epoch, median "
         "pruning (the studies of issue #13, named without the -curve suffix)",
