@@ -272,20 +272,31 @@ def nearest_neighbours(
 
 
 def ablation_metrics(
-    tables: dict[str, pd.DataFrame], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+    tables: dict[str, pd.DataFrame],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    by: str | None = "dialogue",
 ) -> pd.DataFrame:
     """Weighted F1 and accuracy with bootstrap CIs per checkpoint, and a paired bootstrap of
-    weighted F1 against the first checkpoint (difference, CI, two-sided p)."""
+    weighted F1 against the first checkpoint (difference, CI, two-sided p).
+
+    The bootstrap resamples whole dialogues (the tables' `by` column) when the tables have it, else
+    single utterances; the column `resampled` names the unit. Utterances of one dialogue move together,
+    so resampling them one by one would make the intervals too narrow."""
     tables = align_tables(tables)
     names = list(tables)
     ref = tables[names[0]]
     keep = ref["label_id"].to_numpy() >= 0 if "label_id" in ref else np.ones(len(ref), bool)
     y = ref["label_id"].to_numpy()[keep]
+    groups = ref[by].to_numpy()[keep] if by is not None and by in ref else None
+    unit = f"{by}s" if groups is not None else "utterances"
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "groups": groups}
     rows = []
     for n in names:
         pred = tables[n]["prediction_id"].to_numpy()[keep]
-        wf1 = bootstrap_ci(y, pred, "weighted_f1", n_boot=n_boot, level=level, seed=seed)
-        acc = bootstrap_ci(y, pred, "accuracy", n_boot=n_boot, level=level, seed=seed)
+        wf1 = bootstrap_ci(y, pred, "weighted_f1", **boot)
+        acc = bootstrap_ci(y, pred, "accuracy", **boot)
         row = {
             "checkpoint": n,
             "weighted_f1": wf1["value"],
@@ -299,10 +310,11 @@ def ablation_metrics(
             row.update(diff_vs_first=0.0, diff_low=np.nan, diff_high=np.nan, p_value=np.nan)
         else:
             ref_pred = ref["prediction_id"].to_numpy()[keep]
-            d = paired_bootstrap(y, pred, ref_pred, "weighted_f1", n_boot=n_boot, level=level, seed=seed)
+            d = paired_bootstrap(y, pred, ref_pred, "weighted_f1", **boot)
             row.update(
                 diff_vs_first=d["difference"], diff_low=d["low"], diff_high=d["high"], p_value=d["p_value"]
             )
+        row["resampled"] = unit
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,8 +1,9 @@
 """Classification metrics, bootstrap confidence intervals, paired tests and their power.
 
-Weighted F1 is the MERC convention (IEMOCAP, MELD). `bootstrap_ci`, `paired_bootstrap` and
-`paired_seed_comparison` resample utterances; `dialogue_seed_bootstrap` resamples test dialogues and
-seeds (utterances of one dialogue are not independent). Every bootstrap draws from a fixed seed, so
+Weighted F1 is the MERC convention (IEMOCAP, MELD). `bootstrap_ci` and `paired_bootstrap` resample
+utterances, or whole dialogues when given each utterance's (`groups=`); `paired_seed_comparison`
+resamples utterances; `dialogue_seed_bootstrap` resamples test dialogues and seeds (utterances of one
+dialogue are not independent). Every bootstrap draws from a fixed seed, so
 the same predictions always give the same interval. `holm` corrects a family of p-values;
 `detectable_difference` is the smallest difference a paired t-test over seeds finds at a given power.
 """
@@ -87,14 +88,63 @@ def _weighted_f1_of_confusion(cm: np.ndarray) -> np.ndarray:
     return (f1 * support).sum(-1) / support.sum(-1)
 
 
+def _group_codes(groups, n: int) -> tuple[np.ndarray, int]:
+    """(group index of each of n items, number of groups) from any group names."""
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} group names for {n} utterances")
+    _, code = np.unique(np.asarray(groups), return_inverse=True)
+    return code, int(code.max()) + 1 if n else 0
+
+
+def _per_group_confusions(y: np.ndarray, preds: np.ndarray, group: np.ndarray, n_groups: int, c: int):
+    """Confusion counts of each prediction row per group: [rows, groups, c * c]."""
+    k = preds.shape[0]
+    cell = (np.arange(k)[:, None] * n_groups + group[None, :]) * c * c + y[None, :] * c + preds
+    counts = np.bincount(cell.ravel(), minlength=k * n_groups * c * c).astype(float)
+    return counts.reshape(k, n_groups, c * c)
+
+
+def _group_draws(rng: np.random.Generator, n_boot: int, n_groups: int) -> np.ndarray:
+    """How often each group is drawn in each of n_boot resamples of n_groups with replacement:
+    [n_boot, n_groups]."""
+    draw = rng.integers(0, n_groups, size=(n_boot, n_groups))
+    return np.bincount(
+        (draw + np.arange(n_boot)[:, None] * n_groups).ravel(), minlength=n_boot * n_groups
+    ).reshape(n_boot, n_groups)
+
+
+def _grouped_stats(y, preds, groups, metric: str, n_boot: int, seed: int) -> np.ndarray:
+    """The metric of each prediction row on n_boot resamples of whole groups: [n_boot, rows]. A
+    resample's confusion is its group draw counts times the per-group confusions (one product)."""
+    y, preds = np.asarray(y), np.atleast_2d(np.asarray(preds))
+    group, n_groups = _group_codes(groups, len(y))
+    c = int(max(y.max(), preds.max())) + 1
+    per_group = _per_group_confusions(y, preds, group, n_groups, c)
+    times = _group_draws(np.random.default_rng(seed), n_boot, n_groups)
+    cm = (times @ per_group.transpose(1, 0, 2).reshape(n_groups, -1)).reshape(n_boot, len(preds), c, c)
+    if metric == "accuracy":
+        return np.diagonal(cm, axis1=-2, axis2=-1).sum(-1) / cm.sum((-2, -1))
+    return _weighted_f1_of_confusion(cm)
+
+
 def bootstrap_ci(
-    y_true, y_pred, metric: str = "weighted_f1", n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    y_true,
+    y_pred,
+    metric: str = "weighted_f1",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups=None,
 ) -> dict:
-    """Point estimate and percentile bootstrap interval of a metric."""
+    """Point estimate and percentile bootstrap interval of a metric. `groups` (e.g. each utterance's
+    dialogue): resample whole groups instead of single utterances."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     fn = _METRICS[metric]
-    idx = _resample_indices(len(y_true), n_boot, seed)
-    stats = _batched(y_true[idx], y_pred[idx], metric)
+    if groups is None:
+        idx = _resample_indices(len(y_true), n_boot, seed)
+        stats = _batched(y_true[idx], y_pred[idx], metric)
+    else:
+        stats = _grouped_stats(y_true, y_pred, groups, metric, n_boot, seed)[:, 0]
     lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return {"value": fn(y_true, y_pred), "low": float(lo), "high": float(hi)}
 
@@ -107,12 +157,18 @@ def paired_bootstrap(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    groups=None,
 ) -> dict:
-    """metric(a) - metric(b) on the same resampled utterances: difference, interval, two-sided p."""
+    """metric(a) - metric(b) on the same resampled utterances (`groups`: the same resampled groups,
+    e.g. dialogues): difference, interval, two-sided p."""
     y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
     fn = _METRICS[metric]
-    idx = _resample_indices(len(y_true), n_boot, seed)
-    diffs = _batched(y_true[idx], pred_a[idx], metric) - _batched(y_true[idx], pred_b[idx], metric)
+    if groups is None:
+        idx = _resample_indices(len(y_true), n_boot, seed)
+        diffs = _batched(y_true[idx], pred_a[idx], metric) - _batched(y_true[idx], pred_b[idx], metric)
+    else:
+        stats = _grouped_stats(y_true, np.stack([pred_a, pred_b]), groups, metric, n_boot, seed)
+        diffs = stats[:, 0] - stats[:, 1]
     lo, hi, p = _interval_and_p(diffs, level)
     return {"difference": fn(y_true, pred_a) - fn(y_true, pred_b), "low": lo, "high": hi, "p_value": p}
 
@@ -215,25 +271,18 @@ def dialogue_seed_bootstrap(
     if len(dialogues) != len(y):
         raise ValueError(f"{len(dialogues)} dialogue names for {len(y)} utterances")
     n_seeds = a.shape[0]
-    _, dialogue = np.unique(np.asarray(dialogues), return_inverse=True)
-    n_dialogues = int(dialogue.max()) + 1
+    dialogue, n_dialogues = _group_codes(dialogues, len(y))
     c = int(max(y.max(), a.max(), b.max())) + 1
     # confusion counts per model-seed and dialogue: [2 * seeds, dialogues, c * c]; a resample's
     # confusion is then its dialogue draw counts times these, one matrix product for every resample
-    both = np.concatenate([a, b])
-    cell = (np.arange(2 * n_seeds)[:, None] * n_dialogues + dialogue[None, :]) * c * c + y[None, :] * c + both
-    per_dialogue = np.bincount(cell.ravel(), minlength=2 * n_seeds * n_dialogues * c * c).astype(float)
-    per_dialogue = per_dialogue.reshape(2 * n_seeds, n_dialogues, c * c)
+    per_dialogue = _per_group_confusions(y, np.concatenate([a, b]), dialogue, n_dialogues, c)
 
     full = _weighted_f1_of_confusion(per_dialogue.sum(1).reshape(2 * n_seeds, c, c))
     per_seed = full[:n_seeds] - full[n_seeds:]
 
     rng = np.random.default_rng(seed)
     seed_draw = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
-    dialogue_draw = rng.integers(0, n_dialogues, size=(n_boot, n_dialogues))
-    times = np.bincount(
-        (dialogue_draw + np.arange(n_boot)[:, None] * n_dialogues).ravel(), minlength=n_boot * n_dialogues
-    ).reshape(n_boot, n_dialogues)  # how often each dialogue was drawn: [n_boot, dialogues]
+    times = _group_draws(rng, n_boot, n_dialogues)  # after the seeds' draw: the order is documented
     cm = times @ per_dialogue.transpose(1, 0, 2).reshape(n_dialogues, -1)  # [n_boot, 2 * seeds * c * c]
     wf1 = _weighted_f1_of_confusion(cm.reshape(n_boot, 2 * n_seeds, c, c))
     diff = wf1[:, :n_seeds] - wf1[:, n_seeds:]  # [n_boot, seeds]

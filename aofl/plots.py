@@ -493,7 +493,8 @@ def ablation_metrics_plot(df: pd.DataFrame) -> go.Figure:
                 ),
             )
         )
-    fig.update_yaxes(title="score (95% bootstrap CI)")
+    unit = f" over {df['resampled'].iloc[0]}" if "resampled" in df and len(df) else ""
+    fig.update_yaxes(title=f"score (95% bootstrap CI{unit})")
     return _style(fig, "Metrics per checkpoint", 360)
 
 

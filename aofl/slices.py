@@ -23,7 +23,7 @@ The slice kinds (`SLICE_KINDS`), each a column of values per utterance (`slice_c
   (no column, or every text empty) this slice is skipped: `skipped_slices` says why.
 
 `slice_metrics` scores one table per slice value (n, weighted F1 and accuracy with percentile
-bootstrap intervals via `aofl.metrics.bootstrap_ci`, mean theta and phi per modality when the model
+bootstrap intervals over the slice's dialogues via `aofl.metrics.bootstrap_ci`, mean theta and phi per modality when the model
 has them; a baseline simply has no angle columns); `compare_slices` does it for several
 checkpoints side by side in one long frame. Values come out in a fixed order (buckets in order,
 speakers by count with ``other`` last) so tables and charts read the same on every page.
@@ -242,18 +242,25 @@ def slice_metrics(
     top_k_speakers: int = DEFAULT_TOP_K_SPEAKERS,
 ) -> pd.DataFrame:
     """Per slice value: n (labelled utterances), weighted F1 and accuracy (0-1) with their percentile
-    bootstrap intervals (`bootstrap_ci`, n_boot resamples of the slice's utterances, fixed seed),
-    and the mean theta_<m> / phi_<m> (degrees) per modality when the table has angles.
+    bootstrap intervals (`bootstrap_ci`, n_boot resamples of the slice's dialogues, fixed seed), the
+    number of dialogues the slice's utterances come from, and the mean theta_<m> / phi_<m> (degrees)
+    per modality when the table has angles.
+
+    Utterances of one dialogue move together, so the bootstrap draws whole dialogues (their utterances
+    in this slice); a slice value from a single dialogue has no interval (NaN): its spread over
+    dialogues cannot be estimated. A table without a `dialogue` column resamples utterances.
 
     Columns: slice, value, n, weighted_f1, weighted_f1_low, weighted_f1_high, accuracy, accuracy_low,
-    accuracy_high, then theta_<m>, phi_<m> per modality. Unlabelled utterances are left out; slice
-    values without labelled utterances get no row; skipped kinds (`skipped_slices`) get no rows.
+    accuracy_high, n_dialogues, then theta_<m>, phi_<m> per modality. Unlabelled utterances are left
+    out; slice values without labelled utterances get no row; skipped kinds (`skipped_slices`) get no
+    rows.
     """
     kinds = _kinds(kinds)
     frame = slice_frame(table, kinds, top_k_speakers)
     labelled = np.asarray(table["label_id"]) >= 0
     y = np.asarray(table["label_id"])
     p = np.asarray(table["prediction_id"])
+    dialogue = np.asarray(table["dialogue"]) if "dialogue" in table else None
     mods = table_modalities(table)
     angles = {
         f"{a}_{m}": np.asarray(table[f"{a}_{m}"], dtype=np.float64) for m in mods for a in ("theta", "phi")
@@ -267,9 +274,16 @@ def slice_metrics(
             if n == 0:
                 continue
             row = {"slice": kind, "value": str(value), "n": n}
+            groups = dialogue[keep] if dialogue is not None else None
+            n_dialogues = len(set(groups)) if groups is not None else None
             for metric in ("weighted_f1", "accuracy"):
-                ci = bootstrap_ci(y[keep], p[keep], metric=metric, n_boot=n_boot, level=level, seed=seed)
+                ci = bootstrap_ci(
+                    y[keep], p[keep], metric=metric, n_boot=n_boot, level=level, seed=seed, groups=groups
+                )
+                if n_dialogues == 1:
+                    ci["low"] = ci["high"] = float("nan")
                 row.update({metric: ci["value"], f"{metric}_low": ci["low"], f"{metric}_high": ci["high"]})
+            row["n_dialogues"] = n_dialogues
             for name, a in angles.items():
                 row[name] = float(np.nanmean(a[keep])) if np.isfinite(a[keep]).any() else float("nan")
             rows.append(row)
@@ -283,6 +297,7 @@ def slice_metrics(
         "accuracy",
         "accuracy_low",
         "accuracy_high",
+        "n_dialogues",
     ] + list(angles)
     return pd.DataFrame(rows, columns=columns)
 

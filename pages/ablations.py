@@ -61,13 +61,16 @@ with left:
         hide_index=True,
         key="abl_metrics_table",
         column_config={
-            c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c != "checkpoint"
+            c: st.column_config.NumberColumn(format="%.4f")
+            for c in table.columns
+            if c not in ("checkpoint", "resampled")
         },
     )
     st.caption(
-        f"95% percentile bootstrap intervals over utterances ({n_boot} resamples). `diff_vs_first`: "
-        f"weighted F1 minus {names[0]}'s on the same resamples (paired bootstrap), with its interval and "
-        f"two-sided p-value."
+        f"95% percentile bootstrap intervals, resampling whole {table['resampled'].iloc[0]} ({n_boot} "
+        f"resamples; utterances of one dialogue move together). `diff_vs_first`: weighted F1 minus "
+        f"{names[0]}'s on the same resamples (paired bootstrap), with its interval and two-sided p-value: "
+        "the test-sampling noise of these single checkpoints, not the spread over seeds (Across seeds)."
     )
 with right:
     widgets.show_figure(figures.ablation_metrics_plot(sels, n_boot), table, "ablation_metrics")

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from aofl import analysis
+from aofl.metrics import paired_bootstrap
 from aofl.table import table_modalities, theta_gt_phi_share
 
 LABELS = ["happy", "sad"]
@@ -148,6 +149,18 @@ def test_ablation_metrics_ci_and_paired_test():
     assert (out["wf1_low"] <= out["weighted_f1"]).all() and (out["weighted_f1"] <= out["wf1_high"]).all()
     assert out.loc[0, "accuracy"] == pytest.approx((good == y).mean())
     assert out.loc[0, "diff_vs_first"] == 0 and np.isnan(out.loc[0, "p_value"])
+    assert set(out["resampled"]) == {"utterances"}  # these tables name no dialogue
+
+    # with each utterance's dialogue, whole dialogues are resampled (20 dialogues of 10 utterances)
+    dialogues = np.repeat([f"d{i}" for i in range(20)], 10)
+    by_dialogue = analysis.ablation_metrics(
+        {k: t(v).assign(dialogue=dialogues) for k, v in (("good", good), ("bad", bad))}, n_boot=200
+    )
+    assert set(by_dialogue["resampled"]) == {"dialogues"}
+    expected = paired_bootstrap(y, bad, good, n_boot=200, groups=dialogues)
+    assert by_dialogue.loc[1, "diff_low"] == pytest.approx(expected["low"])
+    assert by_dialogue.loc[1, "p_value"] == pytest.approx(expected["p_value"])
+    assert by_dialogue.loc[1, "diff_vs_first"] == pytest.approx(out.loc[1, "diff_vs_first"])
     assert out.loc[1, "diff_vs_first"] < 0 and out.loc[1, "diff_high"] < 0 and out.loc[1, "p_value"] < 0.05
 
 

@@ -212,3 +212,57 @@ def test_detectable_difference_has_the_power_it_claims():
     assert detectable_difference(1.0, 400) == pytest.approx(z, rel=0.01)
     assert np.isnan(detectable_difference(1.0, 1)) and detectable_difference(0.0, 5) == 0.0
     assert detectable_difference(1.0, 2) > 5  # one degree of freedom: only huge differences
+
+
+def _explicit_group_resamples(y, pred, groups, n_boot, seed, metric):
+    """The grouped bootstrap written out: draw groups with replacement (the same generator calls),
+    concatenate their utterances, score with sklearn."""
+    names, code = np.unique(groups, return_inverse=True)
+    draw = np.random.default_rng(seed).integers(0, len(names), size=(n_boot, len(names)))
+    out = []
+    for row in draw:
+        idx = np.concatenate([np.flatnonzero(code == g) for g in row])
+        if metric == "accuracy":
+            out.append((y[idx] == pred[idx]).mean())
+        else:
+            out.append(f1_score(y[idx], pred[idx], average="weighted", zero_division=0))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("metric", ["weighted_f1", "accuracy"])
+def test_a_grouped_bootstrap_equals_resampling_whole_dialogues_by_hand(metric):
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 9, 25)  # 25 dialogues of 1-8 utterances
+    groups = np.repeat([f"dia{i}" for i in range(25)], sizes)
+    y = rng.integers(0, 4, len(groups))
+    a = np.where(rng.random(len(y)) < 0.7, y, (y + 1) % 4)
+    b = np.where(rng.random(len(y)) < 0.5, y, (y + 2) % 4)
+    stats_a = _explicit_group_resamples(y, a, groups, 60, 5, metric)
+    stats_b = _explicit_group_resamples(y, b, groups, 60, 5, metric)
+
+    ci = bootstrap_ci(y, a, metric, n_boot=60, seed=5, groups=groups)
+    lo, hi = np.quantile(stats_a, [0.025, 0.975])
+    assert (ci["low"], ci["high"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+
+    pb = paired_bootstrap(y, a, b, metric, n_boot=60, seed=5, groups=groups)
+    lo, hi = np.quantile(stats_a - stats_b, [0.025, 0.975])
+    assert (pb["low"], pb["high"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+
+
+def test_dialogues_that_move_together_widen_the_interval():
+    # 40 dialogues of 10 utterances; a model is right or wrong on a whole dialogue at once
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 10)
+    y = rng.integers(0, 3, 400)
+    right = np.repeat(rng.random(40) < 0.7, 10)
+    pred = np.where(right, y, (y + 1) % 3)
+    by_utterance = bootstrap_ci(y, pred, n_boot=500)
+    by_dialogue = bootstrap_ci(y, pred, n_boot=500, groups=groups)
+    assert by_dialogue["value"] == by_utterance["value"]
+    width = lambda ci: ci["high"] - ci["low"]  # noqa: E731
+    assert width(by_dialogue) > 2 * width(by_utterance)
+
+
+def test_group_names_must_match_the_utterances():
+    with pytest.raises(ValueError, match="3 group names for 4 utterances"):
+        bootstrap_ci([0, 1, 0, 1], [0, 1, 1, 1], groups=["a", "a", "b"])

@@ -147,11 +147,16 @@ def test_slice_metrics_match_sklearn_per_slice():
             f1_score(sub["label_id"], sub["prediction_id"], average="weighted", zero_division=0)
         )
         assert row.accuracy == pytest.approx(accuracy_score(sub["label_id"], sub["prediction_id"]))
-        # a percentile interval need not contain the point estimate on a tiny slice; it is ordered and in [0, 1]
-        assert (
-            0 <= row.weighted_f1_low <= row.weighted_f1_high <= 1
-            and 0 <= row.accuracy_low <= row.accuracy_high <= 1
-        )
+        assert row.n_dialogues == sub["dialogue"].nunique()
+        if row.n_dialogues == 1:  # whole dialogues are resampled: one dialogue has no spread to show
+            assert np.isnan(
+                [row.weighted_f1_low, row.weighted_f1_high, row.accuracy_low, row.accuracy_high]
+            ).all()
+        else:  # a percentile interval need not contain the point estimate on a tiny slice; ordered, in [0, 1]
+            assert (
+                0 <= row.weighted_f1_low <= row.weighted_f1_high <= 1
+                and 0 <= row.accuracy_low <= row.accuracy_high <= 1
+            )
         assert row.theta_audio == pytest.approx(sub["theta_audio"].mean())
         assert row.phi_audio == pytest.approx(sub["phi_audio"].mean())
     # counts by hand: unlabelled utterances are left out, and so is the "unlabelled" value
@@ -169,7 +174,8 @@ def test_baseline_and_missing_text_and_compare():
     assert table_modalities(base) == []
     assert "utterance_length" in slices.skipped_slices(base)
     df = slices.slice_metrics(base, n_boot=50)
-    assert not df.isna().any().any()  # a baseline has no angle columns rather than NaN ones
+    # a baseline has no angle columns rather than NaN ones (NaN intervals: single-dialogue slices)
+    assert not df.drop(columns=[c for c in df.columns if c.endswith(("_low", "_high"))]).isna().any().any()
     assert "utterance_length" not in set(df["slice"]) and not any(c.startswith("theta") for c in df.columns)
     with pytest.raises(ValueError, match="no utterance text"):
         slices.utterance_length(base)
@@ -249,8 +255,12 @@ def test_cli_slices_json(tiny_checkpoint):
         assert sum(r["n"] for r in res["slices"] if r["slice"] == kind) == n, kind
     assert [r["value"] for r in res["slices"] if r["slice"] == "speaker"][-1] == "other"
     for r in res["slices"]:
-        assert 0 <= r["weighted_f1_low"] <= r["weighted_f1_high"] <= 1 and 0 <= r["weighted_f1"] <= 1
-        assert 0 <= r["accuracy_low"] <= r["accuracy_high"] <= 1 and 0 <= r["accuracy"] <= 1
+        assert 0 <= r["weighted_f1"] <= 1 and 0 <= r["accuracy"] <= 1
+        if r["n_dialogues"] == 1:  # no interval from one dialogue
+            assert {r[f"{m}_{e}"] for m in ("weighted_f1", "accuracy") for e in ("low", "high")} == {None}
+        else:
+            assert 0 <= r["weighted_f1_low"] <= r["weighted_f1_high"] <= 1
+            assert 0 <= r["accuracy_low"] <= r["accuracy_high"] <= 1
         for m in ("audio", "text", "visual"):
             assert 0 <= r[f"theta_{m}"] <= 180 and 0 <= r[f"phi_{m}"] <= 180
 

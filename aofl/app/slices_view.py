@@ -47,7 +47,8 @@ def draw(sels: tuple, key: str, title: str, name: str, n_boot: int | None = None
             widgets.slice_table(part, key=f"{key}_slices_table")
         st.caption(
             f"**{SLICE_TITLES[kind]}**: {SLICE_HELP[kind]}. Labelled utterances only; weighted F1 and accuracy "
-            f"in 0-1 with 95% percentile bootstrap intervals over each slice's utterances ({n_boot} resamples); "
+            f"in 0-1 with 95% percentile bootstrap intervals over each slice's dialogues ({n_boot} resamples; "
+            f"none for a slice from one dialogue, `n_dialogues` says how many); "
             f"theta/phi: mean angles in degrees (none without the shared/specific split). Definitions: "
             f"`aofl.slices`.{cli_hint}"
         )

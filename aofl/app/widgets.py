@@ -58,7 +58,7 @@ def slice_table(frame: pd.DataFrame, key: str) -> None:
                 format="%.1f" if col.startswith(("theta_", "phi_")) else "%.4f"
             )
             for col in frame.columns
-            if col not in ("checkpoint", "slice", "value", "n")
+            if col not in ("checkpoint", "slice", "value", "n", "n_dialogues")
         },
     )
 

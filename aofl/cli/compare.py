@@ -98,7 +98,10 @@ def run(args) -> int:
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(metrics.round(4).to_string(index=False))
-    print("single-seed comparison: each checkpoint is one seed of its variant (compare --seeds for all)")
+    print(
+        f"95% bootstrap intervals over {metrics['resampled'].iloc[0]} ({args.n_boot} resamples); "
+        "single-seed comparison: each checkpoint is one seed of its variant (compare --seeds for all)"
+    )
     print(
         f"{len(flips)} utterances change prediction between the checkpoints"
         + (f" (written to {args.flips})" if args.flips else "")

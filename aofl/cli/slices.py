@@ -3,8 +3,9 @@
 The slice definitions are `aofl.slices`' (emotion shift, turn position, dialogue length, speaker,
 utterance length). `--json` prints {"checkpoint", "split", "n", "n_boot", "skipped", "slices": [{slice,
 value, n, weighted_f1, weighted_f1_low, weighted_f1_high, accuracy, accuracy_low, accuracy_high,
-theta_<m>, phi_<m>}, ...]} with F1 and accuracy in 0-1 and angles in degrees (no angle keys for a
-model without the shared/specific split).
+n_dialogues, theta_<m>, phi_<m>}, ...]} with F1 and accuracy in 0-1 and angles in degrees (no angle keys
+for a model without the shared/specific split). The intervals resample the slice's dialogues; a slice
+from one dialogue has none (null).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def run(args) -> int:
         )
         return 0
     mods = table_modalities(table)
-    print(f"{args.checkpoint}  {args.data}/{args.split}  n={n}  (95% bootstrap CIs, {args.n_boot} resamples)")
+    print(
+        f"{args.checkpoint}  {args.data}/{args.split}  n={n}  (95% bootstrap CIs over dialogues, "
+        f"{args.n_boot} resamples; none for a slice from one dialogue)"
+    )
     for kind, part in df.groupby("slice", sort=False):
         print(f"\n{SLICE_TITLES.get(kind, kind)}")
         width = max(12, int(part["value"].str.len().max()))
@@ -51,13 +55,17 @@ def run(args) -> int:
             d = r._asdict()
             angles = "  ".join(f"theta_{m} {d[f'theta_{m}']:.1f} phi_{m} {d[f'phi_{m}']:.1f}" for m in mods)
             print(
-                f"  {r.value:>{width}s}  n={r.n:<6d} WF1 {r.weighted_f1:.4f} [{r.weighted_f1_low:.4f}, "
-                f"{r.weighted_f1_high:.4f}]  acc {r.accuracy:.4f} [{r.accuracy_low:.4f}, {r.accuracy_high:.4f}]"
-                + (f"  {angles}" if angles else "")
+                f"  {r.value:>{width}s}  n={r.n:<6d} WF1 {r.weighted_f1:.4f} "
+                f"{_interval(r.weighted_f1_low, r.weighted_f1_high)}  acc {r.accuracy:.4f} "
+                f"{_interval(r.accuracy_low, r.accuracy_high)}" + (f"  {angles}" if angles else "")
             )
     for kind, why in skipped.items():
         print(f"\n{SLICE_TITLES.get(kind, kind)}: {why}")
     return 0
+
+
+def _interval(low: float, high: float) -> str:
+    return "[no interval: one dialogue]" if low != low else f"[{low:.4f}, {high:.4f}]"  # NaN != NaN
 
 
 def add_parser(subparsers) -> None:
