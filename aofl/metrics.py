@@ -1,9 +1,8 @@
 """Classification metrics, bootstrap confidence intervals, paired tests and their power.
 
 Weighted F1 is the MERC convention (IEMOCAP, MELD). `bootstrap_ci` and `paired_bootstrap` resample
-utterances, or whole dialogues when given each utterance's (`groups=`); `paired_seed_comparison`
-resamples utterances; `dialogue_seed_bootstrap` resamples test dialogues and seeds (utterances of one
-dialogue are not independent). Every bootstrap draws from a fixed seed, so
+utterances, or whole dialogues when given each utterance's (`groups=`); `dialogue_seed_bootstrap`
+resamples test dialogues and seeds (utterances of one dialogue are not independent). Every bootstrap draws from a fixed seed, so
 the same predictions always give the same interval. `holm` corrects a family of p-values;
 `detectable_difference` is the smallest difference a paired t-test over seeds finds at a given power.
 """
@@ -21,7 +20,6 @@ __all__ = [
     "accuracy",
     "bootstrap_ci",
     "paired_bootstrap",
-    "paired_seed_comparison",
     "paired_t_test",
     "dialogue_seed_bootstrap",
     "holm",
@@ -194,50 +192,6 @@ def paired_t_test(diffs, level: float = 0.95) -> tuple[float, float, float]:
 
     half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
     return float(stats.ttest_1samp(d, 0.0).pvalue), float(d.mean() - half), float(d.mean() + half)
-
-
-def paired_seed_comparison(
-    y_true,
-    preds_a: list,
-    preds_b: list,
-    metric: str = "weighted_f1",
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> dict:
-    """Model a against model b over paired seeds (seed s of a with seed s of b, same test utterances).
-
-    difference: the mean over seeds of metric(a_s) - metric(b_s); per_seed: each seed's difference;
-    wins: seeds where a scored higher. low/high/p_bootstrap: percentile bootstrap of the seed-mean
-    difference over resampled test utterances (test-sampling noise of the averaged models).
-    t_p_value: two-sided paired t-test over the seeds' differences (seed-to-seed noise; None for < 2 seeds).
-    """
-    y_true = np.asarray(y_true)
-    if len(preds_a) != len(preds_b) or not preds_a:
-        raise ValueError("paired_seed_comparison needs the same number (>= 1) of seeds on both sides")
-    fn = _METRICS[metric]
-    per_seed = [fn(y_true, np.asarray(a)) - fn(y_true, np.asarray(b)) for a, b in zip(preds_a, preds_b)]
-    idx = _resample_indices(len(y_true), n_boot, seed)
-    yt = y_true[idx]
-    diffs = np.mean(
-        [
-            _batched(yt, np.asarray(a)[idx], metric) - _batched(yt, np.asarray(b)[idx], metric)
-            for a, b in zip(preds_a, preds_b)
-        ],
-        axis=0,
-    )
-    lo, hi, p = _interval_and_p(diffs, level)
-    t_p = paired_t_test(per_seed, level)[0] if len(per_seed) > 1 else None
-    return {
-        "difference": float(np.mean(per_seed)),
-        "per_seed": [float(x) for x in per_seed],
-        "wins": int(sum(x > 0 for x in per_seed)),
-        "n_seeds": len(per_seed),
-        "low": lo,
-        "high": hi,
-        "p_bootstrap": p,
-        "t_p_value": t_p,
-    }
 
 
 def dialogue_seed_bootstrap(

@@ -40,27 +40,6 @@ def test_classification_metrics_hand_case():
         classification_metrics([], [], ["a"])
 
 
-def test_paired_seed_comparison_by_hand():
-    import numpy as np
-
-    from aofl.metrics import paired_seed_comparison, weighted_f1
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 300)
-    good = [np.where(rng.random(300) < 0.8, y, rng.integers(0, 3, 300)) for _ in range(3)]
-    bad = [np.where(rng.random(300) < 0.5, y, rng.integers(0, 3, 300)) for _ in range(3)]
-    r = paired_seed_comparison(y, good, bad, n_boot=300)
-    expect = np.mean([weighted_f1(y, g) - weighted_f1(y, b) for g, b in zip(good, bad)])
-    assert r["difference"] == pytest.approx(expect)
-    assert r["wins"] == 3 and r["n_seeds"] == 3
-    assert 0 < r["low"] < r["difference"] < r["high"]
-    assert r["p_bootstrap"] < 0.01 and r["t_p_value"] < 0.05
-    same = paired_seed_comparison(y, good, good, n_boot=100)
-    assert same["difference"] == 0.0 and same["wins"] == 0 and same["t_p_value"] == 1.0
-    with pytest.raises(ValueError):
-        paired_seed_comparison(y, good, bad[:2])
-
-
 def test_paired_t_test_by_hand():
     """t = mean / (sd / sqrt(n)); no spread has no t statistic; one seed has no test."""
     import math
@@ -156,17 +135,19 @@ def test_identical_predictions_give_a_zero_width_interval():
 
 def test_the_dialogue_is_the_unit_not_the_utterance():
     """A test split of one dialogue: drawing whole dialogues always draws that dialogue, so with one
-    seed every resample is the full split and the interval has no width. Resampling utterances (the
-    older paired_seed_comparison) would give a wide one."""
-    from aofl.metrics import dialogue_seed_bootstrap, paired_seed_comparison
+    seed every resample is the full split and the interval has no width. Resampling utterances would
+    give a wide one."""
+    from aofl.metrics import dialogue_seed_bootstrap
 
     y, a, b, _ = _clustered(n_seeds=1)
     one = np.full(len(y), "only")
     r = dialogue_seed_bootstrap(y, a, b, one, n_boot=300)
     assert r["difference"] > 0.05 and r["n_dialogues"] == 1
     assert r["low"] == pytest.approx(r["difference"]) and r["high"] == pytest.approx(r["difference"])
-    by_utterance = paired_seed_comparison(y, a, b, n_boot=300)
+    by_utterance = paired_bootstrap(y, a[0], b[0], n_boot=300)
     assert by_utterance["high"] - by_utterance["low"] > 0.05
+    by_dialogue = paired_bootstrap(y, a[0], b[0], n_boot=300, groups=one)
+    assert by_dialogue["high"] - by_dialogue["low"] == pytest.approx(0)
 
 
 def test_seeds_are_resampled_too():

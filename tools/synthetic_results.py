@@ -39,6 +39,7 @@ def main() -> int:
         results[v] = (inf.table, evaluate(model, data, "test", result=inf))
     y = results["full"][0]["label_id"].to_numpy()
     full_pred = results["full"][0]["prediction_id"].to_numpy()
+    dialogues = results["full"][0]["dialogue"].to_numpy()  # resample whole test dialogues
     print(
         "| variant | test WF1 | test acc | full − variant, WF1 (95% CI) | g→shared | g→specific | h→shared | h→specific |"
     )
@@ -49,7 +50,7 @@ def main() -> int:
         if v == "full":
             diff = "–"
         else:
-            pb = paired_bootstrap(y, full_pred, table["prediction_id"].to_numpy())
+            pb = paired_bootstrap(y, full_pred, table["prediction_id"].to_numpy(), groups=dialogues)
             diff = f"{100 * pb['difference']:+.2f} ({100 * pb['low']:+.2f}, {100 * pb['high']:+.2f})"
         print(
             f"| `{v}` | {100 * res['weighted_f1']:.2f} | {100 * res['accuracy']:.2f} | {diff} | "
