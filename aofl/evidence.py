@@ -267,6 +267,12 @@ def _variants(dataset: str, root: Path) -> dict:
     archive = _real_summary(root) if (root / _REAL_SUMMARY).is_file() else None  # read once
     old = _old_variants(dataset, root, archive) if archive and dataset in archive else {}
     if dataset not in _run_datasets(root):
+        if not old and archive is None and _run_datasets(root):  # a campaign of final runs, not this dataset
+            raise FileNotFoundError(
+                f"no per-run tables of {dataset!r} under {root / RUNS_SUBDIR} (it has: "
+                f"{', '.join(_run_datasets(root))}): `{FINALS_COMMAND.format(dataset=dataset)} "
+                f"--results-dir {root}` writes them"
+            )
         if not old:
             _old_variants(dataset, root, archive)  # raises, naming what is missing
         return old

@@ -461,6 +461,9 @@ def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_pa
     (curve / "studies").mkdir()
     assert evidence._studies_dir(curve) == curve / "studies"  # its own, once it has them
     assert evidence.campaigns(tmp_path / "missing") == [tmp_path / "missing"]
+    # a dataset this campaign has not run yet: the message names the campaign and how to fill it
+    with pytest.raises(FileNotFoundError, match=r"no per-run tables of 'meld' .*it has: toy.*--results-dir"):
+        evidence.variant_summary("meld", curve)
 
 
 @pytest.mark.app  # AppTest
