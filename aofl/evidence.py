@@ -41,6 +41,7 @@ __all__ = [
     "ALPHA",
     "NOISE_RULE",
     "FINALS_COMMAND",
+    "fold_curves_frame",
     "GEOMETRY_QUANTITIES",
     "resolve_results_dir",
     "results_stamp",
@@ -846,6 +847,7 @@ def study_best(name: str, results_dir: str | os.PathLike | None = None) -> dict 
     # curve: the one common epoch; fold_best: each fold's own best epoch against the cap
     epochs = best.get("final_epochs") if rule == "curve" else best.get("best_epochs")
     variant = export.get("variant") or "full"
+    chosen = next((t for t in export["trials"] if t.get("number") == best.get("number")), {})
     return {
         "number": best.get("number"),
         "cv_mean": _percent(best.get("cv_mean")),
@@ -855,7 +857,33 @@ def study_best(name: str, results_dir: str | os.PathLike | None = None) -> dict 
         "params": params,
         "train_args": list(best.get("train_args") or []),
         "on_bounds": on_bounds(params, variant, rule, epochs, export.get("search_epochs")),
+        "rule": rule,
+        "score_rule": export.get("score_rule") or _FOLD_BEST_RULE,
+        # curve rule: each fold's held-out WF1 (%) after every epoch, the evidence behind final_epochs
+        "fold_curves": [[_percent(v) for v in c] for c in chosen.get("fold_curves") or []],
     }
+
+
+# the studies before the curve rule exported no `score_rule`
+_FOLD_BEST_RULE = (
+    "each fold's held-out weighted F1 at its own best epoch (early stopping), averaged over folds; a pruned "
+    "trial's value is its running mean when it stopped"
+)
+
+
+def fold_curves_frame(curves: list) -> pd.DataFrame:
+    """fold ("fold 1", ..., then "mean"), epoch (1-based), wf1: a chosen trial's per-epoch held-out curves
+    (`study_best(...)["fold_curves"]`) and their fold mean, long, for a figure or a CSV."""
+    rows = [
+        {"fold": f"fold {i + 1}", "epoch": e + 1, "wf1": v}
+        for i, curve in enumerate(curves)
+        for e, v in enumerate(curve)
+    ]
+    if curves and len({len(c) for c in curves}) == 1:  # the curve rule trains every fold alike
+        rows += [
+            {"fold": "mean", "epoch": e + 1, "wf1": float(np.mean(v))} for e, v in enumerate(zip(*curves))
+        ]
+    return pd.DataFrame(rows, columns=["fold", "epoch", "wf1"])
 
 
 # --------------------------------------------------------------------------------------- geometry

@@ -33,6 +33,7 @@ __all__ = [
     "probability_bar",
     "embedding_scatter",
     "ablation_metrics_plot",
+    "fold_curves",
     "angle_overlay",
     "disentanglement_bars",
     "training_dynamics",
@@ -918,6 +919,33 @@ def paired_difference_chart(
     fig.update_yaxes(categoryorder="array", categoryarray=order, title=None)
     fig.update_xaxes(title=f"{reference} − variant, test weighted F1 (points)", zeroline=False)
     return _style(fig, f"{reference} − variant, paired by seed", 60 + 50 * len(order) + 100)
+
+
+def fold_curves(curves: pd.DataFrame, epoch: int | None = None, title: str | None = None) -> go.Figure:
+    """curves: fold, epoch, wf1 (aofl.evidence.fold_curves_frame). Each fold's held-out weighted F1 per
+    epoch as a thin line, their mean as a thick one, and the common epoch the curve rule scored (and
+    the final runs train for) as a dashed line."""
+    if curves.empty:
+        return empty_figure("this study kept no per-epoch curves (a study before the curve rule)")
+    fig = go.Figure()
+    for i, (fold, part) in enumerate(curves.groupby("fold", sort=False)):
+        mean = fold == "mean"
+        fig.add_trace(
+            go.Scatter(
+                x=part["epoch"],
+                y=part["wf1"],
+                mode="lines",
+                name="fold mean" if mean else str(fold),
+                line=dict(color="black" if mean else PALETTE[i % len(PALETTE)], width=3 if mean else 1.2),
+                opacity=1.0 if mean else 0.6,
+                hovertemplate=f"{fold}, epoch %{{x}}: %{{y:.2f}}<extra></extra>",
+            )
+        )
+    if epoch is not None:
+        fig.add_vline(x=epoch, line_dash="dash", line_color="gray", annotation_text=f"common epoch {epoch}")
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="held-out weighted F1 (%)")
+    return _style(fig, title or "Held-out weighted F1 per epoch, per fold", 360)
 
 
 def study_history(trials: pd.DataFrame, title: str | None = None) -> go.Figure:

@@ -199,6 +199,19 @@ else:
             "A value on a bound of the search space means the search did not look past it; "
             "the curve-rule studies (issue #21) widen these bounds."
         )
+    if best["fold_curves"]:  # curve rule: what CV scored is the recipe the final runs use
+        widgets.show_figure(
+            figures.evidence_fold_curves_chart(study, results_dir=results_dir),
+            figures.evidence_fold_curves(study, results_dir=results_dir),
+            f"study_{study}_fold_curves",
+            key="ev_fold_curves_fig",
+        )
+        st.caption(
+            f"Each fold trained all {len(best['fold_curves'][0])} epochs on the other folds and was scored on "
+            f"its own held-out dialogues after every epoch. The trial's CV score is the fold mean at one "
+            f"common epoch ({best['final_epochs']}), its peak, and the final runs train exactly that many "
+            "epochs: no fold's own best epoch is picked."
+        )
     flags = " ".join(best["train_args"])
     st.caption("The final runs' command (one seed):")
     st.code(
@@ -208,6 +221,6 @@ else:
 with st.expander("Every trial"):
     st.dataframe(trials, hide_index=True, key="ev_trials")
 st.caption(
-    "A trial's value is the mean over folds of the held-out fold's weighted F1 at its best epoch; a pruned "
-    "trial's is its running mean when it stopped (not a result, so not in the best-so-far line)."
+    f"How a trial of this study is scored: {best['score_rule'] if best else 'see docs/method.md'}. A pruned "
+    "trial's value is not a result, so it is not in the best-so-far line."
 )

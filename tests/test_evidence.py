@@ -183,6 +183,15 @@ def test_studies_are_the_exports():
         assert trials.loc[trials["chosen"], "number"].tolist() == [raw["best"]["number"]]
         assert best_so_far.iloc[-1] == pytest.approx(100 * raw["best"]["cv_mean"])
         assert "params.lr" in trials.columns
+        chosen = next(t for t in raw["trials"] if t["number"] == raw["best"]["number"])
+        if raw.get("rule") == "curve":  # the chosen trial's curves, in %, and the study's own rule
+            assert best["score_rule"] == raw["score_rule"]
+            assert best["fold_curves"] == [[pytest.approx(100 * v) for v in c] for c in chosen["fold_curves"]]
+            curves = evidence.fold_curves_frame(best["fold_curves"])
+            mean = curves[curves["fold"] == "mean"].set_index("epoch")["wf1"]
+            assert mean[best["final_epochs"]] == pytest.approx(best["cv_mean"])  # scored at the common epoch
+        else:
+            assert best["fold_curves"] == [] and "own best epoch" in best["score_rule"]
     iemocap = evidence.list_studies(RESULTS, dataset="iemocap")
     assert set(iemocap["dataset"]) <= {"iemocap"} and "iemocap-full" in set(iemocap["study"])
 
@@ -458,6 +467,14 @@ def test_page_shows_the_evidence(page_env):
     at.segmented_control(key="ev_dataset").set_value("meld").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="ev_study").value == "meld-full"
+    at.segmented_control(key="ev_dataset").set_value("iemocap").run()
+    if "iemocap-full-curve" in at.selectbox(key="ev_study").options:  # a curve study: its fold curves too
+        at.selectbox(key="ev_study").set_value("iemocap-full-curve").run()
+        assert not at.exception and not at.error
+        assert len(at.get("plotly_chart")) == 4
+        assert any("common epoch (52)" in c.value for c in at.caption)
+        assert any("one epoch common to all folds" in c.value for c in at.caption)
+    at.segmented_control(key="ev_dataset").set_value("meld").run()
     # any variant can be the reference; another dataset brings `full` back when the choice is not there
     at.selectbox(key="ev_reference").set_value("baseline").run()
     assert not at.exception and not at.error
@@ -504,3 +521,23 @@ def test_runs_on_other_views_are_another_dataset(tmp_path):
     (tmp_path / "view_search_summary.json").write_text("[1]")
     with pytest.raises(ValueError, match=r"view_search_summary\.json.*DATA\+VIEWS"):
         evidence.datasets(results_dir=tmp_path)
+
+
+def test_fold_curves_by_hand():
+    curves = [[50.0, 60.0, 55.0], [40.0, 50.0, 70.0]]
+    frame = evidence.fold_curves_frame(curves)
+    assert list(frame["fold"].unique()) == ["fold 1", "fold 2", "mean"]
+    assert frame[frame["fold"] == "mean"]["wf1"].tolist() == [45.0, 55.0, 62.5]
+    assert frame[frame["fold"] == "fold 2"]["epoch"].tolist() == [1, 2, 3]
+    assert evidence.fold_curves_frame([]).empty
+    # folds of unequal length (not the curve rule) have no mean
+    assert "mean" not in set(evidence.fold_curves_frame([[1.0, 2.0], [3.0]])["fold"])
+
+    from aofl import plots
+
+    fig = plots.fold_curves(frame, epoch=3)
+    assert [t.name for t in fig.data] == ["fold 1", "fold 2", "fold mean"]
+    assert fig.data[2].line.width == 3 and fig.layout.shapes[0].x0 == 3
+    assert (
+        "no per-epoch curves" in plots.fold_curves(evidence.fold_curves_frame([])).layout.annotations[0].text
+    )

@@ -408,6 +408,8 @@ __all__ += [
     "evidence_seed_strip",
     "evidence_paired_chart",
     "evidence_study_history",
+    "evidence_fold_curves",
+    "evidence_fold_curves_chart",
 ]
 
 
@@ -467,6 +469,22 @@ def _evidence_study_best(study: str, results_dir: str, stamp: str) -> dict | Non
     return evidence.study_best(study, results_dir)
 
 
+@_frame
+def _evidence_fold_curves(study: str, results_dir: str, stamp: str) -> pd.DataFrame:
+    best = evidence.study_best(study, results_dir)
+    return evidence.fold_curves_frame(best["fold_curves"] if best else [])
+
+
+@_figure
+def _evidence_fold_curves_chart(study: str, results_dir: str, stamp: str):
+    best = evidence.study_best(study, results_dir)
+    return plots.fold_curves(
+        _evidence_fold_curves(study, results_dir=results_dir, stamp=stamp),
+        best["final_epochs"] if best else None,
+        f"{study}: the chosen trial's held-out curves",
+    )
+
+
 @_figure
 def _evidence_seed_strip(dataset: str, results_dir: str, stamp: str):
     return plots.seed_strip(
@@ -502,3 +520,5 @@ evidence_study_best = _stamped(_evidence_study_best)
 evidence_seed_strip = _stamped(_evidence_seed_strip)
 evidence_paired_chart = _stamped(_evidence_paired_chart)
 evidence_study_history = _stamped(_evidence_study_history)
+evidence_fold_curves = _stamped(_evidence_fold_curves)
+evidence_fold_curves_chart = _stamped(_evidence_fold_curves_chart)

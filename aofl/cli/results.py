@@ -138,6 +138,14 @@ def _print_study(report: dict) -> None:
         f"chosen: trial {best['number']}, CV {best['cv_mean']:.1f} ± {best['cv_std']:.1f} (folds {folds}), "
         f"final epochs {best['final_epochs']}"
     )
+    curves = best.get("fold_curves") or []
+    if curves and len({len(c) for c in curves}) == 1:
+        mean = [sum(v) / len(v) for v in zip(*curves)]
+        print(
+            f"fold-mean held-out curve ({len(curves)} folds, {len(mean)} epochs): "
+            f"{mean[best['final_epochs'] - 1]:.1f} at the common epoch {best['final_epochs']}, "
+            f"{mean[-1]:.1f} at the last (the curves: --json, best.fold_curves)"
+        )
     edges = best.get("on_bounds") or []
     print(
         "on a bound of the search space: "
