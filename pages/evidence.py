@@ -176,6 +176,19 @@ else:
         f"**Chosen setting: trial {best['number']}**, CV WF1 {best['cv_mean']:.1f} ± {best['cv_std']:.1f} "
         f"(folds {folds}), final runs of {best['final_epochs']} epochs."
     )
+    if best["fold_curves"]:  # curve rule: what CV scored is the recipe the final runs use
+        widgets.show_figure(
+            figures.evidence_fold_curves_chart(study, results_dir=results_dir),
+            figures.evidence_fold_curves(study, results_dir=results_dir),
+            f"study_{study}_fold_curves",
+            key="ev_fold_curves_fig",
+        )
+        st.caption(
+            f"Each fold trained all {len(best['fold_curves'][0])} epochs on the other folds and was scored on "
+            f"its own held-out dialogues after every epoch. The trial's CV score is the fold mean at one "
+            f"common epoch ({best['final_epochs']}), its peak, and the final runs train exactly that many "
+            "epochs: no fold's own best epoch is picked."
+        )
     edges = {b["name"]: b for b in best.get("on_bounds") or []}
     st.dataframe(
         [
@@ -196,21 +209,12 @@ else:
         )
     if edges:
         st.caption(
-            "A value on a bound of the search space means the search did not look past it; "
-            "the curve-rule studies (issue #21) widen these bounds."
-        )
-    if best["fold_curves"]:  # curve rule: what CV scored is the recipe the final runs use
-        widgets.show_figure(
-            figures.evidence_fold_curves_chart(study, results_dir=results_dir),
-            figures.evidence_fold_curves(study, results_dir=results_dir),
-            f"study_{study}_fold_curves",
-            key="ev_fold_curves_fig",
-        )
-        st.caption(
-            f"Each fold trained all {len(best['fold_curves'][0])} epochs on the other folds and was scored on "
-            f"its own held-out dialogues after every epoch. The trial's CV score is the fold mean at one "
-            f"common epoch ({best['final_epochs']}), its peak, and the final runs train exactly that many "
-            "epochs: no fold's own best epoch is picked."
+            "A value on a bound of the search space means the search did not look past it"
+            + (
+                "."
+                if best["rule"] == "curve"
+                else "; the curve-rule studies (issue #21) widen the bounds of lr, width and epochs."
+            )
         )
     flags = " ".join(best["train_args"])
     st.caption("The final runs' command (one seed):")
