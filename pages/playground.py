@@ -1,8 +1,10 @@
 """Playground: change the synthetic generator and the loss weights, train a tiny AO-FL live."""
 
+from dataclasses import asdict
+
 import streamlit as st
 
-from aofl import analysis, plots
+from aofl import analysis, playground_runs, plots
 from aofl.alpha import alpha_caption, alpha_table
 from aofl.app import context, widgets
 from aofl.model import VARIANT_HELP, VARIANTS
@@ -144,6 +146,9 @@ if submitted:
     )
     bar.progress(1.0, text=f"done in {outcome['seconds']:.1f} s (best epoch {outcome['best_epoch']})")
     st.session_state["playground"] = outcome
+    runs = st.session_state.setdefault("playground_runs", [])
+    runs.append(playground_runs.record(asdict(spec), outcome))
+    del runs[: -playground_runs.MAX_RUNS]
 
 run = st.session_state.get("playground")
 if run is None:
@@ -167,6 +172,31 @@ widgets.show_figure(
     key="pg_curves",
     download_key="pg_dl_history",
 )
+
+frame = playground_runs.runs_frame(st.session_state.get("playground_runs", []))
+with st.expander(
+    f"Your runs this session ({len(frame)}): how far do seeds alone move the score?", expanded=True
+):
+    st.markdown(playground_runs.reading(frame))
+    widgets.show_figure(
+        plots.seed_strip(
+            frame[["setting", "seed", "test_wf1"]].rename(columns={"setting": "variant"}),
+            "Test weighted F1 (%) per run, by setting",
+        ),
+        frame,
+        "playground_runs",
+        key="pg_runs_fig",
+        download_key="pg_dl_runs",
+    )
+    st.dataframe(playground_runs.spread_summary(frame), hide_index=True, key="pg_runs_spread")
+    st.caption(
+        "The seed draws both the synthetic data and the model's initial weights. Runs with the same "
+        "settings and different seeds show what chance alone does; one run per setting cannot tell two "
+        "settings apart. The Evidence page holds the real datasets to the same rule, with ten seeds."
+    )
+    if st.button("Forget these runs", key="pg_runs_clear"):
+        st.session_state["playground_runs"] = []
+        st.rerun()
 
 if not run["has_split"]:
     st.info("The baseline variant has no shared/specific split: no angles or feature embedding to show.")

@@ -268,9 +268,18 @@ def test_playground_trains(app_env):
     assert_clean(at)
     shown = metrics(at)
     assert 0.0 <= float(shown["Test weighted F1"]) <= 1.0
-    # curves, theta, alpha, theta-vs-phi, PCA of shared and specific
-    assert n_charts(at) == 6
+    # curves, the session's runs, theta, alpha, theta-vs-phi, PCA of shared and specific
+    assert n_charts(at) == 7
     assert len(at.get("latex")) >= 5
+    assert any("another seed" in m.value for m in at.markdown)  # one run: no spread to read yet
+    # the same settings with another seed: the page says how far chance alone moved the score
+    at.number_input(key="pg_seed").set_value(1)
+    at.button[0].click().run()
+    assert_clean(at)
+    assert frame_with(at, "spread")[["runs", "seeds"]].values.tolist() == [[2, 2]]
+    assert any("Seeds alone moved the test weighted F1" in m.value for m in at.markdown)
+    at.button(key="pg_runs_clear").click().run()
+    assert any("No run yet" in m.value for m in at.markdown)
 
 
 def test_no_checkpoints_is_a_message(app_env, tmp_path, monkeypatch):
