@@ -11,6 +11,9 @@ from aofl.model import VARIANT_HELP, VARIANTS
 from aofl.playground import PlaygroundSpec
 from aofl.playground_process import train_in_subprocess
 
+# the Playground needs no checkpoint, but a deep link as a fresh server's first request ran this file
+# alone: context() moves it back through app.py (its sidebar and navigation)
+context.context()
 st.title("Playground")
 st.caption(
     "Teaching mode: a tiny model on a small synthetic dataset, trained here in seconds. "

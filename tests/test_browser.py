@@ -222,6 +222,20 @@ def test_a_deep_link_is_a_fresh_servers_first_request_and_survives_a_reload(app_
         page.close()
 
 
+def test_the_playground_as_a_fresh_servers_first_request_has_the_apps_sidebar(app_env, browser):
+    """The Playground needs no checkpoint, so it had no reason to read the context: opened first on a
+    fresh server it ran alone, with pages/' own navigation and no sidebar."""
+    with _streamlit_server("streamlit-fresh-playground.log") as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{url}/playground", timeout=120_000)
+        wait_for_app(page, plot=False)
+        assert page.locator("h1").first.inner_text().strip() == "Playground"
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Overview" in nav and "Evidence" in nav and "app" not in nav.split(), nav
+        assert shown_value(page, "Dataset")  # app.py's sidebar ran
+        page.close()
+
+
 def test_search_finds_an_utterance_and_jumps_to_it(server, browser):
     from aofl.data import load_dataset
 
