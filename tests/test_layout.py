@@ -211,3 +211,13 @@ def test_the_packages_import_one_way():
     for node in sorted(edges):
         visit(node, [])
     assert {"aofl.store", "aofl.io", "aofl.data", "aofl.model"} <= set(edges)  # the graph was read
+
+
+def test_every_page_goes_through_app_py():
+    """A deep link as a fresh server's first request runs a page file alone (Streamlit's legacy pages/
+    mode): `context.context()` is what sends it back through app.py's navigation and sidebar, so every
+    page calls it, even one that needs no checkpoint (the Playground once did not)."""
+    pages = sorted((ROOT / "pages").glob("*.py"))
+    assert pages
+    missing = [p.name for p in pages if "context.context()" not in p.read_text()]
+    assert not missing, missing
