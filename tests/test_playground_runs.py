@@ -43,3 +43,20 @@ def test_the_reading_says_what_the_runs_can_show():
     # a gap wider than the seeds' spread is worth more seeds, not a verdict
     apart = R.runs_frame([_run(70.0), _run(70.5, seed=1), _run(76.0, lambda_aac=0.0)])
     assert "more seeds per setting" in R.reading(apart)
+
+
+def test_the_cli_trains_the_playground_per_seed_and_reads_the_spread(capsys):
+    import json
+
+    from aofl.cli import main
+
+    argv = ["playground", "--seeds", "0-1", "--epochs", "1", "--n-dialogues", "16", "--lambda-csr", "0.5"]
+    assert main(argv + ["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in report["runs"]] == [0, 1]
+    assert {r["lambda_csr"] for r in report["runs"]} == {0.5} and report["runs"][0]["epochs"] == 1
+    (spread,) = report["spread"]
+    assert (spread["runs"], spread["seeds"]) == (2, 2)
+    wf1 = [r["test_wf1"] for r in report["runs"]]
+    assert spread["spread"] == pytest.approx(max(wf1) - min(wf1), abs=0.01)
+    assert report["reading"].startswith("Seeds alone moved")

@@ -1,4 +1,4 @@
-"""Command line: `python -m aofl train|evaluate|inspect|infer|compare|data|embed|bench|tune|finals|slices|results`.
+"""Command line: `python -m aofl train|evaluate|inspect|infer|compare|data|embed|bench|tune|finals|slices|results|playground`.
 
 One module per command; each adds its own subparser and sets `func`. The commands and their
 `--json` outputs are contracts other tools call; extend, never rename.
@@ -32,6 +32,7 @@ COMMANDS = {
     "slices": "weighted F1, accuracy and mean angles per slice (emotion shift, turn "
     "position, dialogue length, speaker, utterance length) with bootstrap CIs",
     "results": "the evidence in results/: test WF1 per seed, full − variant paired by seed, the CV studies",
+    "playground": "the app's Playground: a tiny model on small synthetic data, per seed",
 }
 
 

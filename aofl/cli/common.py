@@ -17,6 +17,7 @@ __all__ = [
     "add_data_args",
     "load_data",
     "parse_drop",
+    "parse_seeds",
     "setup_device",
     "load_model",
     "check_trained_on",
@@ -82,6 +83,18 @@ def _check_views_agree(data: str, views) -> None:
             f"--data {data} names the views {' '.join(named.views)}, but --views gives {' '.join(views)}: "
             f"drop --views, or use --data {named.plain} --views {' '.join(views)}"
         )
+
+
+def parse_seeds(values: list[str]) -> list[int]:
+    """`0 1 2` or `0-9` (inclusive ranges) or both."""
+    seeds: list[int] = []
+    for v in values:
+        lo, _, hi = v.partition("-")
+        try:
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        except ValueError:
+            raise ValueError(f"--seeds takes integers or ranges like 0-9, not {v!r}") from None
+    return list(dict.fromkeys(seeds))
 
 
 def parse_drop(items: list[str]) -> dict[str, str] | None:

@@ -14,18 +14,6 @@ import sys
 __all__ = ["add_parser", "run"]
 
 
-def _seeds(values: list[str]) -> list[int]:
-    """`0 1 2` or `0-9` (inclusive ranges) or both."""
-    seeds: list[int] = []
-    for v in values:
-        lo, _, hi = v.partition("-")
-        try:
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-        except ValueError:
-            raise ValueError(f"--seeds takes integers or ranges like 0-9, not {v!r}") from None
-    return list(dict.fromkeys(seeds))
-
-
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("finals", help="final runs of a study: arms x seeds, per-run tables, resumable")
     p.add_argument("--data", required=True, help="dataset name (as for train --data)")
@@ -66,12 +54,13 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..finals import FinalsSpec, pending_jobs, work
+    from .common import parse_seeds
 
     spec = FinalsSpec(
         data=args.data,
         study=args.study,
         arms=list(dict.fromkeys(args.variants)),
-        seeds=_seeds(args.seeds),
+        seeds=parse_seeds(args.seeds),
         results=Path(args.results_dir),
         studies=args.studies,
         baseline_study=args.baseline_study,
