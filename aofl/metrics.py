@@ -125,6 +125,15 @@ def _grouped_stats(y, preds, groups, metric: str, n_boot: int, seed: int) -> np.
     return _weighted_f1_of_confusion(cm)
 
 
+def _resampled_stats(y, preds: np.ndarray, metric: str, n_boot: int, seed: int, groups=None) -> np.ndarray:
+    """The metric of each prediction row [rows, n] on the same n_boot resamples, of utterances or (with
+    `groups`) of whole groups: [n_boot, rows]."""
+    if groups is not None:
+        return _grouped_stats(y, preds, groups, metric, n_boot, seed)
+    idx = _resample_indices(len(y), n_boot, seed)
+    return np.stack([_batched(y[idx], p[idx], metric) for p in preds], axis=1)
+
+
 def bootstrap_ci(
     y_true,
     y_pred,
@@ -138,11 +147,7 @@ def bootstrap_ci(
     dialogue): resample whole groups instead of single utterances."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     fn = _METRICS[metric]
-    if groups is None:
-        idx = _resample_indices(len(y_true), n_boot, seed)
-        stats = _batched(y_true[idx], y_pred[idx], metric)
-    else:
-        stats = _grouped_stats(y_true, y_pred, groups, metric, n_boot, seed)[:, 0]
+    stats = _resampled_stats(y_true, y_pred[None], metric, n_boot, seed, groups)[:, 0]
     lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return {"value": fn(y_true, y_pred), "low": float(lo), "high": float(hi)}
 
@@ -161,12 +166,8 @@ def paired_bootstrap(
     e.g. dialogues): difference, interval, two-sided p."""
     y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
     fn = _METRICS[metric]
-    if groups is None:
-        idx = _resample_indices(len(y_true), n_boot, seed)
-        diffs = _batched(y_true[idx], pred_a[idx], metric) - _batched(y_true[idx], pred_b[idx], metric)
-    else:
-        stats = _grouped_stats(y_true, np.stack([pred_a, pred_b]), groups, metric, n_boot, seed)
-        diffs = stats[:, 0] - stats[:, 1]
+    stats = _resampled_stats(y_true, np.stack([pred_a, pred_b]), metric, n_boot, seed, groups)
+    diffs = stats[:, 0] - stats[:, 1]
     lo, hi, p = _interval_and_p(diffs, level)
     return {"difference": fn(y_true, pred_a) - fn(y_true, pred_b), "low": lo, "high": hi, "p_value": p}
 
