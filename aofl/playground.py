@@ -15,10 +15,25 @@ from .evaluate import evaluate
 from .inference import run_inference
 from .train import TrainConfig, model_config_for, train
 
-__all__ = ["PlaygroundSpec", "train_and_evaluate"]
+__all__ = ["PlaygroundSpec", "RANGES", "train_and_evaluate"]
 
 DIMS = {"audio": 64, "text": 64, "visual": 64}  # small feature spaces: a run takes seconds
 WIDTH = 64
+
+
+# each setting's range: the page's sliders, and what the CLI accepts (a teaching model, not a search)
+RANGES = {
+    "n_dialogues": (16, 80),
+    "shared_strength": (0.0, 3.0),
+    "specific_strength": (0.0, 3.0),
+    "noise": (0.1, 3.0),
+    "lambda_cen": (0.0, 2.0),
+    "lambda_aac": (0.0, 2.0),
+    "lambda_csr": (0.0, 2.0),
+    "alpha_init_deg": (10.0, 170.0),
+    "epochs": (1, 20),
+    "seed": (0, 9999),
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,17 @@ class PlaygroundSpec:
     alpha_init_deg: float = 45.0
     epochs: int = 8
     seed: int = 0
+
+    def __post_init__(self):
+        from .model import VARIANTS
+
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
+        for name, (low, high) in RANGES.items():
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(
+                    f"{name} = {getattr(self, name)} is outside the Playground's range [{low}, {high}]"
+                )
 
 
 def train_and_evaluate(spec: PlaygroundSpec, device: str = "cpu", on_epoch=None) -> dict:

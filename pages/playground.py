@@ -8,7 +8,7 @@ from aofl import analysis, playground_runs, plots
 from aofl.alpha import alpha_caption, alpha_table
 from aofl.app import context, widgets
 from aofl.model import VARIANT_HELP, VARIANTS
-from aofl.playground import PlaygroundSpec
+from aofl.playground import RANGES, PlaygroundSpec
 from aofl.playground_process import train_in_subprocess
 
 # the Playground needs no checkpoint, but a deep link as a fresh server's first request ran this file
@@ -79,41 +79,42 @@ with st.expander("The method in five formulas (our reconstruction: docs/method.m
         r"\qquad w_e = \min\left(1, \frac{e-1}{E_w}\right)"
     )
 
+DEFAULT = PlaygroundSpec()  # the sliders start at the spec's defaults (the CLI's too)
 with st.form("playground_form"):
     st.markdown("**Synthetic data**")
     c = st.columns(4)
     shared_strength = c[0].slider(
         "Shared strength",
-        0.0,
-        3.0,
-        1.0,
+        *RANGES["shared_strength"],
+        DEFAULT.shared_strength,
         0.1,
         key="pg_shared",
         help="how strongly the emotion shows in the factor all modalities share",
     )
     specific_strength = c[1].slider(
         "Specific strength",
-        0.0,
-        3.0,
-        1.0,
+        *RANGES["specific_strength"],
+        DEFAULT.specific_strength,
         0.1,
         key="pg_specific",
         help="strength of the modality-own factors (some classes are only told apart there)",
     )
-    noise = c[2].slider("Noise", 0.1, 3.0, 1.0, 0.1, key="pg_noise")
-    n_dialogues = c[3].slider("Dialogues", 16, 80, 40, 4, key="pg_dialogues")
+    noise = c[2].slider("Noise", *RANGES["noise"], DEFAULT.noise, 0.1, key="pg_noise")
+    n_dialogues = c[3].slider("Dialogues", *RANGES["n_dialogues"], DEFAULT.n_dialogues, 4, key="pg_dialogues")
     st.markdown("**Model and losses**")
     c = st.columns(4)
-    lambda_cen = c[0].slider("lambda_cen", 0.0, 2.0, 1.0, 0.1, key="pg_cen")
-    lambda_aac = c[1].slider("lambda_aac", 0.0, 2.0, 1.0, 0.1, key="pg_aac")
-    lambda_csr = c[2].slider("lambda_csr", 0.0, 2.0, 1.0, 0.1, key="pg_csr")
-    alpha_init = c[3].slider("initial alpha (deg)", 10.0, 170.0, 45.0, 5.0, key="pg_alpha")
+    lambda_cen = c[0].slider("lambda_cen", *RANGES["lambda_cen"], DEFAULT.lambda_cen, 0.1, key="pg_cen")
+    lambda_aac = c[1].slider("lambda_aac", *RANGES["lambda_aac"], DEFAULT.lambda_aac, 0.1, key="pg_aac")
+    lambda_csr = c[2].slider("lambda_csr", *RANGES["lambda_csr"], DEFAULT.lambda_csr, 0.1, key="pg_csr")
+    alpha_init = c[3].slider(
+        "initial alpha (deg)", *RANGES["alpha_init_deg"], DEFAULT.alpha_init_deg, 5.0, key="pg_alpha"
+    )
     c = st.columns(4)
     variant = c[0].selectbox(
         "Variant", list(VARIANTS), key="pg_variant", format_func=lambda v: f"{v}: {VARIANT_HELP[v]}"
     )
-    epochs = c[1].slider("Epochs", 1, 20, 8, key="pg_epochs")
-    seed = c[2].number_input("Seed", 0, 9999, 0, key="pg_seed")
+    epochs = c[1].slider("Epochs", *RANGES["epochs"], DEFAULT.epochs, key="pg_epochs")
+    seed = c[2].number_input("Seed", *RANGES["seed"], DEFAULT.seed, key="pg_seed")
     c[3].markdown("&nbsp;")
     submitted = st.form_submit_button("Train", type="primary")
 

@@ -57,8 +57,10 @@ def test_training_in_a_child_process_gives_the_same_outcome_and_keeps_the_parent
 def test_a_failing_child_training_raises_with_its_reason():
     from aofl.playground_process import train_in_subprocess
 
+    spec = PlaygroundSpec(n_dialogues=16, epochs=1)
+    object.__setattr__(spec, "variant", "no_such_variant")  # past the parent's check: the child refuses it
     with pytest.raises(RuntimeError, match="training failed.*variant"):
-        train_in_subprocess(PlaygroundSpec(variant="no_such_variant", n_dialogues=16, epochs=1))
+        train_in_subprocess(spec)
 
 
 def test_trainings_beyond_the_servers_slots_wait_for_one(monkeypatch):

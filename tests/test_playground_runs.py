@@ -60,3 +60,17 @@ def test_the_cli_trains_the_playground_per_seed_and_reads_the_spread(capsys):
     wf1 = [r["test_wf1"] for r in report["runs"]]
     assert spread["spread"] == pytest.approx(max(wf1) - min(wf1), abs=0.01)
     assert report["reading"].startswith("Seeds alone moved")
+
+
+def test_settings_outside_the_playgrounds_ranges_are_refused(capsys):
+    from aofl.cli import main
+    from aofl.playground import RANGES
+
+    with pytest.raises(ValueError, match=r"epochs = 0 is outside the Playground's range \[1, 20\]"):
+        PlaygroundSpec(epochs=0)
+    with pytest.raises(ValueError, match="unknown variant"):
+        PlaygroundSpec(variant="nope")
+    low, high = RANGES["noise"]
+    PlaygroundSpec(noise=low), PlaygroundSpec(noise=high)  # the ends are in
+    assert main(["playground", "--lambda-csr", "5"]) == 2  # the CLI says why, without a traceback
+    assert "lambda_csr = 5.0 is outside" in capsys.readouterr().err
