@@ -10,6 +10,7 @@ min, max, spread}], "reading": "..."}, scores in %.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import fields
 
 __all__ = ["add_parser", "run"]
@@ -51,11 +52,12 @@ def run(args) -> int:
         spec = PlaygroundSpec(**settings, seed=seed)
         outcome = train_and_evaluate(spec, device)
         records.append(R.record(asdict(spec), outcome))
-        if not args.json:
-            r = records[-1]
-            print(
-                f"seed {seed}: test WF1 {r['test_wf1']:.2f}  acc {r['test_acc']:.2f}  ({outcome['seconds']:.1f} s)"
-            )
+        r = records[-1]
+        print(  # with --json on stderr: stdout stays one JSON document, the progress still shows
+            f"seed {seed}: test WF1 {r['test_wf1']:.2f}  acc {r['test_acc']:.2f}  ({outcome['seconds']:.1f} s)",
+            file=sys.stderr if args.json else sys.stdout,
+            flush=True,
+        )
     frame = R.runs_frame(records)
     reading = R.reading(frame)
     if args.json:
