@@ -694,13 +694,19 @@ def slice_bars(
     groups = list(d.groupby(by, sort=False)) if by else [(None, d)]
     colors = color_map(d[by]) if by else {None: PALETTE[0]}
     for name, g in groups:
+        low, high = g[f"{metric}_low"], g[f"{metric}_high"]
+        # a slice from one dialogue has no interval (aofl.slices): say so instead of "[NaN, NaN]"
+        interval = [
+            "no interval (one dialogue)" if pd.isna(lo) else f"[{lo:.3f}, {hi:.3f}]"
+            for lo, hi in zip(low, high)
+        ]
         fig.add_trace(
             go.Bar(
                 x=g["value"].astype(str),
                 y=g[metric],
                 name=str(name) if name is not None else metric.replace("_", " "),
                 marker_color=colors[name],
-                customdata=g[["n", f"{metric}_low", f"{metric}_high"]].to_numpy(),
+                customdata=np.column_stack([g["n"].to_numpy(), interval]),
                 error_y=dict(
                     type="data",
                     symmetric=False,
@@ -710,8 +716,8 @@ def slice_bars(
                 text=g["n"].map(lambda n: f"n={n}"),
                 textposition="inside",
                 insidetextanchor="start",
-                hovertemplate="%{x}<br>" + metric.replace("_", " ") + " %{y:.3f} [%{customdata[1]:.3f}, "
-                "%{customdata[2]:.3f}]<br>n=%{customdata[0]}<extra>%{fullData.name}</extra>",
+                hovertemplate="%{x}<br>" + metric.replace("_", " ") + " %{y:.3f} %{customdata[1]}"
+                "<br>n=%{customdata[0]}<extra>%{fullData.name}</extra>",
             )
         )
     fig.update_layout(barmode="group", showlegend=by is not None)

@@ -191,6 +191,9 @@ def test_baseline_and_missing_text_and_compare():
     assert fig.data[0].error_y.array is not None
     single = plots.slice_bars(slices.slice_metrics(t, n_boot=50), "turn_position")
     assert len(single.data) == 1
+    hover = dict(zip(single.data[0].x, (row[1] for row in single.data[0].customdata)))
+    assert hover["6-10"] == "no interval (one dialogue)"  # turns 6-10 exist in d1 only
+    assert hover["1-5"].startswith("[")  # both dialogues
     assert "no utterances" in plots.slice_bars(both, "utterance_length").layout.annotations[0].text
 
 
