@@ -102,7 +102,7 @@ if metrics.get("angles"):
     st.caption(
         "alpha is the target angle L_AAC pulls theta towards. It starts at the searched `alpha_init_deg` and "
         f"counts as learned only where it moved more than {ALPHA_LEARNED_TOL_DEG:g}°. One checkpoint, seed 0; "
-        "the Evidence page shows alpha start → end over ten seeds per variant."
+        "the Evidence page shows alpha start → end over every seed of each variant."
     )
 
 if metrics.get("disentanglement"):

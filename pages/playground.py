@@ -196,7 +196,7 @@ with st.expander(
     st.caption(
         "The seed draws both the synthetic data and the model's initial weights. Runs with the same "
         "settings and different seeds show what chance alone does; one run per setting cannot tell two "
-        "settings apart. The Evidence page holds the real datasets to the same rule, with ten seeds."
+        "settings apart. The Evidence page holds every dataset to the same rule, over all the seeds kept."
     )
     if st.button("Forget these runs", key="pg_runs_clear"):
         st.session_state["playground_runs"] = []
