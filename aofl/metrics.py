@@ -86,10 +86,11 @@ def _weighted_f1_of_confusion(cm: np.ndarray) -> np.ndarray:
     return (f1 * support).sum(-1) / support.sum(-1)
 
 
-def _group_codes(groups, n: int) -> tuple[np.ndarray, int]:
-    """(group index of each of n items, number of groups) from any group names."""
+def _group_codes(groups, n: int, what: str = "group") -> tuple[np.ndarray, int]:
+    """(group index of each of n items, number of groups) from any group names (`what` names them in the
+    error)."""
     if len(groups) != n:
-        raise ValueError(f"{len(groups)} group names for {n} utterances")
+        raise ValueError(f"{len(groups)} {what} names for {n} utterances")
     _, code = np.unique(np.asarray(groups), return_inverse=True)
     return code, int(code.max()) + 1 if n else 0
 
@@ -223,10 +224,8 @@ def dialogue_seed_bootstrap(
             "dialogue_seed_bootstrap needs the same number (>= 1) of seeds on both sides, each predicting "
             f"every one of the {len(y)} utterances"
         )
-    if len(dialogues) != len(y):
-        raise ValueError(f"{len(dialogues)} dialogue names for {len(y)} utterances")
     n_seeds = a.shape[0]
-    dialogue, n_dialogues = _group_codes(dialogues, len(y))
+    dialogue, n_dialogues = _group_codes(dialogues, len(y), "dialogue")
     c = int(max(y.max(), a.max(), b.max())) + 1
     # confusion counts per model-seed and dialogue: [2 * seeds, dialogues, c * c]; a resample's
     # confusion is then its dialogue draw counts times these, one matrix product for every resample
