@@ -471,13 +471,13 @@ def _evidence_study_best(study: str, results_dir: str, stamp: str) -> dict | Non
 
 @_frame
 def _evidence_fold_curves(study: str, results_dir: str, stamp: str) -> pd.DataFrame:
-    best = evidence.study_best(study, results_dir)
+    best = _evidence_study_best(study, results_dir=results_dir, stamp=stamp)
     return evidence.fold_curves_frame(best["fold_curves"] if best else [])
 
 
 @_figure
 def _evidence_fold_curves_chart(study: str, results_dir: str, stamp: str):
-    best = evidence.study_best(study, results_dir)
+    best = _evidence_study_best(study, results_dir=results_dir, stamp=stamp)
     return plots.fold_curves(
         _evidence_fold_curves(study, results_dir=results_dir, stamp=stamp),
         best["final_epochs"] if best else None,

@@ -138,9 +138,12 @@ def _print_study(report: dict) -> None:
         f"chosen: trial {best['number']}, CV {best['cv_mean']:.1f} ± {best['cv_std']:.1f} (folds {folds}), "
         f"final epochs {best['final_epochs']}"
     )
+    from .. import evidence
+
     curves = best.get("fold_curves") or []
-    if curves and len({len(c) for c in curves}) == 1:
-        mean = [sum(v) / len(v) for v in zip(*curves)]
+    frame = evidence.fold_curves_frame(curves)
+    mean = frame.loc[frame["fold"] == "mean", "wf1"].tolist()  # none when the folds differ in length
+    if mean:
         print(
             f"fold-mean held-out curve ({len(curves)} folds, {len(mean)} epochs): "
             f"{mean[best['final_epochs'] - 1]:.1f} at the common epoch {best['final_epochs']}, "
