@@ -14,6 +14,7 @@ CAMPAIGNS = [  # (dataset, campaign folder): every campaign whose tables the two
     ("meld", "results"),
     ("synthetic", "results"),
     ("iemocap", "results/curve"),
+    ("meld", "results/curve"),
 ]
 
 
@@ -34,7 +35,7 @@ def test_the_documents_tables_are_the_commands_output(dataset, folder):
     geometry = evidence.geometry_markdown(evidence.geometry_table(dataset, root, "full"))
     for name, markdown in (("paired", paired), ("geometry", geometry)):
         rows = _rows(markdown)
-        assert len(rows) >= 2, (name, markdown)
+        assert rows, (name, markdown)  # one comparison is a table too (a campaign of full and baseline)
         missing = [row for row in rows if row not in documents]
         assert not missing, (
             f"{folder} {dataset} {name}: rows the documents do not show (rerun `python -m aofl results --data "
