@@ -121,7 +121,9 @@ def results_stamp(results_dir: str | os.PathLike | None = None, dataset: str | N
             st = p.stat()
         except OSError:  # absent, or removed between the glob and the stat
             continue
-        out.append((str(p.relative_to(root)), st.st_mtime_ns, st.st_size))
+        # a campaign in a subfolder reads its parent's studies (results/studies): named from the parent
+        name = p.relative_to(root) if p.is_relative_to(root) else Path("..") / p.relative_to(root.parent)
+        out.append((str(name), st.st_mtime_ns, st.st_size))
     return tuple(out)
 
 

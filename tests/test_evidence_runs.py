@@ -458,6 +458,11 @@ def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_pa
     assert evidence.variant_summary("toy", curve).set_index("variant").loc["full", "n"] == 2
     (tmp_path / "studies").mkdir()
     assert evidence._studies_dir(curve) == tmp_path / "studies"  # finals --studies results/studies
+    (tmp_path / "studies" / "toy-full.json").write_text("{}")
+    stamp = [
+        name for name, *_ in evidence.results_stamp(curve)
+    ]  # the app's cache key sees the parent's study
+    assert str(Path("..") / "studies" / "toy-full.json") in stamp
     (curve / "studies").mkdir()
     assert evidence._studies_dir(curve) == curve / "studies"  # its own, once it has them
     assert evidence.campaigns(tmp_path / "missing") == [tmp_path / "missing"]
