@@ -243,6 +243,7 @@ def _variants_of_runs(runs: pd.DataFrame, valid: pd.DataFrame, root: Path) -> di
             "valid_weighted_f1": [_run_wf1(r) for _, r in valid_part.iterrows()],
             "cv_weighted_f1": _study_cv(root, study, first.get("variant", arm)),
             "params_from": f"{setting} ({study})" if isinstance(study, str) and study else setting,
+            "study": study if isinstance(study, str) and study else None,
             "source": _RUNS_SOURCE,
         }
     return out
@@ -359,7 +360,8 @@ def _std_of(values, scale: float = 100) -> float:
 
 def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """One row per variant: n, test WF1 mean and std (ddof 1) over seeds, the CV WF1 of the setting
-    it was trained with (only searched variants have one) and where its setting came from; plus test
+    it was trained with (only searched variants have one) and where its setting came from (`study`: the
+    study by name, when per-run tables record it); plus test
     accuracy and valid WF1 (from the per-run tables, else from summary.json when it has them) and
     `source`, the files the seeds were read from."""
     root = resolve_results_dir(results_dir)
@@ -380,6 +382,7 @@ def variant_summary(dataset: str, results_dir: str | os.PathLike | None = None) 
                 "test_wf1_std": _std(s),
                 "cv_wf1": 100 * float(cv) if cv is not None else math.nan,
                 "params_from": v.get("params_from"),
+                "study": v.get("study"),  # the study whose setting the runs used (per-run tables only)
                 "test_acc_mean": _mean_of(v["test_accuracy"])
                 if from_runs
                 else _number(extra.get("test_acc_mean")),

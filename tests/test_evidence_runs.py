@@ -44,6 +44,7 @@ def _write_run(
     wf1=None,
     split="test",
     ids=None,
+    study=None,
 ):
     """One per-run table as `aofl.finals` writes it (aofl.runs.write_run_table)."""
     theta, phi = theta or {}, phi or {}
@@ -72,7 +73,7 @@ def _write_run(
         "alpha_start": alpha_start or {},
         "alpha_end": alpha_end or {},
         "setting": "cv",
-        "study": None,
+        "study": study,
     }
     write_run_table(run_path(root, "toy", arm, seed, split), table, meta)
 
@@ -199,7 +200,7 @@ def test_cli_geometry(geometry_runs, capsys):
 # --------------------------------------------------------------- paired differences from run tables
 
 
-def _paired_runs(root: Path, n_seeds=3, n=60, per=6):
+def _paired_runs(root: Path, n_seeds=3, n=60, per=6, study=None):
     """full and baseline on n utterances in dialogues of `per` turns, named only in the dialogue column."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, n)
@@ -218,6 +219,7 @@ def _paired_runs(root: Path, n_seeds=3, n=60, per=6):
                 dialogues,
                 theta=angles,
                 phi=angles and {"a": rng.uniform(20, 70, n)},
+                study=study and f"{study}-{arm}",
             )
     return y, preds, dialogues
 
@@ -452,10 +454,17 @@ def test_a_dataset_with_tables_alone_beside_an_archive_of_others(tmp_path):
 def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_path):
     _paired_runs(tmp_path)
     curve = tmp_path / "curve"
-    _paired_runs(curve, n_seeds=2)
+    _paired_runs(curve, n_seeds=2, study="toy-curve")
     (tmp_path / "empty").mkdir()  # a folder without per-run tables is no campaign
     assert evidence.campaigns(tmp_path) == [tmp_path, curve]
-    assert evidence.variant_summary("toy", curve).set_index("variant").loc["full", "n"] == 2
+    summary = evidence.variant_summary("toy", curve).set_index("variant")
+    assert summary.loc["full", "n"] == 2
+    # each arm names the study its setting came from (the Evidence page opens on it)
+    assert (
+        summary.loc["full", "study"] == "toy-curve-full"
+        and summary.loc["baseline", "study"] == "toy-curve-baseline"
+    )
+    assert evidence.variant_summary("toy", tmp_path)["study"].isna().all()  # tables that name no study
     (tmp_path / "studies").mkdir()
     assert evidence._studies_dir(curve) == tmp_path / "studies"  # finals --studies results/studies
     (tmp_path / "studies" / "toy-full.json").write_text("{}")
