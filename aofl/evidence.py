@@ -121,9 +121,8 @@ def results_stamp(results_dir: str | os.PathLike | None = None, dataset: str | N
             st = p.stat()
         except OSError:  # absent, or removed between the glob and the stat
             continue
-        # a campaign in a subfolder reads its parent's studies (results/studies): named from the parent
-        name = p.relative_to(root) if p.is_relative_to(root) else Path("..") / p.relative_to(root.parent)
-        out.append((str(name), st.st_mtime_ns, st.st_size))
+        # relpath, not relative_to: a campaign in a subfolder reads its parent's studies (../studies/...)
+        out.append((os.path.relpath(p, root), st.st_mtime_ns, st.st_size))
     return tuple(out)
 
 
@@ -236,14 +235,15 @@ def _variants_of_runs(runs: pd.DataFrame, valid: pd.DataFrame, root: Path) -> di
         accuracy = [a / 100 for a in part.get("accuracy", pd.Series(dtype=float)) if _is_number(a)]
         valid_part = valid[valid["arm"] == arm] if len(valid) else valid
         setting, study = first.get("setting"), first.get("study")
+        study = study if isinstance(study, str) and study else None
         out[arm] = {
             "seeds": [int(s) for s in part["seed"]],
             "test_weighted_f1": [_run_wf1(r) for _, r in part.iterrows()],
             "test_accuracy": accuracy,
             "valid_weighted_f1": [_run_wf1(r) for _, r in valid_part.iterrows()],
             "cv_weighted_f1": _study_cv(root, study, first.get("variant", arm)),
-            "params_from": f"{setting} ({study})" if isinstance(study, str) and study else setting,
-            "study": study if isinstance(study, str) and study else None,
+            "params_from": f"{setting} ({study})" if study else setting,
+            "study": study,
             "source": _RUNS_SOURCE,
         }
     return out

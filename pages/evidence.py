@@ -149,7 +149,7 @@ if readable.empty:
     st.stop()
 study_names = list(readable["study"])
 # the study whose setting the reference's runs in this campaign used, else the reference's own search
-used = summary.set_index("variant")["study"].get(reference) if "study" in summary else None
+used = summary.set_index("variant")["study"].get(reference)
 preferred = [n for n in study_names if n == used] or [n for n in study_names if n == f"{dataset}-{reference}"]
 context.select_valid("ev_study", preferred + [n for n in study_names if n not in preferred])
 study = st.selectbox("Study", study_names, key="ev_study")

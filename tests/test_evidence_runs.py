@@ -468,9 +468,8 @@ def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_pa
     (tmp_path / "studies").mkdir()
     assert evidence._studies_dir(curve) == tmp_path / "studies"  # finals --studies results/studies
     (tmp_path / "studies" / "toy-full.json").write_text("{}")
-    stamp = [
-        name for name, *_ in evidence.results_stamp(curve)
-    ]  # the app's cache key sees the parent's study
+    # the app's cache key sees the parent's study
+    stamp = [name for name, *_ in evidence.results_stamp(curve)]
     assert str(Path("..") / "studies" / "toy-full.json") in stamp
     (curve / "studies").mkdir()
     assert evidence._studies_dir(curve) == curve / "studies"  # its own, once it has them
