@@ -736,6 +736,19 @@ def campaigns(results_dir: str | os.PathLike | None = None) -> list[Path]:
     return [root] + subs
 
 
+FAIR_CAMPAIGN = "curve"  # results/curve: the final runs at the fair (curve-rule) studies' settings
+
+
+def opening_campaign(found: list[Path], dataset: str | None) -> Path:
+    """The campaign the Evidence page opens on: the fair one (`FAIR_CAMPAIGN`) when it has runs of
+    `dataset`, else the first (the results directory). Its studies gave both families equal effort and
+    scored the recipe the final runs use, so where it exists it is the better evidence."""
+    for c in found[1:]:
+        if c.name == FAIR_CAMPAIGN and dataset in _run_datasets(c):
+            return c
+    return found[0]
+
+
 def _study_path(name: str, root: Path) -> Path:
     """The export of study `name`; a name that is not a file there (or tries to leave the folder) is a
     ValueError listing the studies that exist."""

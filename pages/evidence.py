@@ -22,6 +22,10 @@ root = evidence.resolve_results_dir()
 found = [str(c) for c in evidence.campaigns(root)]
 results_dir = found[0]
 if len(found) > 1:  # e.g. results/curve: the final runs at the fair (curve-rule) studies' settings
+    if "ev_campaign" not in st.session_state:  # first visit: the fair campaign when it has the dataset
+        st.session_state["ev_campaign"] = str(
+            evidence.opening_campaign([Path(c) for c in found], ctx.dataset)
+        )
     context.select_valid("ev_campaign", found)
     results_dir = st.segmented_control(
         "Campaign",
@@ -30,7 +34,10 @@ if len(found) > 1:  # e.g. results/curve: the final runs at the fair (curve-rule
         required=True,
         format_func=lambda c: f"{Path(c).relative_to(root.parent)}/",
         help="A campaign is one set of final runs, each at the settings its studies chose "
-        "(the table's `params_from` names them). Seeds are paired within a campaign only.",
+        "(the table's `params_from` names them). Seeds are paired within a campaign only. "
+        f"`{evidence.FAIR_CAMPAIGN}/` holds the runs at the fair search's settings (both families the same "
+        "effort, CV scored at the epoch count the final runs train); the page opens on it when it has the "
+        "sidebar's dataset. `results/` holds the older, tilted search's campaign (and synthetic's).",
     )
 
 try:

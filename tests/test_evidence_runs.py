@@ -474,6 +474,12 @@ def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_pa
     (curve / "studies").mkdir()
     assert evidence._studies_dir(curve) == curve / "studies"  # its own, once it has them
     assert evidence.campaigns(tmp_path / "missing") == [tmp_path / "missing"]
+    # the Evidence page opens on the fair campaign for a dataset it has run, else on the results directory
+    found = evidence.campaigns(tmp_path)
+    assert evidence.opening_campaign(found, "toy") == curve
+    assert evidence.opening_campaign(found, "synthetic") == tmp_path
+    assert evidence.opening_campaign(found, None) == tmp_path
+    assert evidence.opening_campaign([tmp_path], "toy") == tmp_path
     # a dataset this campaign has not run yet: the message names the campaign and how to fill it
     with pytest.raises(FileNotFoundError, match=r"no per-run tables of 'meld' .*it has: toy.*--results-dir"):
         evidence.variant_summary("meld", curve)
@@ -500,3 +506,24 @@ def test_page_switches_campaigns(page_env, tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert n_seeds() == 2
     assert any("--results-dir" in c.value for c in at.caption)
+
+
+@pytest.mark.app
+@pytest.mark.real_data
+def test_page_opens_on_the_fair_campaign_for_a_dataset_it_has(page_env, monkeypatch):
+    """A link to IEMOCAP opens the shipped results/curve/ campaign (the fair search's runs); synthetic,
+    which that campaign has not run, opens results/."""
+    from streamlit.testing.v1 import AppTest
+
+    require_real("iemocap")
+    if "iemocap" not in evidence._run_datasets(RESULTS / evidence.FAIR_CAMPAIGN):
+        pytest.skip("no results/curve/ runs of iemocap in this checkout")
+    monkeypatch.setenv(evidence.RESULTS_ENV, str(RESULTS))
+    for data, campaign in (("iemocap", RESULTS / evidence.FAIR_CAMPAIGN), ("synthetic", RESULTS)):
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=300)
+        at.query_params.update(data=data)
+        at.switch_page("pages/evidence.py")
+        at.run()
+        assert not at.exception and not at.error
+        assert at.segmented_control(key="ev_campaign").value == str(campaign)
+        assert at.segmented_control(key="ev_dataset").value == data
