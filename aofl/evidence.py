@@ -652,10 +652,17 @@ def _p(p: float) -> str:
 
 
 def _p_text(row) -> str:
-    named = (("t-test", row["t_p_value"]), ("bootstrap", row["bootstrap_p_value"]))
-    text = ", ".join(f"{name} p {_p(p)}" for name, p in named if not math.isnan(p))
-    holm = row.get("p_holm", math.nan)
-    return text if pd.isna(holm) else f"{text}; Holm-corrected p {_p(holm)}"
+    """Each test's p-value with its Holm-corrected value beside it ("t-test p 0.004 (Holm 0.038)"): a
+    suggestive verdict rests on one corrected value, so the larger one alone would hide which."""
+    parts = []
+    for name, raw, corrected in (
+        ("t-test", "t_p_value", "t_p_holm"),
+        ("bootstrap", "bootstrap_p_value", "bootstrap_p_holm"),
+    ):
+        p, holm = row.get(raw, math.nan), row.get(corrected, math.nan)
+        if not pd.isna(p):
+            parts.append(f"{name} p {_p(p)}" + ("" if pd.isna(holm) else f" (Holm {_p(holm)})"))
+    return ", ".join(parts)
 
 
 def _one(row) -> str:

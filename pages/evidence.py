@@ -123,7 +123,7 @@ widgets.download_csv(
 )
 st.caption(
     f"Points of test weighted F1; right of zero, `{reference}` is ahead; hollow dots: single seeds. `p_holm`: "
-    "the larger of the two Holm-corrected p-values (the verdict's); `sd_diff`: the per-seed sd of the "
+    "the larger of the two Holm-corrected p-values (below 0.05: beyond noise); `sd_diff`: the per-seed sd of the "
     "difference; `detectable_80`: the difference these seeds detect at 80% power. Method: "
     + "; ".join(dict.fromkeys(paired["method"]))
     + "."

@@ -329,7 +329,10 @@ def test_verdicts_use_the_holm_corrected_p_values(tmp_path):
     assert paired.loc["two", "t_p_value"] < 0.05 < paired.loc["two", "p_holm"]
     assert paired["verdict"].tolist() == ["beyond noise", "inside noise", "inside noise"]
     assert all("Holm over 3 comparisons" in m for m in paired["method"])
-    assert "Holm-corrected p" in " ".join(evidence.verdict_lines(paired.reset_index()))
+    # each test's raw p-value with its Holm-corrected one beside it
+    lines = " ".join(evidence.verdict_lines(paired.reset_index()))
+    two = paired.loc["two"]
+    assert f"t-test p {evidence._p(two['t_p_value'])} (Holm {evidence._p(two['t_p_holm'])})" in lines
     # the power statement: the median per-seed sd over the three, 3 seeds
     from aofl.metrics import detectable_difference
 
