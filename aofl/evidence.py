@@ -743,6 +743,11 @@ def campaigns(results_dir: str | os.PathLike | None = None) -> list[Path]:
     return [root] + subs
 
 
+def datasets_with_runs(results_dir: str | os.PathLike) -> list[str]:
+    """The datasets a campaign has per-run test tables of (by file name; no table is opened)."""
+    return _run_datasets(Path(results_dir))
+
+
 FAIR_CAMPAIGN = "curve"  # results/curve: the final runs at the fair (curve-rule) studies' settings
 
 

@@ -454,7 +454,7 @@ def test_a_dataset_with_tables_alone_beside_an_archive_of_others(tmp_path):
         evidence.seed_scores("nope", tmp_path)
 
 
-def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_path):
+def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_path, capsys):
     _paired_runs(tmp_path)
     curve = tmp_path / "curve"
     _paired_runs(curve, n_seeds=2, study="toy-curve")
@@ -483,6 +483,14 @@ def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_pa
     assert evidence.opening_campaign(found, "synthetic") == tmp_path
     assert evidence.opening_campaign(found, None) == tmp_path
     assert evidence.opening_campaign([tmp_path], "toy") == tmp_path
+    # the CLI names the other campaign with runs of the dataset and how to show it
+    capsys.readouterr()
+    assert main(["results", "--data", "toy", "--n-boot", "50", "--results-dir", str(tmp_path)]) == 0
+    assert (
+        f"another campaign has toy runs: {curve}  (show it: --results-dir {curve})" in capsys.readouterr().out
+    )
+    assert main(["results", "--data", "toy", "--json", "--n-boot", "50", "--results-dir", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["campaigns"] == [str(curve)]
     # a dataset this campaign has not run yet: the message names the campaign and how to fill it
     with pytest.raises(FileNotFoundError, match=r"no per-run tables of 'meld' .*it has: toy.*--results-dir"):
         evidence.variant_summary("meld", curve)
@@ -518,7 +526,7 @@ def test_page_opens_on_the_fair_campaign_for_a_dataset_it_has(page_env, monkeypa
     which that campaign has not run, opens results/."""
     from streamlit.testing.v1 import AppTest
 
-    require_real("iemocap")
+    monkeypatch.setenv("AOFL_DATA_DIR", str(require_real("iemocap")))  # the sidebar lists IEMOCAP
     if "iemocap" not in evidence._run_datasets(RESULTS / evidence.FAIR_CAMPAIGN):
         pytest.skip("no results/curve/ runs of iemocap in this checkout")
     monkeypatch.setenv(evidence.RESULTS_ENV, str(RESULTS))

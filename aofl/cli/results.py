@@ -8,7 +8,7 @@ seeds can detect at 80% power, and the dataset's exported studies. With `--study
 α per modality over seeds, and reference - arm (`aofl.evidence.geometry_table`, from per-run tables).
 Scores are in % and differences in points. `--json` prints {"dataset", "reference", "results_dir",
 "variants": [...], "seeds": [...], "paired": [...], "verdict": [...], "noise_rule", "power": [...],
-"studies": [...]}, or {"study", "results_dir", "best", "trials": [...]}, or with `--geometry` a list
+"studies": [...], "campaigns": [...] (subfolders with runs of the dataset, e.g. results/curve)}, or {"study", "results_dir", "best", "trials": [...]}, or with `--geometry` a list
 of rows (keys variant, n_seeds, theta_mean, phi_mean, theta_gt_phi_share, alpha_start, alpha_end, ...),
 NaN as null.
 """
@@ -37,6 +37,10 @@ def _dataset_report(args, root) -> dict:
         "noise_rule": evidence.NOISE_RULE,
         "power": evidence.power_lines(paired),
         "studies": list(evidence.list_studies(root, dataset=args.data)["study"]),
+        # campaigns in subfolders with runs of this dataset (results/curve: the fair search's settings)
+        "campaigns": [
+            str(c) for c in evidence.campaigns(root)[1:] if args.data in evidence.datasets_with_runs(c)
+        ],
     }
 
 
@@ -83,6 +87,8 @@ def _print_dataset(report: dict) -> None:
         print(f"* {line.replace('`', '')}")
     if report["studies"]:
         print(f"\nstudies: {', '.join(report['studies'])}  (show one: --study NAME)")
+    for c in report.get("campaigns", []):
+        print(f"another campaign has {report['dataset']} runs: {c}  (show it: --results-dir {c})")
 
 
 def _geometry_report(args, root) -> list[dict]:
