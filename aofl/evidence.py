@@ -756,7 +756,7 @@ def opening_campaign(found: list[Path], dataset: str | None) -> Path:
     `dataset`, else the first (the results directory). Its studies gave both families equal effort and
     scored the recipe the final runs use, so where it exists it is the better evidence."""
     for c in found[1:]:
-        if c.name == FAIR_CAMPAIGN and dataset in _run_datasets(c):
+        if c.name == FAIR_CAMPAIGN and dataset in datasets_with_runs(c):
             return c
     return found[0]
 

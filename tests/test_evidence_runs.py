@@ -527,7 +527,7 @@ def test_page_opens_on_the_fair_campaign_for_a_dataset_it_has(page_env, monkeypa
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("AOFL_DATA_DIR", str(require_real("iemocap")))  # the sidebar lists IEMOCAP
-    if "iemocap" not in evidence._run_datasets(RESULTS / evidence.FAIR_CAMPAIGN):
+    if "iemocap" not in evidence.datasets_with_runs(RESULTS / evidence.FAIR_CAMPAIGN):
         pytest.skip("no results/curve/ runs of iemocap in this checkout")
     monkeypatch.setenv(evidence.RESULTS_ENV, str(RESULTS))
     for data, campaign in (("iemocap", RESULTS / evidence.FAIR_CAMPAIGN), ("synthetic", RESULTS)):
