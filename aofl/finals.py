@@ -17,8 +17,9 @@ work directory), as the WAITING trials of a study named ``finals:<dataset>:<stud
 a job by moving its trial WAITING -> RUNNING, which the storage does atomically (Optuna's own way to
 hand an enqueued trial to exactly one worker), and records a heartbeat while it trains. Started again,
 a worker fails the jobs whose heartbeat went stale (their worker was killed) and enqueues every job
-that has neither its files nor a live claim. So a killed worker loses its own run and nothing else,
-and several processes, on one machine or several sharing the storage, never run the same job.
+that has neither its files nor a live claim; the worker that takes such a job again continues its run
+from the resume state of its last finished epoch (`train --resume`). So a killed worker loses at most an
+epoch of its own run and nothing else, and several processes, on one machine or several sharing the storage, never run the same job.
 """
 
 from __future__ import annotations
@@ -182,12 +183,17 @@ def run_job(spec: FinalsSpec, arm_name: str, seed: int, train_command, quiet: bo
     from .inference import run_inference
     from .metrics import accuracy, weighted_f1
     from .store.checkpoint import load_checkpoint
+    from .store.resume import RESUME_FILENAME
 
     out = spec.work_dir / "runs" / arm_name / f"s{seed}"
     argv, export = train_argv(spec, arm_name, seed, out)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-        code = train_command(argv)
+        # a killed worker's half-trained run continues from its state (it ends exactly as an uninterrupted
+        # run would); a state that is not this run's (other settings, unreadable) is refused: start over
+        code = train_command(argv + ["--resume"]) if (out / RESUME_FILENAME).is_file() else 1
+        if code != 0:
+            code = train_command(argv)
     if code != 0:
         raise RuntimeError(f"python -m aofl {' '.join(argv)} exited {code}")
     model, meta = load_checkpoint(out, device=spec.device)

@@ -180,3 +180,73 @@ def test_baselines_study_follows_the_full_studys_name(tmp_path):
     assert FinalsSpec(study="iemocap-full", **base).baseline_study == "iemocap-baseline"
     assert FinalsSpec(study="iemocap-full-curve", **base).baseline_study == "iemocap-baseline-curve"
     assert FinalsSpec(study="x-full", baseline_study="y", **base).baseline_study == "y"
+
+
+def test_a_killed_run_continues_from_its_resume_state(tmp_path, monkeypatch):
+    """A run killed mid-training is continued (train --resume) by the next worker and ends with the same
+    per-run table as an uninterrupted one; a state that is not the run's is refused and the run starts over."""
+    from pandas.testing import assert_frame_equal
+
+    import aofl.train
+    from aofl.finals import run_job
+    from aofl.store.resume import RESUME_FILENAME
+
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    recipe = ["--epochs", "3", "--select", "last", "--width", "16", "--lambda-aac", "0.5"]
+    best = {"params": {}, "train_args": recipe, "final_epochs": 3}
+    (studies / "synthetic-full.json").write_text(json.dumps({"study": "synthetic-full", "best": best}))
+
+    def spec(name):
+        return FinalsSpec(
+            data="synthetic",
+            study="synthetic-full",
+            arms=["full"],
+            seeds=[0],
+            results=tmp_path / name / "results",
+            studies=studies,
+            work=tmp_path / name / "work",
+        )
+
+    def table(s):
+        t, meta = read_run_table(run_path(s.results, "synthetic", "full", 0, "test"))
+        return t, meta
+
+    run_job(spec("whole"), "full", 0, main)
+    whole, _ = table(spec("whole"))
+
+    class Killed(Exception):
+        pass
+
+    real_train = aofl.train.train
+
+    def killed_in_epoch_2(*a, **kw):
+        def stop(info):
+            if info["epoch"] == 2:
+                raise Killed
+
+        return real_train(*a, callback=stop, **kw)
+
+    monkeypatch.setattr(aofl.train, "train", killed_in_epoch_2)
+    killed = spec("killed")
+    with pytest.raises(Killed):
+        run_job(killed, "full", 0, main)
+    state = killed.work_dir / "runs" / "full" / "s0" / RESUME_FILENAME
+    assert state.is_file()
+    monkeypatch.setattr(aofl.train, "train", real_train)
+    calls = []
+    run_job(killed, "full", 0, lambda argv: calls.append(argv) or main(argv))
+    assert ["--resume" in argv for argv in calls] == [True] and not state.exists()
+    resumed, meta = table(killed)
+    assert_frame_equal(resumed, whole)
+    assert "--resume" not in meta["command"] and "--resume" not in meta["train_args"]
+
+    # another run's leftover (here: not a state at all) is refused; the run starts over and ends the same
+    other = spec("other")
+    foreign = other.work_dir / "runs" / "full" / "s0" / RESUME_FILENAME
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"not a resume state")
+    calls.clear()
+    run_job(other, "full", 0, lambda argv: calls.append(argv) or main(argv))
+    assert ["--resume" in argv for argv in calls] == [True, False]
+    assert_frame_equal(table(other)[0], whole)
