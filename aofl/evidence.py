@@ -735,30 +735,31 @@ def _studies_dir(root: Path) -> Path:
     return parent if not own.is_dir() and parent.is_dir() and parent_is_results else own
 
 
-def campaigns(results_dir: str | os.PathLike | None = None) -> list[Path]:
-    """The results directory, then each of its subfolders with per-run tables of its own: one campaign
-    each (e.g. results/curve, the final runs at the curve-rule studies' settings)."""
+def campaigns(results_dir: str | os.PathLike | None = None, dataset: str | None = None) -> list[Path]:
+    """The results directory, then each of its subfolders with per-run tables of its own (of `dataset`,
+    when given): one campaign each (e.g. results/curve, the final runs at the curve-rule studies'
+    settings)."""
     root = resolve_results_dir(results_dir)
-    subs = sorted(d for d in root.iterdir() if d.is_dir() and _run_datasets(d)) if root.is_dir() else []
+
+    def is_campaign(d: Path) -> bool:
+        found = _run_datasets(d)
+        return bool(found) if dataset is None else dataset in found
+
+    subs = sorted(d for d in root.iterdir() if d.is_dir() and is_campaign(d)) if root.is_dir() else []
     return [root] + subs
-
-
-def datasets_with_runs(results_dir: str | os.PathLike) -> list[str]:
-    """The datasets a campaign has per-run test tables of (by file name; no table is opened)."""
-    return _run_datasets(Path(results_dir))
 
 
 FAIR_CAMPAIGN = "curve"  # results/curve: the final runs at the fair (curve-rule) studies' settings
 
 
-def opening_campaign(found: list[Path], dataset: str | None) -> Path:
+def opening_campaign(results_dir: str | os.PathLike | None, dataset: str | None) -> Path:
     """The campaign the Evidence page opens on: the fair one (`FAIR_CAMPAIGN`) when it has runs of
-    `dataset`, else the first (the results directory). Its studies gave both families equal effort and
-    scored the recipe the final runs use, so where it exists it is the better evidence."""
-    for c in found[1:]:
-        if c.name == FAIR_CAMPAIGN and dataset in datasets_with_runs(c):
-            return c
-    return found[0]
+    `dataset`, else the results directory. Its studies gave both families equal effort and scored the
+    recipe the final runs use, so where it exists it is the better evidence."""
+    root, *subs = campaigns(results_dir, dataset)
+    if dataset is None:
+        return root
+    return next((c for c in subs if c.name == FAIR_CAMPAIGN), root)
 
 
 def _study_path(name: str, root: Path) -> Path:

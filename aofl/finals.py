@@ -19,7 +19,8 @@ hand an enqueued trial to exactly one worker), and records a heartbeat while it 
 a worker fails the jobs whose heartbeat went stale (their worker was killed) and enqueues every job
 that has neither its files nor a live claim; the worker that takes such a job again continues its run
 from the resume state of its last finished epoch (`train --resume`). So a killed worker loses at most an
-epoch of its own run and nothing else, and several processes, on one machine or several sharing the storage, never run the same job.
+epoch of its own run and nothing else, and several processes, on one machine or several sharing the
+storage, never run the same job.
 """
 
 from __future__ import annotations
@@ -191,9 +192,8 @@ def run_job(spec: FinalsSpec, arm_name: str, seed: int, train_command, quiet: bo
     with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
         # a killed worker's half-trained run continues from its state (it ends exactly as an uninterrupted
         # run would); a state that is not this run's (other settings, unreadable) is refused: start over
-        code = train_command(argv + ["--resume"]) if (out / RESUME_FILENAME).is_file() else 1
-        if code != 0:
-            code = train_command(argv)
+        resumed = (out / RESUME_FILENAME).is_file() and train_command(argv + ["--resume"]) == 0
+        code = 0 if resumed else train_command(argv)
     if code != 0:
         raise RuntimeError(f"python -m aofl {' '.join(argv)} exited {code}")
     model, meta = load_checkpoint(out, device=spec.device)

@@ -23,9 +23,7 @@ found = [str(c) for c in evidence.campaigns(root)]
 results_dir = found[0]
 if len(found) > 1:  # e.g. results/curve: the final runs at the fair (curve-rule) studies' settings
     if "ev_campaign" not in st.session_state:  # first visit: the fair campaign when it has the dataset
-        st.session_state["ev_campaign"] = str(
-            evidence.opening_campaign([Path(c) for c in found], ctx.dataset)
-        )
+        st.session_state["ev_campaign"] = str(evidence.opening_campaign(root, ctx.dataset))
     context.select_valid("ev_campaign", found)
     results_dir = st.segmented_control(
         "Campaign",

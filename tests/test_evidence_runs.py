@@ -478,11 +478,12 @@ def test_a_campaign_in_a_subfolder_is_found_and_reads_its_parents_studies(tmp_pa
     assert evidence._studies_dir(curve) == curve / "studies"  # its own, once it has them
     assert evidence.campaigns(tmp_path / "missing") == [tmp_path / "missing"]
     # the Evidence page opens on the fair campaign for a dataset it has run, else on the results directory
-    found = evidence.campaigns(tmp_path)
-    assert evidence.opening_campaign(found, "toy") == curve
-    assert evidence.opening_campaign(found, "synthetic") == tmp_path
-    assert evidence.opening_campaign(found, None) == tmp_path
-    assert evidence.opening_campaign([tmp_path], "toy") == tmp_path
+    assert evidence.campaigns(tmp_path, "toy") == [tmp_path, curve]
+    assert evidence.campaigns(tmp_path, "synthetic") == [tmp_path]
+    assert evidence.opening_campaign(tmp_path, "toy") == curve
+    assert evidence.opening_campaign(tmp_path, "synthetic") == tmp_path
+    assert evidence.opening_campaign(tmp_path, None) == tmp_path
+    assert evidence.opening_campaign(curve, "toy") == curve  # no subfolder campaign: the directory itself
     # the CLI names the other campaign with runs of the dataset and how to show it
     capsys.readouterr()
     assert main(["results", "--data", "toy", "--n-boot", "50", "--results-dir", str(tmp_path)]) == 0
@@ -527,7 +528,7 @@ def test_page_opens_on_the_fair_campaign_for_a_dataset_it_has(page_env, monkeypa
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("AOFL_DATA_DIR", str(require_real("iemocap")))  # the sidebar lists IEMOCAP
-    if "iemocap" not in evidence.datasets_with_runs(RESULTS / evidence.FAIR_CAMPAIGN):
+    if RESULTS / evidence.FAIR_CAMPAIGN not in evidence.campaigns(RESULTS, "iemocap"):
         pytest.skip("no results/curve/ runs of iemocap in this checkout")
     monkeypatch.setenv(evidence.RESULTS_ENV, str(RESULTS))
     for data, campaign in (("iemocap", RESULTS / evidence.FAIR_CAMPAIGN), ("synthetic", RESULTS)):

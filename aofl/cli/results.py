@@ -8,8 +8,8 @@ seeds can detect at 80% power, and the dataset's exported studies. With `--study
 α per modality over seeds, and reference - arm (`aofl.evidence.geometry_table`, from per-run tables).
 Scores are in % and differences in points. `--json` prints {"dataset", "reference", "results_dir",
 "variants": [...], "seeds": [...], "paired": [...], "verdict": [...], "noise_rule", "power": [...],
-"studies": [...], "campaigns": [...] (subfolders with runs of the dataset, e.g. results/curve)}, or {"study", "results_dir", "best", "trials": [...]}, or with `--geometry` a list
-of rows (keys variant, n_seeds, theta_mean, phi_mean, theta_gt_phi_share, alpha_start, alpha_end, ...),
+"studies": [...], "campaigns": [...] (subfolders with runs of the dataset, e.g. results/curve)}, or
+{"study", "results_dir", "best", "trials": [...]}, or with `--geometry` a list of rows (keys variant, n_seeds, theta_mean, phi_mean, theta_gt_phi_share, alpha_start, alpha_end, ...),
 NaN as null.
 """
 
@@ -38,9 +38,7 @@ def _dataset_report(args, root) -> dict:
         "power": evidence.power_lines(paired),
         "studies": list(evidence.list_studies(root, dataset=args.data)["study"]),
         # campaigns in subfolders with runs of this dataset (results/curve: the fair search's settings)
-        "campaigns": [
-            str(c) for c in evidence.campaigns(root)[1:] if args.data in evidence.datasets_with_runs(c)
-        ],
+        "campaigns": [str(c) for c in evidence.campaigns(root, args.data)[1:]],
     }
 
 
@@ -87,7 +85,7 @@ def _print_dataset(report: dict) -> None:
         print(f"* {line.replace('`', '')}")
     if report["studies"]:
         print(f"\nstudies: {', '.join(report['studies'])}  (show one: --study NAME)")
-    for c in report.get("campaigns", []):
+    for c in report["campaigns"]:
         print(f"another campaign has {report['dataset']} runs: {c}  (show it: --results-dir {c})")
 
 
